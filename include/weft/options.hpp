@@ -1,0 +1,53 @@
+// weft/options.hpp — how a runtime is configured: in code, or from WEFT_* variables.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <optional>
+
+#include "weft/export.hpp"
+
+namespace weft {
+
+// How a stack that outgrows itself gets more room (DESIGN §3).
+enum class stack_strategy {
+  copy,       // contiguous stacks: grow in place inside the slot, copy past it (Go ≥ 1.3)
+  segmented,  // link a new segment; frames never move (gccgo, Go ≤ 1.2)
+};
+
+// What keeps a stack overflow from running into the memory below it.
+enum class guard_mode {
+  automatic,  // madvise(MADV_GUARD_INSTALL) if the kernel has it (6.13+), else mprotect
+  madvise,    // MADV_GUARD_INSTALL only: no VMA split, scales to millions of stacks
+  mprotect,   // PROT_NONE pages: two VMAs per stack, bounded by vm.max_map_count
+  none,       // no guard: an overflow corrupts whatever lies below
+};
+
+struct WEFT_API options {
+  unsigned procs = 0;                            // 0: WEFT_PROCS, else the CPUs this process may use
+  std::size_t stack_min = 0;                     // 0: the runtime's default
+  std::size_t stack_max = std::size_t{1} << 30;  // a goroutine needing more is a fatal error
+  std::optional<std::size_t> stack_reserve;      // unset: measured default; 0: pure copying
+  stack_strategy strategy = stack_strategy::copy;
+  guard_mode guard = guard_mode::automatic;
+  std::chrono::milliseconds scan_interval{100};  // 0: scan only on weft::scan()
+  bool quarantine = false;                       // keep moved-from stack ranges inaccessible
+  bool debug = false;                            // WEFT_DEBUG=1: extra checks and messages
+
+  // Reads WEFT_PROCS, WEFT_STACK_MIN, WEFT_STACK_MAX, WEFT_STACK (copy|segmented),
+  // WEFT_STACK_RESERVE, WEFT_GUARD (automatic|madvise|mprotect|none), WEFT_SCAN_MS,
+  // WEFT_QUARANTINE (0|1) and WEFT_DEBUG (0|1) over the defaults above.  Sizes take a K, M or
+  // G suffix (powers of 1024).  Throws config_error naming the variable and what it allows.
+  static options from_env();
+
+  // Throws config_error if a field is out of range (the message names the field, the value
+  // and what is allowed).  The runtime validates its options when it starts.
+  void validate() const;
+};
+
+// The runtime's default for stack_min (when options::stack_min is 0).
+WEFT_API std::size_t default_stack_min() noexcept;
+// The runtime's default for stack_reserve (when options::stack_reserve is unset).
+WEFT_API std::size_t default_stack_reserve() noexcept;
+
+}  // namespace weft

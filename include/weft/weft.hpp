@@ -1,0 +1,6 @@
+// weft/weft.hpp — everything weft offers, in one include.
+#pragma once
+
+#include "weft/errors.hpp"
+#include "weft/export.hpp"
+#include "weft/options.hpp"

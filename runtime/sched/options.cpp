@@ -1,0 +1,140 @@
+// options.cpp — reading and checking a runtime's configuration.
+//
+// Every rejection names the variable (or field), the value given and what is allowed, so a
+// user who mistyped WEFT_STACK_MIN=3000 learns from one message what to write instead.
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <string_view>
+#include <thread>
+
+#include <sched.h>
+#include <unistd.h>
+
+#include "weft/errors.hpp"
+#include "weft/options.hpp"
+
+namespace weft {
+namespace {
+
+constexpr std::size_t kPage = 4096;
+constexpr unsigned kMaxProcs = 1024;
+constexpr std::size_t kMaxStack = std::size_t{1} << 40;
+
+bool is_pow2(std::size_t v) { return v != 0 && (v & (v - 1)) == 0; }
+
+std::string size_text(std::size_t v) {
+  if (v >= (std::size_t{1} << 30) && v % (std::size_t{1} << 30) == 0) return std::to_string(v >> 30) + "G";
+  if (v >= (std::size_t{1} << 20) && v % (std::size_t{1} << 20) == 0) return std::to_string(v >> 20) + "M";
+  if (v >= 1024 && v % 1024 == 0) return std::to_string(v >> 10) + "K";
+  return std::to_string(v);
+}
+
+[[noreturn]] void reject(std::string_view name, std::string_view value, std::string_view allowed) {
+  throw config_error("weft: " + std::string(name) + "='" + std::string(value) + "' is not valid; allowed: " +
+                     std::string(allowed));
+}
+
+// Parses "123", "64K", "1M", "2g" (powers of 1024).  Rejects anything else, overflow included.
+std::size_t parse_size(const char* name, const char* text, std::string_view allowed) {
+  std::string_view s(text);
+  if (s.empty() || s[0] < '0' || s[0] > '9') reject(name, s, allowed);
+  errno = 0;
+  char* end = nullptr;
+  unsigned long long v = std::strtoull(text, &end, 10);
+  if (errno == ERANGE) reject(name, s, allowed);
+  std::string_view rest(end);
+  unsigned shift = 0;
+  if (rest == "K" || rest == "k") shift = 10;
+  else if (rest == "M" || rest == "m") shift = 20;
+  else if (rest == "G" || rest == "g") shift = 30;
+  else if (!rest.empty()) reject(name, s, allowed);
+  if (shift && v > (~0ULL >> shift)) reject(name, s, allowed);
+  return static_cast<std::size_t>(v << shift);
+}
+
+unsigned long long parse_uint(const char* name, const char* text, unsigned long long max, std::string_view allowed) {
+  std::string_view s(text);
+  if (s.empty() || s.size() > 19) reject(name, s, allowed);
+  for (char c : s)
+    if (c < '0' || c > '9') reject(name, s, allowed);
+  unsigned long long v = std::strtoull(text, nullptr, 10);
+  if (v > max) reject(name, s, allowed);
+  return v;
+}
+
+bool parse_bool(const char* name, const char* text) {
+  std::string_view s(text);
+  if (s == "1" || s == "true" || s == "yes" || s == "on") return true;
+  if (s == "0" || s == "false" || s == "no" || s == "off" || s.empty()) return false;
+  reject(name, s, "0 or 1 (also true/false, yes/no, on/off)");
+}
+
+constexpr std::string_view kStackAllowed = "a power of two from 4K to 1T, in bytes or with a K, M or G suffix";
+constexpr std::string_view kReserveAllowed = "0 (pure copying) or a power of two from 4K to 1T, in bytes or with a K, M or G suffix";
+
+}  // namespace
+
+std::size_t default_stack_min() noexcept { return 8 * 1024; }
+std::size_t default_stack_reserve() noexcept { return 256 * 1024; }
+
+options options::from_env() {
+  options o;
+  if (const char* v = std::getenv("WEFT_PROCS"); v && *v)
+    o.procs = static_cast<unsigned>(parse_uint("WEFT_PROCS", v, kMaxProcs, "an integer from 1 to 1024 (0 or unset: one per CPU this process may use)"));
+  if (const char* v = std::getenv("WEFT_STACK_MIN"); v && *v) {
+    o.stack_min = parse_size("WEFT_STACK_MIN", v, kStackAllowed);
+    if (!is_pow2(o.stack_min) || o.stack_min < kPage || o.stack_min > kMaxStack) reject("WEFT_STACK_MIN", v, kStackAllowed);
+  }
+  if (const char* v = std::getenv("WEFT_STACK_MAX"); v && *v) {
+    o.stack_max = parse_size("WEFT_STACK_MAX", v, kStackAllowed);
+    if (!is_pow2(o.stack_max) || o.stack_max < kPage || o.stack_max > kMaxStack) reject("WEFT_STACK_MAX", v, kStackAllowed);
+  }
+  if (const char* v = std::getenv("WEFT_STACK_RESERVE"); v && *v) {
+    std::size_t r = parse_size("WEFT_STACK_RESERVE", v, kReserveAllowed);
+    if (r != 0 && (!is_pow2(r) || r < kPage || r > kMaxStack)) reject("WEFT_STACK_RESERVE", v, kReserveAllowed);
+    o.stack_reserve = r;
+  }
+  if (const char* v = std::getenv("WEFT_STACK"); v && *v) {
+    std::string_view s(v);
+    if (s == "copy") o.strategy = stack_strategy::copy;
+    else if (s == "segmented") o.strategy = stack_strategy::segmented;
+    else reject("WEFT_STACK", s, "copy or segmented");
+  }
+  if (const char* v = std::getenv("WEFT_GUARD"); v && *v) {
+    std::string_view s(v);
+    if (s == "automatic" || s == "auto") o.guard = guard_mode::automatic;
+    else if (s == "madvise") o.guard = guard_mode::madvise;
+    else if (s == "mprotect") o.guard = guard_mode::mprotect;
+    else if (s == "none") o.guard = guard_mode::none;
+    else reject("WEFT_GUARD", s, "automatic, madvise, mprotect or none");
+  }
+  if (const char* v = std::getenv("WEFT_SCAN_MS"); v && *v)
+    o.scan_interval = std::chrono::milliseconds(parse_uint("WEFT_SCAN_MS", v, 86'400'000, "an integer number of milliseconds from 0 (scan only on weft::scan()) to 86400000"));
+  if (const char* v = std::getenv("WEFT_QUARANTINE")) o.quarantine = parse_bool("WEFT_QUARANTINE", v);
+  if (const char* v = std::getenv("WEFT_DEBUG")) o.debug = parse_bool("WEFT_DEBUG", v);
+  o.validate();
+  return o;
+}
+
+void options::validate() const {
+  auto field = [](const char* name, std::size_t v, std::string_view allowed) {
+    reject(std::string("options::") + name, size_text(v), allowed);
+  };
+  if (procs > kMaxProcs)
+    reject("options::procs", std::to_string(procs), "0 (one per CPU) or an integer from 1 to 1024");
+  if (stack_min != 0 && (!is_pow2(stack_min) || stack_min < kPage || stack_min > kMaxStack))
+    field("stack_min", stack_min, "0 (the default) or a power of two from 4K to 1T");
+  if (!is_pow2(stack_max) || stack_max < kPage || stack_max > kMaxStack)
+    field("stack_max", stack_max, "a power of two from 4K to 1T");
+  std::size_t min = stack_min ? stack_min : default_stack_min();
+  if (stack_max < min)
+    reject("options::stack_max", size_text(stack_max), "at least stack_min (" + size_text(min) + ")");
+  if (stack_reserve && *stack_reserve != 0 && (!is_pow2(*stack_reserve) || *stack_reserve < kPage || *stack_reserve > kMaxStack))
+    field("stack_reserve", *stack_reserve, "unset (the default), 0 (pure copying) or a power of two from 4K to 1T");
+  if (scan_interval.count() < 0)
+    reject("options::scan_interval", std::to_string(scan_interval.count()) + "ms", "0 (scan only on weft::scan()) or a positive duration");
+}
+
+}  // namespace weft

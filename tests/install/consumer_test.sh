@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Installs the weft build in BUILD_DIR into a scratch prefix, then builds and runs the program
+# in consumer/ twice: with find_package(weft) and with `pkg-config --cflags --libs weft`.
+# Usage: consumer_test.sh cmake|meson BUILD_DIR
+set -euo pipefail
+kind=$1 build=$2
+here=$(cd "$(dirname "$0")" && pwd)
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+case $kind in
+  cmake) cmake --install "$build" --prefix "$work/prefix" >/dev/null ;;
+  meson) meson install -C "$build" --destdir "$work/dest" --no-rebuild >/dev/null
+         prefix=$(meson introspect "$build" --buildoptions | python3 -c 'import json,sys; print([o["value"] for o in json.load(sys.stdin) if o["name"]=="prefix"][0])')
+         ln -s "$work/dest$prefix" "$work/prefix" ;;
+  *) echo "usage: $0 cmake|meson BUILD_DIR" >&2; exit 2 ;;
+esac
+
+echo "--- find_package(weft)"
+cmake -S "$here/consumer" -B "$work/cm" -G Ninja -DCMAKE_PREFIX_PATH="$work/prefix" >/dev/null
+cmake --build "$work/cm" >/dev/null
+"$work/cm/consumer"
+
+echo "--- pkg-config weft"
+pc=$(dirname "$(find -L "$work/prefix" -name weft.pc | head -n1)")
+[ -n "$pc" ] || { echo "weft.pc was not installed" >&2; exit 1; }
+flags=$(PKG_CONFIG_PATH="$pc" pkg-config --define-variable=prefix="$work/prefix" --cflags --libs weft)
+# shellcheck disable=SC2086
+c++ -std=c++20 "$here/consumer/main.cpp" -o "$work/pc-consumer" $flags
+"$work/pc-consumer"

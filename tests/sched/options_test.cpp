@@ -1,0 +1,114 @@
+// Options: WEFT_* variables and options fields are read as documented, and every bad value
+// is rejected with a message that names the variable and what it allows.
+#include <cstdlib>
+#include <string>
+
+#include <gtest/gtest.h>
+
+#include "weft/errors.hpp"
+#include "weft/options.hpp"
+
+namespace {
+
+// Sets the given variables for one test and removes every WEFT_* variable afterwards.
+class Env : public ::testing::Test {
+ protected:
+  void SetUp() override { clear(); }
+  void TearDown() override { clear(); }
+  static void clear() {
+    for (const char* v : {"WEFT_PROCS", "WEFT_STACK_MIN", "WEFT_STACK_MAX", "WEFT_STACK", "WEFT_STACK_RESERVE",
+                          "WEFT_GUARD", "WEFT_SCAN_MS", "WEFT_QUARANTINE", "WEFT_DEBUG"})
+      ::unsetenv(v);
+  }
+  static std::string error_of(const char* name, const char* value) {
+    ::setenv(name, value, 1);
+    try {
+      (void)weft::options::from_env();
+    } catch (const weft::config_error& e) {
+      ::unsetenv(name);
+      return e.what();
+    }
+    ::unsetenv(name);
+    return "";
+  }
+};
+
+TEST_F(Env, DefaultsWhenNothingIsSet) {
+  weft::options o = weft::options::from_env();
+  EXPECT_EQ(o.procs, 0u);
+  EXPECT_EQ(o.stack_min, 0u);
+  EXPECT_EQ(o.stack_max, std::size_t{1} << 30);
+  EXPECT_FALSE(o.stack_reserve.has_value());
+  EXPECT_EQ(o.strategy, weft::stack_strategy::copy);
+  EXPECT_EQ(o.guard, weft::guard_mode::automatic);
+  EXPECT_EQ(o.scan_interval.count(), 100);
+  EXPECT_FALSE(o.quarantine);
+}
+
+TEST_F(Env, ReadsEveryVariable) {
+  ::setenv("WEFT_PROCS", "3", 1);
+  ::setenv("WEFT_STACK_MIN", "16K", 1);
+  ::setenv("WEFT_STACK_MAX", "64m", 1);
+  ::setenv("WEFT_STACK_RESERVE", "0", 1);
+  ::setenv("WEFT_STACK", "segmented", 1);
+  ::setenv("WEFT_GUARD", "mprotect", 1);
+  ::setenv("WEFT_SCAN_MS", "0", 1);
+  ::setenv("WEFT_QUARANTINE", "1", 1);
+  ::setenv("WEFT_DEBUG", "yes", 1);
+  weft::options o = weft::options::from_env();
+  EXPECT_EQ(o.procs, 3u);
+  EXPECT_EQ(o.stack_min, 16u * 1024);
+  EXPECT_EQ(o.stack_max, 64u << 20);
+  ASSERT_TRUE(o.stack_reserve.has_value());
+  EXPECT_EQ(*o.stack_reserve, 0u);
+  EXPECT_EQ(o.strategy, weft::stack_strategy::segmented);
+  EXPECT_EQ(o.guard, weft::guard_mode::mprotect);
+  EXPECT_EQ(o.scan_interval.count(), 0);
+  EXPECT_TRUE(o.quarantine);
+  EXPECT_TRUE(o.debug);
+}
+
+TEST_F(Env, BadValuesNameTheVariableAndWhatIsAllowed) {
+  std::string e = error_of("WEFT_PROCS", "abc");
+  EXPECT_NE(e.find("WEFT_PROCS='abc'"), std::string::npos) << e;
+  EXPECT_NE(e.find("integer from 1 to 1024"), std::string::npos) << e;
+
+  e = error_of("WEFT_STACK_MIN", "3000");
+  EXPECT_NE(e.find("WEFT_STACK_MIN='3000'"), std::string::npos) << e;
+  EXPECT_NE(e.find("power of two"), std::string::npos) << e;
+
+  e = error_of("WEFT_STACK", "linked");
+  EXPECT_NE(e.find("WEFT_STACK='linked'"), std::string::npos) << e;
+  EXPECT_NE(e.find("copy or segmented"), std::string::npos) << e;
+
+  e = error_of("WEFT_GUARD", "page");
+  EXPECT_NE(e.find("automatic, madvise, mprotect or none"), std::string::npos) << e;
+
+  EXPECT_NE(error_of("WEFT_STACK_RESERVE", "12345").find("WEFT_STACK_RESERVE"), std::string::npos);
+  EXPECT_NE(error_of("WEFT_SCAN_MS", "-5").find("WEFT_SCAN_MS"), std::string::npos);
+  EXPECT_NE(error_of("WEFT_QUARANTINE", "maybe").find("0 or 1"), std::string::npos);
+  EXPECT_NE(error_of("WEFT_STACK_MAX", "99999999999999999999G").find("WEFT_STACK_MAX"), std::string::npos);
+  EXPECT_NE(error_of("WEFT_PROCS", "2000").find("WEFT_PROCS"), std::string::npos);
+}
+
+TEST_F(Env, ValidateRejectsFieldsOutOfRange) {
+  weft::options o;
+  o.stack_min = 3000;
+  EXPECT_THROW(o.validate(), weft::config_error);
+  o = {};
+  o.stack_max = 4096;  // below the default stack_min
+  try {
+    o.validate();
+    ADD_FAILURE() << "stack_max below stack_min was accepted";
+  } catch (const weft::config_error& e) {
+    EXPECT_NE(std::string(e.what()).find("at least stack_min"), std::string::npos) << e.what();
+  }
+  o = {};
+  o.stack_reserve = 5000;
+  EXPECT_THROW(o.validate(), weft::config_error);
+  o = {};
+  o.stack_reserve = 0;
+  EXPECT_NO_THROW(o.validate());
+}
+
+}  // namespace
