@@ -4,3 +4,7 @@
 #include "weft/errors.hpp"
 #include "weft/export.hpp"
 #include "weft/options.hpp"
+#include "weft/io.hpp"
+#include "weft/runtime.hpp"
+#include "weft/stack.hpp"
+#include "weft/stats.hpp"

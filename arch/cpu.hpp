@@ -1,0 +1,52 @@
+// arch/cpu.hpp — the few ISA/ABI facts the C++ runtime needs, behind one interface.
+//
+// The stack-limit slot.  Prologue checks emitted by -fsplit-stack on x86_64 compare the stack
+// pointer with a word in the thread control block, %fs:0x70 (glibc's tcbhead_t.__private_ss,
+// sysdeps/x86_64/nptl/tls.h; GCC's TARGET_THREAD_SPLIT_STACK_OFFSET).  weft keeps the running
+// goroutine's limit there, 0 on threads that run no goroutine (so no check ever fires), and
+// sysmon poisons it to ask a goroutine to yield.  Explicit checks (WEFT_STACK_CHECK) read the
+// same word, so both kinds of check see the same limit and the same preemption request.
+// Elsewhere (aarch64) there are no compiler checks, and the slot is an ordinary thread_local.
+#pragma once
+
+#include <cstdint>
+
+namespace weft::arch {
+
+#if defined(__x86_64__)
+inline constexpr unsigned kLimitSlotOffset = 0x70;
+
+inline void cpu_relax() noexcept { __builtin_ia32_pause(); }
+
+inline std::uintptr_t stack_pointer() noexcept {
+  std::uintptr_t sp;
+  asm volatile("mov %%rsp, %0" : "=r"(sp));
+  return sp;
+}
+inline std::uintptr_t load_limit() noexcept {
+  std::uintptr_t v;
+  asm volatile("mov %%fs:0x70, %0" : "=r"(v));
+  return v;
+}
+inline void store_limit(std::uintptr_t v) noexcept { asm volatile("mov %0, %%fs:0x70" : : "r"(v) : "memory"); }
+// The slot's address in this thread, for another thread (sysmon) to poison.
+inline std::uintptr_t* limit_slot_address() noexcept {
+  std::uintptr_t tcb;
+  asm volatile("mov %%fs:0, %0" : "=r"(tcb));  // tcbhead_t.tcb points to itself
+  return reinterpret_cast<std::uintptr_t*>(tcb + kLimitSlotOffset);
+}
+#elif defined(__aarch64__)
+inline void cpu_relax() noexcept { asm volatile("yield" ::: "memory"); }
+inline std::uintptr_t stack_pointer() noexcept {
+  std::uintptr_t sp;
+  asm volatile("mov %0, sp" : "=r"(sp));
+  return sp;
+}
+std::uintptr_t* limit_slot_address() noexcept;  // a thread_local (arch/aarch64/limit.cpp)
+inline std::uintptr_t load_limit() noexcept { return __atomic_load_n(limit_slot_address(), __ATOMIC_RELAXED); }
+inline void store_limit(std::uintptr_t v) noexcept { __atomic_store_n(limit_slot_address(), v, __ATOMIC_RELAXED); }
+#else
+#error "weft supports x86_64 and aarch64"
+#endif
+
+}  // namespace weft::arch

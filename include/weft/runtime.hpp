@@ -1,0 +1,255 @@
+// weft/runtime.hpp — starting a runtime, and goroutines: go, spawn/task, yield, sleep.
+//
+// A runtime is one scheduler with its own Ps, Ms and stacks.  One runtime at a time runs in a
+// process; go/spawn called from any thread (goroutine or not) use it.
+//
+//   weft::run(main_fn)   starts a runtime, runs main_fn as the first goroutine and returns
+//                        its result as soon as main_fn returns — goroutines still running are
+//                        abandoned, as when a Go program's main returns.
+//   weft::runtime rt;    starts a runtime for the scope; its destructor waits until every
+//                        goroutine has finished.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <exception>
+#include <functional>
+#include <new>
+#include <optional>
+#include <tuple>
+#include <type_traits>
+#include <utility>
+
+#include "weft/errors.hpp"
+#include "weft/export.hpp"
+#include "weft/options.hpp"
+
+namespace weft {
+
+namespace detail {
+
+// Memory for runtime heap objects (closures, task states): mimalloc or malloc (WEFT_ALLOCATOR).
+WEFT_API void* heap_alloc(std::size_t bytes);
+WEFT_API void heap_free(void* p) noexcept;
+
+// A goroutine's body, type-erased.  Lives on the heap, owned by its goroutine.
+struct WEFT_API closure {
+  virtual ~closure() = default;
+  virtual void run() = 0;
+  // The closure's address range, for pin detection: a closure holding pointers into the
+  // spawning goroutine's stack pins that stack until the child ends.
+  virtual std::pair<const void*, std::size_t> bytes() const noexcept = 0;
+  static void* operator new(std::size_t n) { return heap_alloc(n); }
+  static void operator delete(void* p) noexcept { heap_free(p); }
+};
+
+template <class Fn>
+struct closure_of final : closure {
+  Fn fn;
+  explicit closure_of(Fn&& f) : fn(std::move(f)) {}
+  void run() override { fn(); }
+  std::pair<const void*, std::size_t> bytes() const noexcept override { return {&fn, sizeof(Fn)}; }
+};
+
+// Starts a goroutine running c (the runtime owns c from here).  detached: an exception
+// escaping it is a fatal error.  Throws resource_error if no stack can be had (c is freed).
+WEFT_API std::uint64_t start_goroutine(closure* c);
+
+template <class F, class... A>
+closure* make_closure(F&& f, A&&... args) {
+  auto body = [f = std::forward<F>(f), ... args = std::forward<A>(args)]() mutable {
+    std::invoke(std::move(f), std::move(args)...);
+  };
+  return new closure_of<decltype(body)>(std::move(body));
+}
+
+// The completion half of a task: who waits for it, and how to wake them.  Implemented in
+// runtime/sched (it parks a goroutine, or blocks a plain thread).
+class WEFT_API completion {
+ public:
+  completion() noexcept = default;
+  completion(const completion&) = delete;
+  // Marks done and wakes the joiner, if any.
+  void signal() noexcept;
+  // Blocks the caller (goroutine or thread) until signal() has been called.
+  void wait() noexcept;
+  bool done() const noexcept { return state_.load(std::memory_order_acquire) == kDone; }
+
+ private:
+  static constexpr std::uintptr_t kDone = 1;
+  // 0: running, no waiter; kDone; else a pointer to the waiter record.
+  std::atomic<std::uintptr_t> state_{0};
+};
+
+template <class T>
+struct task_state {
+  completion done;
+  std::atomic<int> refs{2};  // the task handle and the goroutine
+  std::optional<std::conditional_t<std::is_void_v<T>, char, T>> value;
+  std::exception_ptr error;
+  void release() noexcept {
+    if (refs.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+      this->~task_state();
+      heap_free(this);
+    }
+  }
+};
+
+}  // namespace detail
+
+// The result of spawn: join() waits for the goroutine and returns its value, or rethrows the
+// exception that escaped it.  A task that is never joined is detached (its result dropped).
+template <class T>
+class task {
+ public:
+  task() noexcept = default;
+  task(task&& o) noexcept : st_(std::exchange(o.st_, nullptr)) {}
+  task& operator=(task&& o) noexcept {
+    if (this != &o) {
+      reset();
+      st_ = std::exchange(o.st_, nullptr);
+    }
+    return *this;
+  }
+  ~task() { reset(); }
+
+  bool joinable() const noexcept { return st_ != nullptr; }
+
+  // Waits for the goroutine (parks a goroutine, blocks a plain thread).  Throws
+  // std::logic_error if the task was already joined or is empty.
+  T join() {
+    if (!st_) throw std::logic_error("weft::task::join: the task is empty or was already joined");
+    detail::task_state<T>* st = std::exchange(st_, nullptr);
+    st->done.wait();
+    struct releaser {
+      detail::task_state<T>* s;
+      ~releaser() { s->release(); }
+    } r{st};
+    if (st->error) std::rethrow_exception(st->error);
+    if constexpr (!std::is_void_v<T>) return std::move(*st->value);
+  }
+
+ private:
+  template <class F, class... A>
+  friend auto spawn(F&& f, A&&... args) -> task<std::invoke_result_t<std::decay_t<F>, std::decay_t<A>...>>;
+  explicit task(detail::task_state<T>* st) noexcept : st_(st) {}
+  void reset() noexcept {
+    if (st_) std::exchange(st_, nullptr)->release();
+  }
+  detail::task_state<T>* st_ = nullptr;
+};
+
+// Starts f(args...) on a new goroutine.  Arguments are moved or copied into it, as by
+// std::thread.  An exception escaping f is a fatal error naming the goroutine and what().
+template <class F, class... A>
+void go(F&& f, A&&... args) {
+  detail::start_goroutine(detail::make_closure(std::forward<F>(f), std::forward<A>(args)...));
+}
+
+// Starts f(args...) on a new goroutine and returns a task to join it by.
+template <class F, class... A>
+auto spawn(F&& f, A&&... args) -> task<std::invoke_result_t<std::decay_t<F>, std::decay_t<A>...>> {
+  using R = std::invoke_result_t<std::decay_t<F>, std::decay_t<A>...>;
+  void* mem = detail::heap_alloc(sizeof(detail::task_state<R>));
+  auto* st = new (mem) detail::task_state<R>();
+  auto body = [st, f = std::forward<F>(f), ... args = std::forward<A>(args)]() mutable {
+    try {
+      if constexpr (std::is_void_v<R>) {
+        std::invoke(std::move(f), std::move(args)...);
+      } else {
+        st->value.emplace(std::invoke(std::move(f), std::move(args)...));
+      }
+    } catch (...) {
+      st->error = std::current_exception();
+    }
+    st->done.signal();
+    st->release();
+  };
+  detail::closure* c = new detail::closure_of<decltype(body)>(std::move(body));
+  try {
+    detail::start_goroutine(c);
+  } catch (...) {
+    st->~task_state();
+    detail::heap_free(st);
+    throw;
+  }
+  return task<R>(st);
+}
+
+// The running goroutine's id (1 for the first), or 0 on a thread that runs no goroutine.
+WEFT_API std::uint64_t this_goroutine() noexcept;
+
+// Lets other goroutines run.  On a plain thread: std::this_thread::yield().
+WEFT_API void yield();
+
+// Parks the goroutine (or blocks the thread) for at least d / until t.
+WEFT_API void sleep_for(std::chrono::nanoseconds d);
+WEFT_API void sleep_until(std::chrono::steady_clock::time_point t);
+
+// Wires the calling goroutine to the OS thread it runs on until unlock_thread (Go's
+// LockOSThread): it runs only there, and that thread runs nothing else.  Calls nest.
+// Use it when code keeps thread_local state across parks.  No-op on a plain thread.
+WEFT_API void lock_thread();
+WEFT_API void unlock_thread();
+
+// A runtime for the enclosing scope.  Starting a second one while one runs throws
+// weft::error.  Throws config_error for bad options.
+class WEFT_API runtime {
+ public:
+  explicit runtime(options opts = options::from_env());
+  ~runtime();  // waits until every goroutine has finished, then stops the threads
+  runtime(const runtime&) = delete;
+  runtime& operator=(const runtime&) = delete;
+
+  // Used by run(): stop without waiting for the goroutines that are still alive.
+  void abandon() noexcept;
+
+ private:
+  bool abandon_ = false;
+};
+
+namespace detail {
+// Prints a configuration error the way a weft program reports it, and exits with status 2.
+[[noreturn]] WEFT_API void exit_config_error(const config_error& e) noexcept;
+}  // namespace detail
+
+// Runs main_fn as the first goroutine of a new runtime and returns when it returns: with its
+// int result, or 0 — goroutines still alive then are abandoned, as when a Go program's main
+// returns.  Bad options (or WEFT_* variables) are printed and the process exits with status 2.
+// An exception escaping main_fn is rethrown to the caller.
+template <class F>
+int run(F&& main_fn, options opts) {
+  std::optional<runtime> rt;
+  try {
+    rt.emplace(std::move(opts));
+  } catch (const config_error& e) {
+    detail::exit_config_error(e);
+  }
+  struct abandon_on_exit {
+    runtime& r;
+    ~abandon_on_exit() { r.abandon(); }
+  } guard{*rt};
+  auto t = spawn(std::forward<F>(main_fn));
+  if constexpr (std::is_void_v<decltype(t.join())>) {
+    t.join();
+    return 0;
+  } else {
+    return static_cast<int>(t.join());
+  }
+}
+
+// The same, with options from the WEFT_* variables.
+template <class F>
+int run(F&& main_fn) {
+  options opts;
+  try {
+    opts = options::from_env();
+  } catch (const config_error& e) {
+    detail::exit_config_error(e);
+  }
+  return run(std::forward<F>(main_fn), std::move(opts));
+}
+
+}  // namespace weft

@@ -1,0 +1,20 @@
+// weft/stats.hpp — counters of the running runtime.
+#pragma once
+
+#include <cstdint>
+
+#include "weft/export.hpp"
+
+namespace weft {
+
+struct stats {
+  std::uint64_t goroutines_live, goroutines_created, threads, procs;
+  std::uint64_t stack_grows, stack_shrinks, stack_copies, stack_bytes_copied;
+  std::uint64_t stack_bytes_reserved;  // address space of all stack arenas
+  std::uint64_t steals;                // successful steals from another P's queue
+};
+
+// A snapshot (all zero when no runtime runs).
+WEFT_API stats get_stats();
+
+}  // namespace weft

@@ -1,0 +1,62 @@
+// blocking.cpp — Go's entersyscall / exitsyscall.
+//
+// Entering: the P stays with the M but is marked `syscall`; nothing is handed off yet, so a
+// short call costs two atomic stores.  sysmon, on its next pass (≤ 20 µs while any P is in a
+// call), takes a P still in the same call (status CAS syscall → idle) and hands it off.
+// Leaving: if the CAS back to `running` succeeds, nothing happened.  Otherwise the P is gone:
+// take an idle P if there is one, else queue the goroutine globally and let this M go idle.
+#include <mutex>
+
+#include "runtime/sched/sched.hpp"
+#include "runtime/sched/switch.hpp"
+#include "weft/io.hpp"
+
+namespace weft::detail {
+
+void enter_blocking() noexcept {
+  m* mp = current_m();
+  if (!mp || !mp->curg || !mp->pp) return;
+  g* gp = mp->curg;
+  p* pp = mp->pp;
+  cas_status(gp, gstatus::running, gstatus::syscall);
+  pp->syscalltick.fetch_add(1, std::memory_order_relaxed);
+  pp->status.store(pstatus::syscall, std::memory_order_release);
+  sysmon_wake(mp->s);
+}
+
+void exit_blocking() noexcept {
+  m* mp = current_m();
+  if (!mp || !mp->curg) return;
+  g* gp = mp->curg;
+  if (gp->status.load(std::memory_order_relaxed) != gstatus::syscall) return;
+  sched* s = mp->s;
+  p* pp = mp->pp;
+  pstatus expected = pstatus::syscall;
+  if (pp && pp->status.compare_exchange_strong(expected, pstatus::running, std::memory_order_acq_rel)) {
+    cas_status(gp, gstatus::syscall, gstatus::running);
+    return;
+  }
+  // sysmon took the P.
+  mp->pp = nullptr;
+  p* np;
+  {
+    std::lock_guard<spinlock> l(s->lock);
+    np = s->stopping.load() ? nullptr : pidle_get_locked_public(s);
+  }
+  if (np) {
+    mp->pp = np;
+    np->mp = mp;
+    np->status.store(pstatus::running, std::memory_order_release);
+    cas_status(gp, gstatus::syscall, gstatus::running);
+    return;
+  }
+  cas_status(gp, gstatus::syscall, gstatus::running);
+  switch_to(mp, nullptr, [](m* m2, g* g2, void*) noexcept {
+    cas_status(g2, gstatus::running, gstatus::runnable);
+    sched* s2 = m2->s;
+    std::lock_guard<spinlock> l(s2->lock);
+    gq_put_locked_public(s2, g2);
+  }, nullptr);
+}
+
+}  // namespace weft::detail

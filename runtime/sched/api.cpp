@@ -1,0 +1,182 @@
+// api.cpp — the public functions of weft/runtime.hpp, on top of the scheduler.
+#include <cstdio>
+#include <cstdlib>
+#include <mutex>
+#include <thread>
+
+#include "runtime/diag/fatal.hpp"
+#include "runtime/diag/signals.hpp"
+#include "runtime/sched/sched.hpp"
+#include "runtime/stack/scan.hpp"
+#include "weft/runtime.hpp"
+#include "weft/stack.hpp"
+#include "weft/stats.hpp"
+
+#if defined(WEFT_ALLOCATOR_MIMALLOC)
+#include <mimalloc.h>
+#endif
+
+namespace weft {
+namespace detail {
+
+void* heap_alloc(std::size_t bytes) {
+#if defined(WEFT_ALLOCATOR_MIMALLOC)
+  void* p = mi_malloc(bytes);
+#else
+  void* p = std::malloc(bytes);
+#endif
+  if (!p) throw std::bad_alloc();
+  return p;
+}
+
+void heap_free(void* p) noexcept {
+#if defined(WEFT_ALLOCATOR_MIMALLOC)
+  mi_free(p);
+#else
+  std::free(p);
+#endif
+}
+
+std::uint64_t start_goroutine(closure* c) {
+  sched* s = current_sched();
+  if (!s) {
+    delete c;
+    throw error("weft: go/spawn called with no runtime running; create a weft::runtime or use weft::run");
+  }
+  return new_goroutine(s, c);
+}
+
+void exit_config_error(const config_error& e) noexcept {
+  std::fprintf(stderr, "%s\n", e.what());
+  std::fflush(stderr);
+  std::_Exit(2);
+}
+
+namespace {
+std::atomic<bool> g_runtime_exists{false};
+}
+
+}  // namespace detail
+
+using namespace detail;
+
+runtime::runtime(options opts) {
+  opts.validate();
+  if (g_runtime_exists.exchange(true))
+    throw error("weft: a runtime is already running in this process; only one weft::runtime may exist at a time");
+  sched* s = nullptr;
+  try {
+    s = new sched(opts);
+    install_process_signal_handlers();
+    s->start();
+  } catch (...) {
+    delete s;
+    g_runtime_exists.store(false);
+    throw;
+  }
+}
+
+runtime::~runtime() {
+  sched* s = current_sched();
+  if (!s) return;
+  if (!abandon_) s->wait_all_done();
+  s->stop();
+  delete s;
+  g_runtime_exists.store(false);
+}
+
+void runtime::abandon() noexcept { abandon_ = true; }
+
+std::uint64_t this_goroutine() noexcept {
+  g* gp = current_g();
+  return gp ? gp->id : 0;
+}
+
+void yield() {
+  if (current_g()) gosched();
+  else std::this_thread::yield();
+}
+
+void sleep_until(std::chrono::steady_clock::time_point t) {
+  // steady_clock is CLOCK_MONOTONIC in libstdc++, the clock our timers use.
+  std::int64_t deadline = std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
+  if (!current_g()) {
+    std::this_thread::sleep_until(t);
+    return;
+  }
+  if (deadline <= monotonic_ns()) {
+    gosched();
+    return;
+  }
+  waiter w;
+  while (block(w, nullptr, nullptr, "sleep", deadline)) {
+    // Nobody else holds this waiter, so only the timer can wake it; a true return would be a
+    // bug, but sleeping again keeps the promise never to wake early.
+    w.claimed.store(0);
+  }
+}
+
+void sleep_for(std::chrono::nanoseconds d) {
+  if (d.count() <= 0) {
+    yield();
+    return;
+  }
+  sleep_until(std::chrono::steady_clock::now() + d);
+}
+
+void lock_thread() {
+  m* mp = current_m();
+  g* gp = mp ? mp->curg : nullptr;
+  if (!gp) return;
+  if (gp->lock_depth++ == 0) {
+    gp->locked_m = mp;
+    mp->lockedg = gp;
+  }
+}
+
+void unlock_thread() {
+  m* mp = current_m();
+  g* gp = mp ? mp->curg : nullptr;
+  if (!gp || gp->lock_depth == 0) return;
+  if (--gp->lock_depth == 0) {
+    gp->locked_m = nullptr;
+    mp->lockedg = nullptr;
+  }
+}
+
+stats get_stats() {
+  stats out{};
+  sched* s = current_sched();
+  if (!s) return out;
+  out.goroutines_live = s->st.goroutines_live.load();
+  out.goroutines_created = s->st.goroutines_created.load();
+  out.threads = s->st.threads.load();
+  out.procs = s->allp.size();
+  out.stack_grows = s->st.stack_grows.load();
+  out.stack_shrinks = s->st.stack_shrinks.load();
+  out.stack_copies = s->st.stack_copies.load();
+  out.stack_bytes_copied = s->st.stack_bytes_copied.load();
+  out.stack_bytes_reserved = s->stacks.stats().bytes_reserved;
+  out.steals = s->st.steals.load();
+  return out;
+}
+
+void scan() {
+  if (sched* s = current_sched()) scan_phase(s);
+}
+
+stack_info this_stack() {
+  stack_info si{};
+  g* gp = current_g();
+  if (!gp) return si;
+  si.lo = gp->stk.lo;
+  si.hi = gp->stk.hi;
+  si.size = gp->stk.size();
+  si.used = gp->stk.hi - arch::stack_pointer();
+  si.grows = gp->grows;
+  si.shrinks = gp->shrinks;
+  si.pinned = gp->pins.load(std::memory_order_relaxed) != 0;
+  return si;
+}
+
+}  // namespace weft

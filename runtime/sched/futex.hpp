@@ -1,0 +1,97 @@
+// futex.hpp — the one primitive idle Ms and blocked plain threads sleep on.
+#pragma once
+
+#include <atomic>
+#include <cerrno>
+#include <cstdint>
+#include <ctime>
+
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "arch/cpu.hpp"
+#include "runtime/diag/fatal.hpp"
+
+namespace weft::detail {
+
+// Sleeps while *word == expected, at most until `deadline_ns` on CLOCK_MONOTONIC (0: no
+// limit).  Returns on a wake, a changed word, a signal or the deadline: callers re-check.
+inline void futex_wait(std::atomic<std::uint32_t>* word, std::uint32_t expected, std::int64_t deadline_ns = 0) noexcept {
+  timespec ts{};
+  timespec* tsp = nullptr;
+  int op = FUTEX_WAIT_PRIVATE;
+  if (deadline_ns > 0) {
+    ts.tv_sec = deadline_ns / 1'000'000'000;
+    ts.tv_nsec = deadline_ns % 1'000'000'000;
+    tsp = &ts;
+    op = FUTEX_WAIT_BITSET_PRIVATE;  // absolute CLOCK_MONOTONIC deadline
+  }
+  long r = ::syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(word), op, expected, tsp, nullptr,
+                     FUTEX_BITSET_MATCH_ANY);
+  if (r == -1 && errno != EAGAIN && errno != EINTR && errno != ETIMEDOUT)
+    fatal("futex wait failed: errno %d (the kernel refused FUTEX_WAIT on a private word)", errno);
+}
+
+// Wakes up to n sleepers on word.
+inline void futex_wake(std::atomic<std::uint32_t>* word, int n = 1) noexcept {
+  long r = ::syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(word), FUTEX_WAKE_PRIVATE, n, nullptr, nullptr, 0);
+  if (r == -1) fatal("futex wake failed: errno %d", errno);
+}
+
+inline std::int64_t monotonic_ns() noexcept {
+  timespec ts;
+  ::clock_gettime(CLOCK_MONOTONIC, &ts);
+  return std::int64_t(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
+}
+
+// A one-shot (re-armable) event for one sleeper: Go's `note`.
+struct note {
+  std::atomic<std::uint32_t> word{0};
+  void clear() noexcept { word.store(0, std::memory_order_relaxed); }
+  void wake() noexcept {
+    word.store(1, std::memory_order_release);
+    futex_wake(&word, 1);
+  }
+  // Returns true if woken, false on deadline.
+  bool sleep(std::int64_t deadline_ns = 0) noexcept {
+    while (word.load(std::memory_order_acquire) == 0) {
+      if (deadline_ns > 0 && monotonic_ns() >= deadline_ns) return false;
+      futex_wait(&word, 0, deadline_ns);
+    }
+    return true;
+  }
+};
+
+// A small lock for the scheduler's own structures: spins briefly, then sleeps on a futex.
+// Never held across a goroutine switch.
+class spinlock {
+ public:
+  void lock() noexcept {
+    std::uint32_t c = 0;
+    if (state_.compare_exchange_strong(c, 1, std::memory_order_acquire)) return;
+    for (int i = 0; i < 64; ++i) {
+      arch::cpu_relax();
+      c = 0;
+      if (state_.load(std::memory_order_relaxed) == 0 && state_.compare_exchange_weak(c, 1, std::memory_order_acquire)) return;
+    }
+    // 2: locked with sleepers (Drepper, "Futexes Are Tricky", mutex #3).
+    if (c != 2) c = state_.exchange(2, std::memory_order_acquire);
+    while (c != 0) {
+      futex_wait(&state_, 2);
+      c = state_.exchange(2, std::memory_order_acquire);
+    }
+  }
+  void unlock() noexcept {
+    if (state_.exchange(0, std::memory_order_release) == 2) futex_wake(&state_, 1);
+  }
+  bool try_lock() noexcept {
+    std::uint32_t c = 0;
+    return state_.compare_exchange_strong(c, 1, std::memory_order_acquire);
+  }
+
+ private:
+  std::atomic<std::uint32_t> state_{0};
+};
+
+}  // namespace weft::detail

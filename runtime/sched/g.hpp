@@ -1,0 +1,83 @@
+// g.hpp — a goroutine (Go's g), and who owns it in each state.
+//
+// States, by ownership (every change goes through set_status/cas_status, which check the
+// transition):
+//
+//   idle      just made: owned by the spawner until it first enters a run queue.
+//   runnable  in a run queue (a P's ring, a P's runnext, or the global queue): owned by the
+//             queue; whoever takes it out owns it.
+//   running   on an M: owned by that M.  Its stack is live; nobody else reads or moves it.
+//   waiting   parked: owned by what will wake it (a wait queue, a timer, a completion).
+//             Its stack is still; the scanner may take it (waiting → scanning) to shrink it,
+//             and ready() waits for the scan to finish before making it runnable.
+//   syscall   inside blocking(f): owned by its M, which may have lost its P.
+//   dead      finished: owned by the free list; its stack has gone back to the pool.
+//
+// A switch never reads a G's fields after the post-switch action that publishes it (makes it
+// runnable or visible to a waker): from then on another M may be running it.
+//
+// Kept small (STYLE.md): bookkeeping that only diagnostics need lives in `g_debug`.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+
+#include <boost/context/detail/fcontext.hpp>
+
+#include "runtime/diag/fatal.hpp"
+#include "runtime/stack/stack_pool.hpp"
+
+namespace weft::detail {
+
+struct closure;
+struct m;
+using boost::context::detail::fcontext_t;
+
+enum class gstatus : std::uint32_t { idle, runnable, running, waiting, syscall, dead, scanning };
+
+const char* status_name(gstatus s) noexcept;
+
+// The per-thread C++ state a goroutine carries with it across switches and migrations.
+struct thread_state {
+  int err = 0;                // errno
+  void* eh_caught = nullptr;  // __cxa_eh_globals::caughtExceptions
+  unsigned eh_uncaught = 0;   // __cxa_eh_globals::uncaughtExceptions
+};
+
+struct g {
+  fcontext_t ctx = nullptr;        // saved context while not running
+  stack stk;                       // its stack (stk.lo moves as it grows in place)
+  std::uintptr_t limit = 0;        // stk.lo + kStackHeadroom: what checks compare sp with
+  std::atomic<gstatus> status{gstatus::idle};
+  std::uint64_t id = 0;
+  closure* fn = nullptr;
+  g* sched_link = nullptr;         // run queue / free list link
+  g* all_link = nullptr;           // the list of every G (scans, dumps)
+  m* locked_m = nullptr;           // lock_thread: the M it is wired to
+  std::uint32_t lock_depth = 0;
+  std::atomic<std::uint32_t> pins{0};      // stack_pin count, and automatic pins
+  std::atomic<bool> preempt{false};        // sysmon asked it to yield
+  thread_state tls;
+  const char* wait_reason = "";    // for dumps: what it is parked on
+  std::uint32_t grows = 0, shrinks = 0;
+  std::int64_t run_since_ns = 0;   // when it last started running (sysmon)
+  void* asan_fake_stack = nullptr; // AddressSanitizer fiber bookkeeping
+  void* tsan_fiber = nullptr;      // ThreadSanitizer fiber
+};
+
+// The headroom below which a check grows the stack: the runtime's own work on a goroutine
+// stack (a post-switch action, a parking call, the check's slow path) fits in it.
+inline constexpr std::size_t kStackHeadroom = 1024;
+
+inline void cas_status(g* gp, gstatus from, gstatus to) noexcept {
+  gstatus cur = from;
+  // A G under scan (waiting → scanning → waiting) is briefly held by the scanner: wait.
+  while (!gp->status.compare_exchange_weak(cur, to, std::memory_order_acq_rel)) {
+    if (cur != gstatus::scanning || from != gstatus::waiting)
+      fatal("goroutine %llu: bad status change %s -> %s (it is %s)", (unsigned long long)gp->id,
+            status_name(from), status_name(to), status_name(cur));
+    cur = from;
+  }
+}
+
+}  // namespace weft::detail

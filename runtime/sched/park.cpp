@@ -1,0 +1,151 @@
+// park.cpp — blocking a goroutine or a plain thread on something, and waking it.
+//
+// Every blocking operation in weft (join, sleep, channels, select, mutex, condition variable)
+// comes down to `block(waiter&, unlock, ...)`: the caller registers a waiter under its own
+// lock, and block() releases that lock only once the goroutine's context is saved (or, on a
+// plain thread, before sleeping on the waiter's futex), so a waker that finds the waiter can
+// always wake it.  Several wakers (a sender, a close, a timer) race through try_claim(); only
+// the winner wakes.
+//
+// A waiter and its timer live on the blocked goroutine's stack, and the wait queues point at
+// them.  So that the scan phase never moves a stack that runtime records point into, a blocked
+// goroutine holds a pin (g::pins) while it waits; a pinned stack may still be shrunk in place,
+// which moves nothing.
+#include <mutex>
+#include <thread>
+
+#include "runtime/sched/sched.hpp"
+#include "weft/runtime.hpp"
+
+namespace weft::detail {
+
+waiter::waiter() {
+  m* mp = current_m();
+  gp = mp ? mp->curg : nullptr;
+}
+
+void waiter::wake() noexcept {
+  if (gp) ready(gp);
+  else thread_note.wake();
+}
+
+namespace {
+
+struct timed_wait {
+  timer t;
+  waiter* w;
+  bool fired = false;
+};
+
+void timed_fire(timer* t) noexcept {
+  auto* tw = reinterpret_cast<timed_wait*>(t);  // t is the first member
+  if (tw->w->try_claim()) {
+    tw->fired = true;
+    tw->w->wake();
+  }
+}
+
+struct block_req {
+  void (*unlock)(void*) noexcept;
+  void* arg;
+  timed_wait* tw;
+  sched* s;
+};
+
+bool block_commit(g*, void* a) noexcept {
+  auto* r = static_cast<block_req*>(a);
+  // `r` lives on the parked stack.  Arm the timer first, then release the caller's lock: from
+  // either moment on the goroutine may be woken, run elsewhere and pop that frame, so read
+  // everything out of `r` before.
+  void (*unlock)(void*) noexcept = r->unlock;
+  void* arg = r->arg;
+  timed_wait* tw = r->tw;
+  sched* s = r->s;
+  if (tw) {
+    std::int64_t when = tw->t.when;
+    if (s->timers.add(&tw->t)) wake_timer_sleeper(s, when);
+  }
+  if (unlock) unlock(arg);
+  return true;
+}
+
+}  // namespace
+
+bool block(waiter& w, void (*unlock)(void*) noexcept, void* arg, const char* reason, std::int64_t deadline_ns) noexcept {
+  if (!w.gp) {
+    if (unlock) unlock(arg);
+    if (deadline_ns == 0) {
+      w.thread_note.sleep();
+      return true;
+    }
+    if (w.thread_note.sleep(deadline_ns)) return true;
+    if (w.try_claim()) return false;
+    w.thread_note.sleep();  // claimed by a waker racing the deadline: its wake is coming
+    return true;
+  }
+  g* gp = w.gp;
+  sched* s = current_sched();
+  timed_wait tw;
+  tw.t.when = deadline_ns;
+  tw.t.fire = timed_fire;
+  tw.w = &w;
+  block_req r{unlock, arg, deadline_ns ? &tw : nullptr, s};
+  gp->pins.fetch_add(1, std::memory_order_relaxed);
+  park(block_commit, &r, reason);
+  if (deadline_ns) s->timers.cancel(&tw.t);
+  gp->pins.fetch_sub(1, std::memory_order_relaxed);
+  return !tw.fired;
+}
+
+void wake_timer_sleeper(sched* s, std::int64_t when) noexcept {
+  m* sleeper = nullptr;
+  {
+    std::lock_guard<spinlock> l(s->lock);
+    if (s->timer_sleeper && s->timer_sleeper_deadline > when) {
+      sleeper = s->timer_sleeper;
+      s->timer_sleeper_deadline = when;
+    }
+  }
+  if (sleeper) sleeper->park.wake();
+  else if (!s->timer_sleeper) wakep(s);
+}
+
+// ---- completion (task join) -------------------------------------------------------------
+
+void completion::signal() noexcept {
+  std::uintptr_t old = state_.exchange(kDone, std::memory_order_acq_rel);
+  if (old != 0 && old != kDone) {
+    auto* w = reinterpret_cast<waiter*>(old);
+    w->wake();
+  }
+}
+
+namespace {
+struct completion_wait {
+  std::atomic<std::uintptr_t>* state;
+  waiter* w;
+};
+bool completion_commit(g*, void* a) noexcept {
+  auto* c = static_cast<completion_wait*>(a);
+  std::uintptr_t expected = 0;
+  // Fails only if the task finished meanwhile: then resume at once.
+  return c->state->compare_exchange_strong(expected, reinterpret_cast<std::uintptr_t>(c->w), std::memory_order_acq_rel);
+}
+}  // namespace
+
+void completion::wait() noexcept {
+  if (done()) return;
+  waiter w;
+  if (w.gp) {
+    completion_wait c{&state_, &w};
+    w.gp->pins.fetch_add(1, std::memory_order_relaxed);
+    park(completion_commit, &c, "join");
+    w.gp->pins.fetch_sub(1, std::memory_order_relaxed);
+    return;
+  }
+  std::uintptr_t expected = 0;
+  if (!state_.compare_exchange_strong(expected, reinterpret_cast<std::uintptr_t>(&w), std::memory_order_acq_rel)) return;
+  w.thread_note.sleep();
+}
+
+}  // namespace weft::detail

@@ -1,0 +1,860 @@
+// sched.cpp — the scheduler: Go's G/M/P model (runtime/proc.go) for C++.
+//
+// Gs are goroutines, Ms are OS threads, Ps are the right to run Gs; there are `procs` Ps, so
+// at most `procs` goroutines run at once, and an M needs a P to run one.  Each P has a ring of
+// runnable Gs plus a `runnext` slot (a G just readied by the running one runs next: a channel
+// hand-off costs one switch); a global queue takes overflow and Gs readied by plain threads.
+//
+// The loop.  An M runs `schedule` on its own thread stack (g0): find a runnable G, switch to
+// it, and come back when it switches to g0.  Goroutines also switch *directly* to the next G
+// of their P when they yield, park or exit (switch.hpp), so g0 only runs when a P has nothing
+// local, every 61st schedule (to check the global queue, as Go does, so it cannot starve), or
+// when a wired (lock_thread) G is involved.
+//
+// Finding work, in order: due timers; the global queue every 61st tick; runnext and the local
+// ring; the global queue; stealing half of another P's ring (the thief is "spinning").  At
+// most half the busy Ps' worth of Ms spin.  An M that finds nothing puts its P on the idle
+// list, stops spinning, then *re-checks every queue* before sleeping: a G readied between its
+// last look and its sleep was readied by someone who saw no spinning M and so woke an idle M
+// — or saw this M still spinning and woke nobody; the re-check closes that window (Go's
+// "delicate dance" in findRunnable).  Readying a G wakes an M only if there is an idle P and
+// no M is spinning (wakep), so a burst of readies wakes one M, which wakes the next once it
+// finds work.
+//
+// Sleeping.  An idle M sleeps on its own futex word (note) with no timeout — except one, the
+// timer sleeper, which sleeps until the earliest timer.  An idle runtime therefore makes no
+// system calls but sysmon's (which backs off to 10 ms, or sleeps when every P is idle).
+//
+// Rejected: one lock-protected queue for all (every switch would contend on it); a dedicated
+// timer thread (an extra wake-up and hand-off per sleep); spinning idle Ms (burns a CPU).
+#include "runtime/sched/sched.hpp"
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <mutex>
+#include <system_error>
+
+#include <pthread.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "arch/cpu.hpp"
+#include "runtime/diag/fatal.hpp"
+#include "runtime/diag/signals.hpp"
+#include "runtime/sched/switch.hpp"
+#include "weft/runtime.hpp"
+
+namespace weft::detail {
+
+namespace {
+
+thread_local m* tls_m = nullptr;
+std::atomic<sched*> g_current{nullptr};
+
+constexpr std::uint32_t kGlobalCheckEvery = 61;  // Go's schedtick%61 fairness check
+constexpr std::uint32_t kGFreeLocalMax = 64;
+
+std::uint32_t fastrand(std::uint64_t& state) noexcept {
+  state ^= state << 13;
+  state ^= state >> 7;
+  state ^= state << 17;
+  return static_cast<std::uint32_t>(state);
+}
+
+// ---- global queue (sched.lock held) -----------------------------------------------------
+void gq_put_locked(sched* s, g* gp) noexcept {
+  gp->sched_link = nullptr;
+  if (s->gq_tail) s->gq_tail->sched_link = gp;
+  else s->gq_head = gp;
+  s->gq_tail = gp;
+  s->gq_size.fetch_add(1, std::memory_order_relaxed);
+}
+
+g* gq_pop_locked(sched* s) noexcept {
+  g* gp = s->gq_head;
+  if (!gp) return nullptr;
+  s->gq_head = gp->sched_link;
+  if (!s->gq_head) s->gq_tail = nullptr;
+  gp->sched_link = nullptr;
+  s->gq_size.fetch_sub(1, std::memory_order_relaxed);
+  return gp;
+}
+
+// Takes one G to run and moves up to a fair share more into pp's ring.
+g* gq_get_locked(sched* s, p* pp, std::uint32_t max) noexcept {
+  std::uint32_t n = s->gq_size.load(std::memory_order_relaxed);
+  if (n == 0) return nullptr;
+  std::uint32_t share = n / static_cast<std::uint32_t>(s->allp.size()) + 1;
+  if (share > n) share = n;
+  if (share > max) share = max;
+  if (share > runq::kSize / 2) share = runq::kSize / 2;
+  g* first = gq_pop_locked(s);
+  for (std::uint32_t i = 1; i < share; ++i) {
+    g* gp = gq_pop_locked(s);
+    if (!gp || !pp->q.push(gp)) {
+      if (gp) gq_put_locked(s, gp);
+      break;
+    }
+  }
+  return first;
+}
+
+// ---- idle lists (sched.lock held) -------------------------------------------------------
+void pidle_put_locked(sched* s, p* pp) noexcept {
+  pp->status.store(pstatus::idle, std::memory_order_release);
+  pp->mp = nullptr;
+  pp->idle_link = s->pidle;
+  s->pidle = pp;
+  s->npidle.fetch_add(1, std::memory_order_release);
+}
+
+p* pidle_get_locked(sched* s) noexcept {
+  p* pp = s->pidle;
+  if (!pp) return nullptr;
+  s->pidle = pp->idle_link;
+  pp->idle_link = nullptr;
+  s->npidle.fetch_sub(1, std::memory_order_release);
+  return pp;
+}
+
+void midle_put_locked(sched* s, m* mp) noexcept {
+  mp->idle_link = s->midle;
+  s->midle = mp;
+}
+
+m* midle_get_locked(sched* s) noexcept {
+  m* mp = s->midle;
+  if (mp) {
+    s->midle = mp->idle_link;
+    mp->idle_link = nullptr;
+  }
+  return mp;
+}
+
+bool midle_remove_locked(sched* s, m* mp) noexcept {
+  for (m** pm = &s->midle; *pm; pm = &(*pm)->idle_link) {
+    if (*pm == mp) {
+      *pm = mp->idle_link;
+      mp->idle_link = nullptr;
+      return true;
+    }
+  }
+  return false;
+}
+
+void acquirep(m* mp, p* pp) noexcept {
+  mp->pp = pp;
+  pp->mp = mp;
+  pp->status.store(pstatus::running, std::memory_order_release);
+}
+
+void m_main(m* mp) noexcept;
+
+// Starts an M for pp (which the caller took from the idle list).
+void newm(sched* s, p* pp, bool spinning) noexcept {
+  auto owned = std::make_unique<m>();
+  m* mp = owned.get();
+  mp->s = s;
+  mp->nextp = pp;
+  mp->spinning = spinning;
+  {
+    std::lock_guard<spinlock> l(s->lock);
+    mp->id = static_cast<std::uint32_t>(s->allm.size());
+    s->allm.push_back(std::move(owned));
+  }
+  try {
+    mp->thread = std::thread(m_main, mp);
+    s->st.threads.fetch_add(1, std::memory_order_relaxed);
+  } catch (const std::system_error& e) {
+    // The runtime carries on with the Ms it has (issue: thread creation failure); say so once.
+    static std::atomic<bool> said{false};
+    if (!said.exchange(true)) {
+      char buf[256];
+      int n = std::snprintf(buf, sizeof buf,
+                            "weft: cannot start another thread (%s); continuing with the threads already running\n",
+                            e.what());
+      write_stderr(buf, static_cast<unsigned long>(n));
+    }
+    if (spinning) s->nmspinning.fetch_sub(1, std::memory_order_release);
+    std::lock_guard<spinlock> l(s->lock);
+    pidle_put_locked(s, pp);
+  }
+}
+
+// Gives pp (or an idle P) to an idle or new M.  Go's startm.
+void startm(sched* s, p* pp, bool spinning) noexcept {
+  m* mp;
+  {
+    std::lock_guard<spinlock> l(s->lock);
+    if (!pp) {
+      pp = pidle_get_locked(s);
+      if (!pp) {
+        if (spinning) s->nmspinning.fetch_sub(1, std::memory_order_release);
+        return;
+      }
+    }
+    mp = midle_get_locked(s);
+  }
+  if (!mp) {
+    newm(s, pp, spinning);
+    return;
+  }
+  mp->spinning = spinning;
+  mp->nextp = pp;
+  mp->park.wake();
+}
+
+}  // namespace
+
+// Wakes an M to look for work if there is an idle P and nobody is looking.  Go's wakep.
+void wakep(sched* s) noexcept {
+  sysmon_wake(s);
+  if (s->npidle.load(std::memory_order_acquire) == 0) return;
+  std::uint32_t z = 0;
+  if (!s->nmspinning.compare_exchange_strong(z, 1, std::memory_order_acq_rel)) return;
+  startm(s, nullptr, true);
+}
+
+// Hands a P that its M is giving up (blocking call, wired goroutine) to an M if there is work
+// for it; otherwise puts it on the idle list.  Go's handoffp.
+void handoffp(sched* s, p* pp) noexcept {
+  if (!pp->q.empty() || pp->runnext.load(std::memory_order_acquire) || s->gq_size.load(std::memory_order_acquire) > 0 ||
+      s->timers.next_when() != timer_heap::kNever) {
+    startm(s, pp, false);
+    return;
+  }
+  if (s->nmspinning.load(std::memory_order_acquire) == 0 && s->npidle.load(std::memory_order_acquire) == 0) {
+    // Someone must keep looking: the last P must not fall asleep while work may arrive.
+    std::uint32_t z = 0;
+    if (s->nmspinning.compare_exchange_strong(z, 1)) {
+      startm(s, pp, true);
+      return;
+    }
+  }
+  std::lock_guard<spinlock> l(s->lock);
+  pidle_put_locked(s, pp);
+}
+
+const char* status_name(gstatus st) noexcept {
+  switch (st) {
+    case gstatus::idle: return "idle";
+    case gstatus::runnable: return "runnable";
+    case gstatus::running: return "running";
+    case gstatus::waiting: return "waiting";
+    case gstatus::syscall: return "blocking call";
+    case gstatus::dead: return "dead";
+    case gstatus::scanning: return "being scanned";
+  }
+  return "?";
+}
+
+// Appended to every fatal error: one line per live goroutine.  Runs in a dying process,
+// perhaps in a signal handler: no allocation, and the list lock only if it is free.
+static void dump_goroutines() noexcept {
+  sched* s = current_sched();
+  if (!s) return;
+  bool locked = s->allg_lock.try_lock();
+  char line[256];
+  int shown = 0;
+  for (g* gp = s->allg; gp && shown < 1000; gp = gp->all_link) {
+    gstatus st = gp->status.load(std::memory_order_relaxed);
+    if (st == gstatus::dead) continue;
+    int n = std::snprintf(line, sizeof line, "\ngoroutine %llu [%s%s%s]: stack %zu bytes at [%#lx, %#lx)%s\n",
+                          (unsigned long long)gp->id, status_name(st), st == gstatus::waiting ? ", " : "",
+                          st == gstatus::waiting ? gp->wait_reason : "", gp->stk.size(), (unsigned long)gp->stk.lo,
+                          (unsigned long)gp->stk.hi, gp->pins.load(std::memory_order_relaxed) ? ", pinned" : "");
+    if (n > 0) write_stderr(line, static_cast<unsigned long>(std::min<int>(n, sizeof line - 1)));
+    ++shown;
+  }
+  if (locked) s->allg_lock.unlock();
+}
+
+p* pidle_get_locked_public(sched* s) noexcept { return pidle_get_locked(s); }
+void gq_put_locked_public(sched* s, g* gp) noexcept { gq_put_locked(s, gp); }
+
+m* current_m() noexcept {
+  asm volatile("" ::: "memory");  // keep this call from being merged across a switch
+  return tls_m;
+}
+
+sched* current_sched() noexcept { return g_current.load(std::memory_order_acquire); }
+
+// Puts a runnable G on pp: in runnext (kicking the previous one to the ring) or at the tail.
+void runq_put(sched* s, p* pp, g* gp, bool next) noexcept {
+  if (next) {
+    g* old = pp->runnext.exchange(gp, std::memory_order_acq_rel);
+    if (!old) return;
+    gp = old;
+  }
+  if (pp->q.push(gp)) return;
+  // Full: move half of the ring and this G to the global queue (Go's runqputslow).
+  g* batch[runq::kSize / 2 + 1];
+  std::uint32_t n = pp->q.grab_for_overflow(batch, runq::kSize / 2);
+  batch[n++] = gp;
+  std::lock_guard<spinlock> l(s->lock);
+  for (std::uint32_t i = 0; i < n; ++i) gq_put_locked(s, batch[i]);
+}
+
+g* runq_get(p* pp) noexcept {
+  if (pp->runnext.load(std::memory_order_relaxed)) {
+    if (g* gp = pp->runnext.exchange(nullptr, std::memory_order_acq_rel)) return gp;
+  }
+  return pp->q.pop();
+}
+
+// Steals half of victim's ring into pp's; returns one G to run.
+static g* steal_from(sched* s, p* pp, p* victim, bool take_runnext) noexcept {
+  g* batch[runq::kSize / 2];
+  std::uint32_t n = victim->q.steal_half(batch);
+  if (n == 0) {
+    if (!take_runnext) return nullptr;
+    // The victim's runnext is about to run there; take it only on the last round, and only
+    // if the victim's M is not about to (Go sleeps 3µs here; we just try once).
+    g* gp = victim->runnext.load(std::memory_order_acquire);
+    if (gp && victim->runnext.compare_exchange_strong(gp, nullptr, std::memory_order_acq_rel)) {
+      s->st.steals.fetch_add(1, std::memory_order_relaxed);
+      return gp;
+    }
+    return nullptr;
+  }
+  s->st.steals.fetch_add(1, std::memory_order_relaxed);
+  for (std::uint32_t i = 1; i < n; ++i) runq_put(s, pp, batch[i], false);
+  return batch[0];
+}
+
+// The M stops spinning; if it was the last spinner and found work, another must start, since
+// more work may be queued behind what it found (Go's resetspinning).
+static void reset_spinning(sched* s, m* mp) noexcept {
+  if (!mp->spinning) return;
+  mp->spinning = false;
+  if (s->nmspinning.fetch_sub(1, std::memory_order_acq_rel) == 1) wakep(s);
+}
+
+// Sleeps until handed a P (nextp) or stopped, or — as the timer sleeper — until the next timer
+// is due or an earlier one is added.  Returns with or without a P; the caller looks again.
+static void stopm(sched* s, m* mp) noexcept {
+  std::int64_t deadline = 0;
+  {
+    std::lock_guard<spinlock> l(s->lock);
+    if (s->stopping.load(std::memory_order_acquire)) return;
+    mp->park.clear();
+    midle_put_locked(s, mp);
+    std::int64_t next = s->timers.next_when();
+    if (next != timer_heap::kNever && !s->timer_sleeper) {
+      s->timer_sleeper = mp;
+      s->timer_sleeper_deadline = next;
+      deadline = next;
+    }
+  }
+  mp->park.sleep(deadline);
+  bool on_list;
+  {
+    std::lock_guard<spinlock> l(s->lock);
+    if (s->timer_sleeper == mp) s->timer_sleeper = nullptr;
+    on_list = midle_remove_locked(s, mp);
+  }
+  if (on_list) return;  // a deadline, a timer wake, or stop(): nobody is handing us a P
+  // startm took us off the idle list: the P follows (nextp is set before the wake).
+  while (!mp->nextp && !s->stopping.load(std::memory_order_acquire)) {
+    mp->park.clear();
+    if (mp->nextp || s->stopping.load(std::memory_order_acquire)) break;
+    mp->park.sleep();
+  }
+}
+
+// Finds a G to run for mp, sleeping if there is none.  Returns nullptr when the runtime stops.
+static g* find_runnable(sched* s, m* mp, std::uint64_t& rnd) noexcept {
+  for (;;) {
+    if (s->stopping.load(std::memory_order_acquire)) return nullptr;
+    if (!mp->pp) {
+      if (mp->nextp) {
+        acquirep(mp, std::exchange(mp->nextp, nullptr));
+      } else {
+        p* pp;
+        {
+          std::lock_guard<spinlock> l(s->lock);
+          pp = pidle_get_locked(s);
+        }
+        if (!pp) {
+          s->timers.run_due(monotonic_ns());
+          stopm(s, mp);
+          continue;
+        }
+        acquirep(mp, pp);
+      }
+    }
+    p* pp = mp->pp;
+    if (s->timers.next_when() <= monotonic_ns()) s->timers.run_due(monotonic_ns());
+
+    if (pp->schedtick.load(std::memory_order_relaxed) % kGlobalCheckEvery == 0 && s->gq_size.load(std::memory_order_relaxed) > 0) {
+      std::lock_guard<spinlock> l(s->lock);
+      if (g* gp = gq_get_locked(s, pp, 1)) return gp;
+    }
+    if (g* gp = runq_get(pp)) return gp;
+    if (s->gq_size.load(std::memory_order_acquire) > 0) {
+      std::lock_guard<spinlock> l(s->lock);
+      if (g* gp = gq_get_locked(s, pp, runq::kSize / 2)) return gp;
+    }
+
+    // Steal.  Only so many spinners: half the busy Ps.
+    std::uint32_t procs = static_cast<std::uint32_t>(s->allp.size());
+    if (procs > 1 && (mp->spinning || 2 * s->nmspinning.load(std::memory_order_acquire) < procs - s->npidle.load(std::memory_order_acquire))) {
+      if (!mp->spinning) {
+        mp->spinning = true;
+        s->nmspinning.fetch_add(1, std::memory_order_acq_rel);
+      }
+      for (int round = 0; round < 4; ++round) {
+        std::uint32_t start = fastrand(rnd) % procs;
+        for (std::uint32_t i = 0; i < procs; ++i) {
+          p* victim = s->allp[(start + i) % procs].get();
+          if (victim == pp) continue;
+          if (g* gp = steal_from(s, pp, victim, round == 3)) return gp;
+        }
+      }
+    }
+
+    // Nothing.  Give up the P, then look once more (see the essay) before sleeping.
+    {
+      std::lock_guard<spinlock> l(s->lock);
+      if (s->stopping.load(std::memory_order_acquire)) return nullptr;
+      if (s->gq_size.load(std::memory_order_relaxed) > 0) {
+        if (g* gp = gq_get_locked(s, pp, runq::kSize / 2)) return gp;
+      }
+      mp->pp = nullptr;
+      pidle_put_locked(s, pp);
+    }
+    bool was_spinning = mp->spinning;
+    if (mp->spinning) {
+      mp->spinning = false;
+      s->nmspinning.fetch_sub(1, std::memory_order_acq_rel);
+    }
+    if (was_spinning) {
+      bool work = s->gq_size.load(std::memory_order_acquire) > 0;
+      for (auto& victim : s->allp)
+        if (!victim->q.empty() || victim->runnext.load(std::memory_order_acquire)) work = true;
+      if (work) {
+        p* again;
+        {
+          std::lock_guard<spinlock> l(s->lock);
+          again = pidle_get_locked(s);
+        }
+        if (again) {
+          acquirep(mp, again);
+          mp->spinning = true;
+          s->nmspinning.fetch_add(1, std::memory_order_acq_rel);
+          continue;
+        }
+      }
+    }
+    stopm(s, mp);
+  }
+}
+
+// ---- running a G on g0 --------------------------------------------------------------------
+
+static void execute(sched* s, m* mp, g* gp) noexcept {
+  (void)s;
+  cas_status(gp, gstatus::runnable, gstatus::running);
+  mp->pp->schedtick.fetch_add(1, std::memory_order_relaxed);
+  switch_to(mp, gp, nullptr, nullptr);
+}
+
+// A wired G picked by the wrong M: hand our P and the G to its M, and sleep (Go's startlockedm).
+static void start_locked_m(sched* s, m* mp, g* gp) noexcept {
+  m* owner = gp->locked_m;
+  p* pp = std::exchange(mp->pp, nullptr);
+  pp->mp = nullptr;
+  owner->nextg = gp;
+  owner->nextp = pp;
+  owner->park.wake();
+  (void)s;
+}
+
+// An M wired to a G that just parked: give the P away and sleep until the G is readied and
+// handed back with a P (Go's stoplockedm).
+static void stop_locked_m(sched* s, m* mp) noexcept {
+  mp->park.clear();
+  p* pp = std::exchange(mp->pp, nullptr);
+  if (pp) handoffp(s, pp);
+  while (!mp->nextg && !s->stopping.load(std::memory_order_acquire)) {
+    mp->park.sleep();
+    mp->park.clear();
+  }
+}
+
+static void schedule(sched* s, m* mp) noexcept {
+  std::uint64_t rnd = 0x9E3779B97F4A7C15ull ^ (std::uint64_t(mp->id + 1) << 32);
+  for (;;) {
+    if (mp->lockedg) {
+      // This M runs only its wired G.
+      g* gp = mp->lockedg;
+      if (gp->status.load(std::memory_order_acquire) != gstatus::runnable || mp->nextg != gp) {
+        stop_locked_m(s, mp);
+        if (s->stopping.load(std::memory_order_acquire)) return;
+        continue;
+      }
+      mp->nextg = nullptr;
+      acquirep(mp, std::exchange(mp->nextp, nullptr));
+      reset_spinning(s, mp);
+      execute(s, mp, gp);
+      continue;
+    }
+    g* gp = find_runnable(s, mp, rnd);
+    if (!gp) return;
+    reset_spinning(s, mp);
+    if (gp->locked_m && gp->locked_m != mp) {
+      start_locked_m(s, mp, gp);
+      stopm(s, mp);
+      continue;
+    }
+    execute(s, mp, gp);
+  }
+}
+
+namespace {
+
+void m_main(m* mp) noexcept {
+  tls_m = mp;
+  bind_thread(mp);
+  pthread_attr_t attr;
+  if (pthread_getattr_np(pthread_self(), &attr) == 0) {
+    pthread_attr_getstack(&attr, &mp->g0_stack_lo, &mp->g0_stack_size);
+    pthread_attr_destroy(&attr);
+  }
+  install_thread_signal_stack(mp);
+  schedule(mp->s, mp);
+  remove_thread_signal_stack(mp);
+  tls_m = nullptr;
+}
+
+}  // namespace
+
+// ---- the runtime instance ----------------------------------------------------------------
+
+static stack_config stack_config_from(const options& o) {
+  stack_config c;
+  c.stack_min = o.stack_min ? o.stack_min : default_stack_min();
+  c.stack_max = o.stack_max;
+  c.reserve = o.stack_reserve ? *o.stack_reserve : default_stack_reserve();
+  c.guard = o.guard;
+  return c;
+}
+
+static unsigned resolve_procs(unsigned procs) {
+  if (procs) return procs;
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof set, &set) == 0) {
+    int n = CPU_COUNT(&set);
+    if (n > 0) return static_cast<unsigned>(n);
+  }
+  long n = ::sysconf(_SC_NPROCESSORS_ONLN);
+  return n > 0 ? static_cast<unsigned>(n) : 1u;
+}
+
+sched::sched(const options& o) : opts(o), stacks(stack_config_from(o)) {
+  opts.procs = resolve_procs(o.procs);
+  for (unsigned i = 0; i < opts.procs; ++i) {
+    auto pp = std::make_unique<p>();
+    pp->id = i;
+    allp.push_back(std::move(pp));
+  }
+}
+
+sched::~sched() {
+  // Every G record ever made (live ones are abandoned goroutines: their stacks go back with
+  // the pool's arenas; their closures are not destroyed, since their frames may still refer
+  // to what the closures own).
+  for (g* gp = allg; gp;) {
+    g* next = gp->all_link;
+    fiber_destroyed(gp);
+    heap_free(gp);
+    gp = next;
+  }
+  for (auto& pp : allp) stacks.drain(pp->scache);
+}
+
+void sched::start() {
+  for (auto it = allp.rbegin(); it != allp.rend(); ++it) {
+    std::lock_guard<spinlock> l(lock);
+    pidle_put_locked(this, it->get());
+  }
+  g_current.store(this, std::memory_order_release);
+  set_fatal_dump_hook(dump_goroutines);
+  start_sysmon(this);
+}
+
+void sched::wait_all_done() noexcept {
+  while (st.goroutines_live.load(std::memory_order_acquire) != 0) {
+    all_done.clear();
+    waiting_all_done.store(true, std::memory_order_seq_cst);
+    if (st.goroutines_live.load(std::memory_order_seq_cst) == 0) break;
+    all_done.sleep();
+  }
+  waiting_all_done.store(false);
+}
+
+void sched::stop() noexcept {
+  stopping.store(true, std::memory_order_seq_cst);
+  stop_sysmon(this);
+  // Wake everyone; each M's loop sees `stopping` and returns.  An M still running a goroutine
+  // finishes when that goroutine next parks, yields or passes a check (sysmon has asked it to).
+  std::vector<std::thread*> threads;
+  for (;;) {
+    {
+      std::lock_guard<spinlock> l(lock);
+      for (auto& mp : allm) mp->park.wake();
+      for (auto& mp : allm)
+        if (mp->curg) mp->curg->preempt.store(true), (mp->limit_slot ? (void)__atomic_store_n(mp->limit_slot, ~std::uintptr_t{0}, __ATOMIC_RELAXED) : (void)0);
+      threads.clear();
+      for (auto& mp : allm)
+        if (mp->thread.joinable()) threads.push_back(&mp->thread);
+    }
+    if (threads.empty()) break;
+    for (std::thread* t : threads) t->join();
+  }
+  g_current.store(nullptr, std::memory_order_release);
+}
+
+// ---- goroutine creation and exit ---------------------------------------------------------
+
+static g* gfree_get(sched* s, p* pp) noexcept {
+  if (pp && pp->gfree) {
+    g* gp = pp->gfree;
+    pp->gfree = gp->sched_link;
+    --pp->ngfree;
+    return gp;
+  }
+  std::lock_guard<spinlock> l(s->gfree_lock);
+  g* gp = s->gfree;
+  if (gp) s->gfree = gp->sched_link;
+  return gp;
+}
+
+static void gfree_put(sched* s, p* pp, g* gp) noexcept {
+  if (pp && pp->ngfree < kGFreeLocalMax) {
+    gp->sched_link = pp->gfree;
+    pp->gfree = gp;
+    ++pp->ngfree;
+    return;
+  }
+  std::lock_guard<spinlock> l(s->gfree_lock);
+  gp->sched_link = s->gfree;
+  s->gfree = gp;
+}
+
+std::uint64_t new_goroutine(sched* s, closure* c) {
+  m* mp = current_m();
+  p* pp = mp ? mp->pp : nullptr;
+  std::size_t size = s->stacks.config().stack_min;
+  stack stk;
+  try {
+    stk = s->stacks.alloc(size, pp ? &pp->scache : nullptr);
+  } catch (...) {
+    delete c;
+    throw;
+  }
+  g* gp = gfree_get(s, pp);
+  if (!gp) {
+    void* mem = heap_alloc(sizeof(g));
+    gp = new (mem) g();
+    fiber_created(gp);
+    std::lock_guard<spinlock> l(s->allg_lock);
+    gp->all_link = s->allg;
+    s->allg = gp;
+  }
+  gp->stk = stk;
+  gp->limit = stk.lo + kStackHeadroom;
+  gp->fn = c;
+  gp->id = s->next_goid.fetch_add(1, std::memory_order_relaxed);
+  gp->tls = thread_state{};
+  gp->preempt.store(false, std::memory_order_relaxed);
+  gp->pins.store(0, std::memory_order_relaxed);
+  gp->grows = gp->shrinks = 0;
+  gp->wait_reason = "";
+  gp->locked_m = nullptr;
+  gp->lock_depth = 0;
+  gp->asan_fake_stack = nullptr;
+  gp->ctx = boost::context::detail::make_fcontext(reinterpret_cast<void*>(stk.hi), stk.size(), goroutine_entry);
+  gp->status.store(gstatus::runnable, std::memory_order_release);
+  s->st.goroutines_created.fetch_add(1, std::memory_order_relaxed);
+  s->st.goroutines_live.fetch_add(1, std::memory_order_relaxed);
+  std::uint64_t id = gp->id;
+  if (pp) {
+    runq_put(s, pp, gp, true);
+  } else {
+    std::lock_guard<spinlock> l(s->lock);
+    gq_put_locked(s, gp);
+  }
+  wakep(s);
+  return id;
+}
+
+// Post-switch action for a dead G: its stack and record go back for reuse.
+static void gdead_post(m* mp, g* gp, void*) noexcept {
+  sched* s = mp->s;
+  p* pp = mp->pp;
+  s->stacks.free(gp->stk, pp ? &pp->scache : nullptr);
+  gp->stk = {};
+  gfree_put(s, pp, gp);
+  if (s->st.goroutines_live.fetch_sub(1, std::memory_order_acq_rel) == 1 && s->waiting_all_done.load(std::memory_order_seq_cst))
+    s->all_done.wake();
+}
+
+// Where a goroutine leaves: picks the next G (or g0) and never returns.
+[[noreturn]] static void goexit(m* mp, g* gp) noexcept {
+  if (gp->locked_m) {
+    // A G that ends wired keeps nothing: its M goes back to ordinary work.
+    mp->lockedg = nullptr;
+    gp->locked_m = nullptr;
+  }
+  gp->status.store(gstatus::dead, std::memory_order_release);
+  switch_away(mp, gp, gdead_post, nullptr);
+  fatal("goroutine %llu resumed after it exited", (unsigned long long)gp->id);
+}
+
+void goroutine_entry(boost::context::detail::transfer_t) noexcept {
+  // Not t.data: for a fresh context Boost 1.74's trampoline (make_x86_64_sysv_elf_gas.S) does
+  // not pass on what the ontop function returned, so the argument is stale.
+  m* mp = current_m();
+  g* gp = mp->curg;
+  try {
+    gp->fn->run();
+  } catch (const std::exception& e) {
+    fatal("goroutine %llu: uncaught exception: %s", (unsigned long long)gp->id, e.what());
+  } catch (...) {
+    fatal("goroutine %llu: uncaught exception of a type not derived from std::exception", (unsigned long long)gp->id);
+  }
+  delete gp->fn;
+  gp->fn = nullptr;
+  // The closure may have parked: this goroutine may now be on another M.
+  mp = current_m();
+  goexit(mp, gp);
+}
+
+// ---- leaving a goroutine: yield, park, exit --------------------------------------------
+
+// Switches away from gp (the running G on mp) to the next G of mp's P if there is one that
+// may run here, else to g0.  `post` runs once gp is saved (switch.hpp).
+void switch_away(m* mp, g* gp, post_action post, void* arg) noexcept {
+  p* pp = mp->pp;
+  g* next = nullptr;
+  if (pp && !mp->lockedg && pp->schedtick.load(std::memory_order_relaxed) % kGlobalCheckEvery != 0 &&
+      !mp->s->stopping.load(std::memory_order_relaxed)) {
+    next = runq_get(pp);
+    if (next && next->locked_m) {
+      // Wired to another M: g0 hands it over.
+      runq_put(mp->s, pp, next, true);
+      next = nullptr;
+    }
+  }
+  if (next) {
+    cas_status(next, gstatus::runnable, gstatus::running);
+    pp->schedtick.fetch_add(1, std::memory_order_relaxed);
+    switch_to(mp, next, post, arg);
+  } else {
+    switch_to(mp, nullptr, post, arg);
+  }
+  (void)gp;
+}
+
+static void yield_post(m* mp, g* gp, void*) noexcept {
+  cas_status(gp, gstatus::running, gstatus::runnable);
+  sched* s = mp->s;
+  if (mp->pp) runq_put(s, mp->pp, gp, false);
+  else {
+    std::lock_guard<spinlock> l(s->lock);
+    gq_put_locked(s, gp);
+  }
+}
+
+void gosched() noexcept {
+  m* mp = current_m();
+  g* gp = mp->curg;
+  gp->preempt.store(false, std::memory_order_relaxed);
+  p* pp = mp->pp;
+  sched* s = mp->s;
+  // Nothing else to run anywhere: keep going (saves two switches).
+  if (pp && pp->q.empty() && !pp->runnext.load(std::memory_order_relaxed) && s->gq_size.load(std::memory_order_relaxed) == 0 &&
+      !mp->lockedg && !s->stopping.load(std::memory_order_relaxed)) {
+    if (s->timers.next_when() > monotonic_ns()) return;
+  }
+  if (mp->lockedg) {
+    // A wired G yields through g0, which gives it straight back (it may not run elsewhere).
+    switch_to(mp, nullptr, [](m* m2, g* g2, void*) noexcept {
+      cas_status(g2, gstatus::running, gstatus::runnable);
+      m2->nextg = g2;
+      m2->nextp = std::exchange(m2->pp, nullptr);
+    }, nullptr);
+    return;
+  }
+  switch_away(mp, gp, yield_post, nullptr);
+}
+
+struct park_req {
+  park_commit commit;
+  void* arg;
+};
+
+static void park_post(m* mp, g* gp, void* arg) noexcept {
+  auto* r = static_cast<park_req*>(arg);
+  park_commit commit = r->commit;
+  void* carg = r->arg;
+  cas_status(gp, gstatus::running, gstatus::waiting);
+  if (commit && !commit(gp, carg)) {
+    // The event already happened: run it again soon.
+    cas_status(gp, gstatus::waiting, gstatus::runnable);
+    if (mp->lockedg == gp) {
+      mp->nextg = gp;
+      mp->nextp = std::exchange(mp->pp, nullptr);
+    } else if (mp->pp) {
+      runq_put(mp->s, mp->pp, gp, true);
+    } else {
+      std::lock_guard<spinlock> l(mp->s->lock);
+      gq_put_locked(mp->s, gp);
+    }
+  }
+}
+
+void park(park_commit commit, void* arg, const char* reason) noexcept {
+  m* mp = current_m();
+  g* gp = mp->curg;
+  gp->wait_reason = reason;
+  park_req r{commit, arg};
+  if (mp->lockedg) switch_to(mp, nullptr, park_post, &r);
+  else switch_away(mp, gp, park_post, &r);
+}
+
+void ready(g* gp) noexcept {
+  sched* s = current_sched();
+  cas_status(gp, gstatus::waiting, gstatus::runnable);
+  if (m* owner = gp->locked_m) {
+    // Wired: goes straight back to its own M, with a P found for it.
+    p* pp = nullptr;
+    {
+      std::lock_guard<spinlock> l(s->lock);
+      pp = pidle_get_locked(s);
+      if (!pp) {
+        gq_put_locked(s, gp);  // whichever M pops it hands its P over (start_locked_m)
+        return;
+      }
+    }
+    owner->nextg = gp;
+    owner->nextp = pp;
+    owner->park.wake();
+    return;
+  }
+  m* mp = current_m();
+  if (mp && mp->pp && mp->s == s) {
+    runq_put(s, mp->pp, gp, true);
+  } else {
+    std::lock_guard<spinlock> l(s->lock);
+    gq_put_locked(s, gp);
+  }
+  wakep(s);
+}
+
+}  // namespace weft::detail

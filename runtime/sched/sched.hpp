@@ -1,0 +1,188 @@
+// sched.hpp — the scheduler's internal interface: Ms, Ps, the runtime instance, parking.
+//
+// See sched.cpp for the design essay (the scheduling loop, the spinning protocol, handoff).
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <thread>
+#include <vector>
+
+#include "runtime/sched/futex.hpp"
+#include "runtime/sched/g.hpp"
+#include "runtime/sched/runq.hpp"
+#include "runtime/sched/timers.hpp"
+#include "runtime/stack/stack_pool.hpp"
+#include "weft/options.hpp"
+
+namespace weft::detail {
+
+struct p;
+struct sched;
+
+enum class pstatus : std::uint32_t { idle, running, syscall, dead };
+
+// An OS thread that runs goroutines.  Its scheduler context (Go's g0) runs on the thread's own
+// stack; `g0ctx` holds it while a goroutine runs.
+struct m {
+  std::uint32_t id = 0;
+  sched* s = nullptr;
+  fcontext_t g0ctx = nullptr;
+  g* curg = nullptr;              // the goroutine running on it, if any
+  p* pp = nullptr;                // its P, if it holds one
+  p* nextp = nullptr;             // a P handed to it while it slept
+  g* nextg = nullptr;             // with a locked goroutine to run (lock_thread)
+  g* lockedg = nullptr;           // the goroutine wired to this M, if any
+  bool spinning = false;          // looking for work without finding it yet
+  m* idle_link = nullptr;
+  note park;                      // sleeps here when idle
+  std::uintptr_t* limit_slot = nullptr;  // this thread's stack-limit slot (sysmon poisons it)
+  thread_state g0_tls;            // the thread's own errno/EH state while on g0
+  void* eh_globals = nullptr;     // this thread's __cxa_eh_globals
+  int* errno_ptr = nullptr;       // this thread's errno
+  void* sigaltstack_mem = nullptr;
+  void* asan_fake_stack = nullptr;
+  void* g0_stack_lo = nullptr;    // the thread's own stack, for AddressSanitizer
+  std::size_t g0_stack_size = 0;
+  void* tsan_fiber = nullptr;     // the thread's own (g0) fiber
+  std::thread thread;
+  std::int64_t blocking_since_ns = 0;
+};
+
+// A processor: the right to run goroutines.  `procs` of them.
+struct p {
+  std::uint32_t id = 0;
+  std::atomic<pstatus> status{pstatus::idle};
+  m* mp = nullptr;
+  runq q;
+  std::atomic<g*> runnext{nullptr};
+  stack_cache scache;
+  g* gfree = nullptr;             // dead Gs for reuse (their records, not stacks)
+  std::uint32_t ngfree = 0;
+  std::atomic<std::uint64_t> schedtick{0};    // goroutines scheduled here (sysmon watches it)
+  std::atomic<std::uint64_t> syscalltick{0};  // blocking() calls entered here
+  p* idle_link = nullptr;
+  // sysmon's view of this P on its last pass
+  std::uint64_t sm_schedtick = 0, sm_syscalltick = 0;
+  std::int64_t sm_when = 0;
+};
+
+struct sched_stats {
+  std::atomic<std::uint64_t> goroutines_live{0}, goroutines_created{0}, threads{0}, steals{0};
+  std::atomic<std::uint64_t> stack_grows{0}, stack_shrinks{0}, stack_copies{0}, stack_bytes_copied{0};
+};
+
+// The runtime instance.
+struct sched {
+  explicit sched(const options& o);
+  ~sched();
+  void start();                   // starts the Ms and sysmon
+  void wait_all_done() noexcept;  // until no goroutine is alive
+  void stop() noexcept;           // stops Ms and sysmon; abandoned goroutines are freed
+
+  options opts;
+  stack_pool stacks;
+  std::vector<std::unique_ptr<p>> allp;
+  std::vector<std::unique_ptr<m>> allm;   // guarded by lock
+
+  spinlock lock;                  // idle lists, global queue, allm, timer sleeper
+  g* gq_head = nullptr;           // global run queue
+  g* gq_tail = nullptr;
+  std::atomic<std::uint32_t> gq_size{0};
+  p* pidle = nullptr;
+  std::atomic<std::uint32_t> npidle{0};
+  m* midle = nullptr;
+  std::atomic<std::uint32_t> nmspinning{0};
+  std::atomic<bool> stopping{false};
+  m* timer_sleeper = nullptr;     // the idle M sleeping until the next timer
+  std::int64_t timer_sleeper_deadline = 0;
+
+  spinlock gfree_lock;            // global free list of dead G records
+  g* gfree = nullptr;
+
+  spinlock allg_lock;             // every G ever made and not freed, for scans and dumps
+  g* allg = nullptr;
+
+  timer_heap timers;
+  std::atomic<std::uint64_t> next_goid{1};
+  sched_stats st;
+
+  note all_done;                  // signalled when goroutines_live drops to zero
+  std::atomic<bool> waiting_all_done{false};
+
+  // sysmon
+  std::thread sysmon_thread;
+  note sysmon_note;
+  std::atomic<bool> sysmon_sleeping{false};
+  std::int64_t next_scan_ns = 0;
+};
+
+// ---- the current thread ----------------------------------------------------------------
+// These read thread_locals through a call the compiler cannot fold: after a switch a goroutine
+// may be on another thread, and a cached TLS address would name the old one.
+m* current_m() noexcept;
+sched* current_sched() noexcept;          // the running runtime, or nullptr
+inline g* current_g() noexcept {
+  m* mp = current_m();
+  return mp ? mp->curg : nullptr;
+}
+
+// ---- parking -----------------------------------------------------------------------------
+// Runs after the parked goroutine's context is saved, on another stack.  Returns false to
+// resume the goroutine at once (the event it waited for already happened).
+using park_commit = bool (*)(g* gp, void* arg) noexcept;
+
+// Parks the running goroutine.  Must be called on a goroutine.
+void park(park_commit commit, void* arg, const char* reason) noexcept;
+// Makes a parked goroutine runnable (waiting → runnable) and wakes an M if one is needed.
+void ready(g* gp) noexcept;
+// Yields the running goroutine to others (goroutine only).
+void gosched() noexcept;
+
+// A goroutine or plain thread blocked on something, with a one-shot claim so that exactly one
+// of several wakers (a sender, a timer, a close) wakes it.
+struct waiter {
+  g* gp = nullptr;                         // nullptr: a plain thread, sleeping on `thread_note`
+  note thread_note;
+  std::atomic<std::uint32_t> claimed{0};
+  void* data = nullptr;                    // what the waker hands over (e.g. a value slot)
+  std::uintptr_t result = 0;               // what happened (defined by the user of the waiter)
+  waiter* next = nullptr;                  // in a wait queue
+  waiter* prev = nullptr;
+
+  waiter();                                // binds to the current goroutine or thread
+  bool try_claim() noexcept {
+    std::uint32_t z = 0;
+    return claimed.compare_exchange_strong(z, 1, std::memory_order_acq_rel);
+  }
+  // After a successful try_claim: wakes the goroutine or thread.
+  void wake() noexcept;
+};
+
+// Blocks until `w` is woken.  `unlock(arg)` runs once the caller is committed to sleeping
+// (for a goroutine: after its context is saved) and releases whatever lock protected the
+// registration of `w`.  With a deadline (CLOCK_MONOTONIC ns, 0 = none), a timer claims and
+// wakes `w` when it passes.  Returns true if woken by someone else, false if by the deadline.
+bool block(waiter& w, void (*unlock)(void*) noexcept, void* arg, const char* reason, std::int64_t deadline_ns = 0) noexcept;
+
+// ---- scheduler internals shared by the files of runtime/sched ---------------------------
+void wakep(sched* s) noexcept;
+p* pidle_get_locked_public(sched* s) noexcept;   // sched.lock held
+void gq_put_locked_public(sched* s, g* gp) noexcept;  // sched.lock held
+void handoffp(sched* s, p* pp) noexcept;
+void runq_put(sched* s, p* pp, g* gp, bool next) noexcept;
+g* runq_get(p* pp) noexcept;
+std::uint64_t new_goroutine(sched* s, closure* c);
+void start_sysmon(sched* s);
+void stop_sysmon(sched* s) noexcept;
+void sysmon_wake(sched* s) noexcept;
+void wake_timer_sleeper(sched* s, std::int64_t when) noexcept;
+using post_action = void (*)(m* mp, g* from, void* arg) noexcept;
+void switch_away(m* mp, g* gp, post_action post, void* arg) noexcept;
+
+// ---- blocking calls ----------------------------------------------------------------------
+void enter_blocking() noexcept;   // Go's entersyscall
+void exit_blocking() noexcept;    // Go's exitsyscall
+
+}  // namespace weft::detail

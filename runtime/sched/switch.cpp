@@ -1,0 +1,121 @@
+#include "runtime/sched/switch.hpp"
+
+#include <cerrno>
+#include <cstring>
+
+#include <pthread.h>
+
+#include "arch/cpu.hpp"
+
+#if defined(WEFT_SANITIZE_ADDRESS)
+#include <sanitizer/asan_interface.h>
+#include <sanitizer/common_interface_defs.h>
+#endif
+#if defined(WEFT_SANITIZE_THREAD)
+#include <sanitizer/tsan_interface.h>
+#endif
+
+extern "C" void* __cxa_get_globals() noexcept;
+
+namespace weft::detail {
+namespace {
+
+// libstdc++'s per-thread exception state (libsupc++/unwind-cxx.h, struct __cxa_eh_globals).
+struct eh_globals_layout {
+  void* caught;
+  unsigned int uncaught;
+};
+
+using boost::context::detail::ontop_fcontext;
+using boost::context::detail::transfer_t;
+
+struct switch_req {
+  m* mp;
+  g* from;  // null: g0
+  g* to;    // null: g0
+  post_action post;
+  void* arg;
+};
+
+inline void save_tls(m* mp, thread_state& ts) noexcept {
+  ts.err = *mp->errno_ptr;
+  auto* eh = static_cast<eh_globals_layout*>(mp->eh_globals);
+  ts.eh_caught = eh->caught;
+  ts.eh_uncaught = eh->uncaught;
+}
+
+inline void restore_tls(m* mp, const thread_state& ts) noexcept {
+  auto* eh = static_cast<eh_globals_layout*>(mp->eh_globals);
+  eh->caught = ts.eh_caught;
+  eh->uncaught = ts.eh_uncaught;
+  *mp->errno_ptr = ts.err;
+}
+
+transfer_t on_switch(transfer_t t) noexcept {
+  auto* r = static_cast<switch_req*>(t.data);
+  m* mp = r->mp;
+  g* from = r->from;
+  g* to = r->to;
+  post_action post = r->post;
+  void* arg = r->arg;
+#if defined(WEFT_SANITIZE_ADDRESS)
+  __sanitizer_finish_switch_fiber(to ? to->asan_fake_stack : mp->asan_fake_stack, nullptr, nullptr);
+#endif
+  if (from) from->ctx = t.fctx;
+  else mp->g0ctx = t.fctx;
+  // From here on `r` (on the source's stack) must not be read: post may publish the source.
+  if (post) post(mp, from, arg);
+  if (to) {
+    restore_tls(mp, to->tls);
+    arch::store_limit(to->preempt.load(std::memory_order_relaxed) ? ~std::uintptr_t{0} : to->limit);
+  } else {
+    restore_tls(mp, mp->g0_tls);
+    arch::store_limit(0);
+  }
+  return {nullptr, mp};
+}
+
+}  // namespace
+
+void bind_thread(m* mp) noexcept {
+  mp->errno_ptr = &errno;
+  mp->eh_globals = __cxa_get_globals();
+  mp->limit_slot = arch::limit_slot_address();
+  arch::store_limit(0);
+#if defined(WEFT_SANITIZE_THREAD)
+  mp->tsan_fiber = __tsan_get_current_fiber();
+#endif
+}
+
+void fiber_created([[maybe_unused]] g* gp) noexcept {
+#if defined(WEFT_SANITIZE_THREAD)
+  if (!gp->tsan_fiber) gp->tsan_fiber = __tsan_create_fiber(0);
+#endif
+}
+
+void fiber_destroyed([[maybe_unused]] g* gp) noexcept {
+#if defined(WEFT_SANITIZE_THREAD)
+  if (gp->tsan_fiber) __tsan_destroy_fiber(gp->tsan_fiber);
+  gp->tsan_fiber = nullptr;
+#endif
+}
+
+void switch_to(m* mp, g* to, post_action post, void* arg) noexcept {
+  g* from = mp->curg;
+  save_tls(mp, from ? from->tls : mp->g0_tls);
+  mp->curg = to;
+  switch_req r{mp, from, to, post, arg};
+#if defined(WEFT_SANITIZE_ADDRESS)
+  // A dead goroutine passes no fake-stack slot: ASan may then free its fake frames.
+  bool dying = from && from->status.load(std::memory_order_relaxed) == gstatus::dead;
+  void** save = from ? (dying ? nullptr : &from->asan_fake_stack) : &mp->asan_fake_stack;
+  if (to) __sanitizer_start_switch_fiber(save, reinterpret_cast<void*>(to->stk.slot_lo), to->stk.hi - to->stk.slot_lo);
+  else __sanitizer_start_switch_fiber(save, mp->g0_stack_lo, mp->g0_stack_size);
+#endif
+#if defined(WEFT_SANITIZE_THREAD)
+  __tsan_switch_to_fiber(to ? to->tsan_fiber : mp->tsan_fiber, 0);
+#endif
+  ontop_fcontext(to ? to->ctx : mp->g0ctx, &r, on_switch);
+}
+
+}  // namespace weft::detail

@@ -1,0 +1,36 @@
+// switch.hpp — moving an M from one context (a goroutine, or its own g0) to another.
+//
+// Every switch is one ontop_fcontext: the target resumes, but first `on_switch` runs on the
+// target's stack and (1) records where the source stopped, (2) runs the source's post-switch
+// action — make it runnable, park it, free it — which is safe only now that its context is
+// saved and its stack is no longer in use, (3) installs the target's per-thread C++ state
+// (errno, the exception globals) and stack limit.  So a yield or park that finds another
+// goroutine ready costs one switch, not two through g0 (Boost.Fiber uses ontop the same way).
+//
+// What a switch saves: the callee-saved registers, the stack pointer, the x87 control word and
+// MXCSR (Boost.Context's frame); errno; libstdc++'s caught-exception stack and uncaught count.
+// What it does not: the signal mask, SIMD registers (caller-saved in the SysV ABI), and any
+// other thread_local — a goroutine that relies on one must lock_thread().
+#pragma once
+
+#include "runtime/sched/sched.hpp"
+
+namespace weft::detail {
+
+// Switches the calling context on `mp` (its curg, or g0 if curg is null) to `to` (null: g0).
+// `post` runs on the target's stack once the source is saved.  Returns when the source is
+// resumed — possibly on another M.
+void switch_to(m* mp, g* to, post_action post, void* arg) noexcept;
+
+// The first code a new goroutine's context runs (make_fcontext target).
+void goroutine_entry(boost::context::detail::transfer_t t) noexcept;
+
+// Called once on every M's thread before it runs goroutines: caches this thread's errno and
+// exception-globals addresses, the limit slot, and sanitizer fiber handles.
+void bind_thread(m* mp) noexcept;
+
+// Sanitizer bookkeeping for a G record being created / freed.
+void fiber_created(g* gp) noexcept;
+void fiber_destroyed(g* gp) noexcept;
+
+}  // namespace weft::detail

@@ -1,0 +1,51 @@
+// scan.cpp — the scan phase.
+//
+// A goroutine under scan is marked `scanning` (from `waiting`), so ready() waits for the scan
+// of it to finish before making it runnable (cas_status spins on that state), and nothing else
+// touches its stack meanwhile.  Running and runnable goroutines are skipped: a runnable G is
+// owned by its run queue, and taking it out would cost more than the memory it might give.
+//
+// Halving in place releases the lower half's pages (MADV_DONTNEED) and makes them inaccessible
+// again; nothing moves, so even a pinned stack (or one that runtime wait records point into)
+// can be halved this way.
+#include "runtime/stack/scan.hpp"
+
+#include <mutex>
+
+#include "runtime/sched/sched.hpp"
+
+namespace weft::detail {
+
+namespace {
+
+// Bytes in use on a parked goroutine's stack: from its saved context up to the top.
+std::size_t used_bytes(const g* gp) noexcept { return gp->stk.hi - reinterpret_cast<std::uintptr_t>(gp->ctx); }
+
+void shrink_one(sched* s, g* gp) noexcept {
+  gstatus expected = gstatus::waiting;
+  if (!gp->status.compare_exchange_strong(expected, gstatus::scanning, std::memory_order_acq_rel)) return;
+  std::size_t size = gp->stk.size();
+  std::size_t min = s->stacks.config().stack_min;
+  std::size_t used = used_bytes(gp);
+  if (size / 2 >= min && used + kStackHeadroom < size / 4) {
+    try {
+      s->stacks.shrink_in_place(gp->stk, size / 2);
+      gp->limit = gp->stk.lo + kStackHeadroom;
+      ++gp->shrinks;
+      s->st.stack_shrinks.fetch_add(1, std::memory_order_relaxed);
+    } catch (...) {
+      // A failed madvise leaves the stack as it was: still correct, only bigger.
+    }
+  }
+  gp->status.store(gstatus::waiting, std::memory_order_release);
+}
+
+}  // namespace
+
+void scan_phase(sched* s) noexcept {
+  std::lock_guard<spinlock> l(s->allg_lock);
+  for (g* gp = s->allg; gp; gp = gp->all_link) shrink_one(s, gp);
+  s->stacks.release_idle();
+}
+
+}  // namespace weft::detail

@@ -1,0 +1,657 @@
+// stack_pool.cpp — the stack allocator of stack_pool.hpp.
+//
+// Arenas.  Every slot class has its own chain of arenas, and a class's slots are carved from
+// its newest arena with a bump index (so slot = arena base + index * slot_bytes, and a fault
+// address maps back to its slot by one division).  Arena sizes grow geometrically per class:
+// the first holds 64 MiB worth of slots (at least one), each next one twice as many, capped at
+// 64 GiB (at least one slot).  With the default config (256 KiB reserve + 64 KiB guard = 320
+// KiB slots) a million stacks fit in 14 arenas (64 MiB .. 64 GiB, then 64 GiB each), so the
+// process's mapping count stays in the dozens when guards are madvise markers.  If a big mmap
+// fails (ulimit -v, overcommit_memory=2) the arena is halved down to one slot before giving up.
+// Address space is never returned before the pool dies; memory is (release_idle).
+//
+// Carving a slot sets up its guard once: madvise mode maps arenas RW and installs guard
+// markers over [slot_lo, lo) (one syscall, ~3 µs for 312 KiB on 6.18, mostly page-table
+// allocation); mprotect mode maps arenas PROT_NONE and opens [lo, hi) RW (two more VMAs per
+// slot); none maps RW and does nothing.  A slot whose setup failed goes to a per-class `raw`
+// list and is reset to the arena's baseline before its next use, so a failure loses nothing.
+//
+// Reuse mirrors Go's runtime/stack.go: stackcache (per-P, small orders, refilled/drained by
+// half) → stack_cache::free for the kClasses smallest classes, refilled with kBatch from the
+// global pool and drained down to kMax - kBatch; stackpool (global, per order, under a lock)
+// → class_pool::hot, one mutex per class; stackLarge (global lists by log2 size) → the same
+// per-class pools for the classes above the cache.  Unlike Go, a pooled stack keeps its
+// accessible size and resident pages (the header explains why); a per-P cache only keeps
+// stacks of at most 4 * stack_min accessible bytes, so a P's cache holds bounded memory, and
+// bigger ones go to the global pool where release_idle can trim them.
+//
+// release_idle is Go's "free stack spans during GC" turned into a watermark: per class, the
+// hot list is LIFO, and its low-water mark since the previous scan counts the stacks nobody
+// touched for a whole interval; those, plus whatever exceeds pool_keep_bytes of accessible
+// memory, are shrunk to stack_min (guard re-installed, which zaps pages) and their top page(s)
+// MADV_DONTNEED'ed, then parked on the `cold` list.  MADV_FREE was measured and rejected: on
+// this machine (no memory pressure) RSS does not drop at all after MADV_FREE, so neither the
+// runtime's stats nor a user's `ps` would see the release; DONTNEED drops it at once.
+//
+// Locks.  One mutex per class guards its pools and its carving cursor; the syscalls of carving
+// and releasing run outside it.  A lock-free (Treiber) stack was rejected: it needs an ABA tag
+// or hazard scheme for batch refill/drain, and the lock is taken once per kBatch stacks on the
+// cached path, so it is not the bottleneck (see bench/stack_bench.cpp).  arena_mu_ serializes
+// arena creation (rare); readers find arenas through an append-only array published with a
+// release store of its length, so classify_fault (the fault handler) takes no lock.
+//
+// Mapping budget.  mappings_ counts the VMAs this pool adds (1 per arena, 2 per slot in
+// mprotect mode).  Before adding, the estimate plus the other mappings of the process is
+// compared with vm.max_map_count minus a margin (1% + 256) for the rest of the process; when it
+// would cross, /proc/self/maps is counted once to correct the estimate, and if it still
+// crosses, resource_error says so and how to get out.
+#include "runtime/stack/stack_pool.hpp"
+
+#include <algorithm>
+#include <bit>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <memory>
+#include <new>
+#include <stdexcept>
+#include <string>
+#include <system_error>
+
+#include "runtime/diag/fatal.hpp"
+#include "runtime/stack/guard.hpp"
+#include "weft/errors.hpp"
+
+namespace weft::detail {
+namespace {
+
+constexpr std::size_t kFirstArenaBytes = std::size_t{64} << 20;
+constexpr std::size_t kMaxArenaBytes = std::size_t{64} << 30;
+constexpr std::uint32_t kMaxArenas = 4096;  // 64 GiB each at most: more than 47-bit space holds
+constexpr std::uint32_t kNoArena = ~std::uint32_t{0};
+
+// Per-slot metadata word (one per slot, in the arena's descriptor).
+constexpr std::uint32_t kInUse = std::uint32_t{1} << 31;
+constexpr std::uint32_t kCarved = std::uint32_t{1} << 30;
+constexpr std::uint32_t kPagesMask = kCarved - 1;
+
+std::size_t round_up(std::size_t n, std::size_t to) { return (n + to - 1) / to * to; }
+
+[[noreturn]] void bad_config(const char* field, const char* var, std::size_t value, const char* allowed) {
+  char buf[512];
+  std::snprintf(buf, sizeof buf, "weft: stack pool: %s (%s) = %zu is not allowed; %s", field, var, value, allowed);
+  throw config_error(buf);
+}
+
+}  // namespace
+
+struct stack_pool::impl {
+  struct arena {
+    std::uintptr_t base = 0;
+    std::size_t bytes = 0;
+    std::size_t slot_bytes = 0;
+    std::uint32_t cls = 0;
+    std::uint32_t slots = 0;
+    std::atomic<std::uint32_t>* meta = nullptr;  // kInUse | kCarved | accessible pages
+  };
+
+  struct alignas(64) class_pool {
+    std::mutex mu;
+    std::vector<stack> hot;   // resident pages kept; LIFO (back is the most recently freed)
+    std::vector<stack> cold;  // released: stack_min accessible, nothing resident
+    std::vector<stack> raw;   // slots whose setup failed; reset before reuse
+    std::size_t hot_bytes = 0;   // accessible bytes of `hot`
+    std::size_t low_water = 0;   // min hot.size() since the previous release_idle
+    std::uint32_t arena = kNoArena;  // newest arena of this class
+    std::uint32_t next_slot = 0;     // its first never-carved slot
+    std::uint32_t arenas_made = 0;
+  };
+
+  struct alignas(64) counter {
+    std::atomic<std::uint64_t> v{0};
+  };
+
+  stack_config& cfg;
+  guard_mode mode;
+  std::size_t page;
+  unsigned min_shift = 0;   // log2 of the smallest capacity
+  std::uint32_t nclasses = 0;
+  std::size_t cache_stack_bytes = 0;  // largest accessible size a per-P cache keeps
+
+  std::unique_ptr<class_pool[]> classes;
+  std::unique_ptr<counter[]> in_use;
+  std::unique_ptr<counter[]> carved;
+
+  std::mutex arena_mu;
+  std::unique_ptr<arena[]> arenas{new arena[kMaxArenas]};
+  std::atomic<std::uint32_t> narenas{0};
+  std::atomic<std::uint64_t> bytes_reserved{0};
+  std::atomic<std::uint64_t> bytes_released{0};
+
+  // Mapping budget.
+  std::atomic<std::size_t> maps{0};        // VMAs this pool estimates it added
+  std::atomic<std::size_t> others{0};      // the rest of the process's VMAs, last counted
+  std::size_t system_limit = 0;            // vm.max_map_count; 0: unknown (no check)
+  std::atomic<std::size_t> test_limit{0};
+  std::mutex budget_mu;
+  std::size_t recounted_at = ~std::size_t{0};  // `maps` when /proc/self/maps was last counted
+
+  explicit impl(stack_config& c) : cfg(c), mode(c.guard), page(stackvm::page_size()) {}
+
+  ~impl() {
+    const std::uint32_t n = narenas.load(std::memory_order_acquire);
+    for (std::uint32_t i = 0; i < n; ++i) {
+      stackvm::unmap(reinterpret_cast<void*>(arenas[i].base), arenas[i].bytes);
+      delete[] arenas[i].meta;
+    }
+  }
+
+  std::size_t capacity_of(std::uint32_t cls) const noexcept { return std::size_t{1} << (min_shift + cls); }
+  std::size_t slot_bytes_of(std::uint32_t cls) const noexcept { return cfg.guard_bytes + capacity_of(cls); }
+
+  std::uint32_t class_of(std::size_t size) const noexcept {
+    const std::size_t cap = std::max(size, cfg.reserve);
+    const unsigned shift = static_cast<unsigned>(std::bit_width(cap) - 1);
+    return shift <= min_shift ? 0 : shift - min_shift;
+  }
+
+  std::atomic<std::uint32_t>& meta_of(const stack& s) const noexcept {
+    const arena& a = arenas[s.arena];
+    return a.meta[(s.slot_lo - a.base) / a.slot_bytes];
+  }
+
+  void record_size(const stack& s) noexcept {
+    std::atomic<std::uint32_t>& m = meta_of(s);
+    const std::uint32_t flags = m.load(std::memory_order_relaxed) & ~kPagesMask;
+    m.store(flags | static_cast<std::uint32_t>(s.size() / page), std::memory_order_relaxed);
+  }
+
+  // ---- mapping budget -------------------------------------------------------------------
+
+  std::size_t limit() const noexcept {
+    const std::size_t t = test_limit.load(std::memory_order_relaxed);
+    return t ? t : system_limit;
+  }
+
+  void reserve_maps(std::size_t n) {
+    const std::size_t lim = limit();
+    if (lim == 0) {
+      maps.fetch_add(n, std::memory_order_relaxed);
+      return;
+    }
+    const std::size_t margin = std::min(lim / 100 + 256, lim / 2);
+    const std::size_t budget = lim - margin;
+    bool recounted = false;
+    for (;;) {
+      std::size_t cur = maps.load(std::memory_order_relaxed);
+      const std::size_t total = others.load(std::memory_order_relaxed) + cur;
+      if (total + n <= budget) {
+        if (maps.compare_exchange_weak(cur, cur + n, std::memory_order_relaxed)) return;
+        continue;
+      }
+      if (!recounted) {
+        // The estimate may be stale (merged VMAs, other parts of the process unmapped
+        // things): count once before refusing.  Not again until `maps` changes, so a caller
+        // retrying against a full budget does not re-read a 65K-line file each time.
+        recounted = true;
+        std::lock_guard lk(budget_mu);
+        if (recounted_at != cur) {
+          recounted_at = cur;
+          if (std::size_t real = stackvm::count_mappings())
+            others.store(real > cur ? real - cur : 0, std::memory_order_relaxed);
+        }
+        continue;
+      }
+      throw_budget(total, cur, lim, margin);
+    }
+  }
+
+  void release_maps(std::size_t n) noexcept { maps.fetch_sub(n, std::memory_order_relaxed); }
+
+  [[noreturn]] void throw_budget(std::size_t total, std::size_t ours, std::size_t lim, std::size_t margin) const {
+    char testing[128] = "";
+    if (test_limit.load(std::memory_order_relaxed))
+      std::snprintf(testing, sizeof testing, " (a testing budget standing in for the real %zu)", system_limit);
+    char buf[1536];
+    std::snprintf(
+        buf, sizeof buf,
+        "weft: cannot set up another goroutine stack: the process has about %zu memory mappings "
+        "(VMAs), %zu of them weft's stacks, and vm.max_map_count is %zu%s; weft stops %zu short "
+        "of it to leave room for the rest of the process. With WEFT_GUARD=%s every stack costs "
+        "about %s. Ways out: (1) raise the limit: sysctl -w vm.max_map_count=%zu (as root); "
+        "(2) run on a kernel with MADV_GUARD_INSTALL (Linux 6.13+) with WEFT_GUARD=madvise or "
+        "WEFT_GUARD=automatic, where guard pages split no mapping; (3) WEFT_GUARD=none (no guard "
+        "pages: a stack overflow corrupts memory instead of faulting)",
+        total, ours, lim, testing, margin, stackvm::mode_name(mode),
+        mode == guard_mode::mprotect ? "two mappings (its accessible range and the guard below it)"
+                                     : "no mapping of its own; arenas cost one each",
+        std::max<std::size_t>(262144, lim * 4));
+    throw resource_error(std::make_error_code(std::errc::not_enough_memory), buf);
+  }
+
+  // ---- arenas and carving ---------------------------------------------------------------
+
+  // Called with cp.mu held.
+  void new_arena(std::uint32_t cls, class_pool& cp) {
+    const std::size_t slot_bytes = slot_bytes_of(cls);
+    const std::size_t max_slots = std::max<std::size_t>(1, std::min<std::size_t>(kMaxArenaBytes / slot_bytes, kPagesMask));
+    std::size_t slots = std::max<std::size_t>(1, kFirstArenaBytes / slot_bytes);
+    for (std::uint32_t i = 0; i < cp.arenas_made && slots < max_slots; ++i) slots *= 2;
+    slots = std::min(slots, max_slots);
+
+    if (narenas.load(std::memory_order_relaxed) >= kMaxArenas)
+      throw resource_error(std::make_error_code(std::errc::not_enough_memory),
+                           "weft: stack pool: all " + std::to_string(kMaxArenas) +
+                               " stack arenas are in use; lower WEFT_STACK_RESERVE or WEFT_STACK_MAX");
+    reserve_maps(1);
+    void* p = nullptr;
+    int err = 0;
+    for (;;) {
+      p = stackvm::map_arena(slots * slot_bytes, mode != guard_mode::mprotect, &err);
+      if (p || err != ENOMEM || slots == 1) break;
+      slots /= 2;  // a smaller arena may still fit (ulimit -v, overcommit_memory=2)
+    }
+    if (!p) {
+      release_maps(1);
+      stackvm::throw_call_failed(
+          "mmap of a stack arena", 0, slots * slot_bytes, err,
+          "the process ran out of address space or commit: lower WEFT_STACK_RESERVE or "
+          "WEFT_STACK_MAX (slots are guard + max(size, reserve) bytes), raise `ulimit -v`, or "
+          "check vm.overcommit_memory (2 ignores MAP_NORESERVE)");
+    }
+    auto* meta = new (std::nothrow) std::atomic<std::uint32_t>[slots]();
+    if (!meta) {
+      stackvm::unmap(p, slots * slot_bytes);
+      release_maps(1);
+      throw resource_error(std::make_error_code(std::errc::not_enough_memory),
+                           "weft: stack pool: no memory for the slot table of a new stack arena");
+    }
+    std::lock_guard lk(arena_mu);
+    const std::uint32_t idx = narenas.load(std::memory_order_relaxed);
+    if (idx >= kMaxArenas) {  // a race with another class since the check above
+      delete[] meta;
+      stackvm::unmap(p, slots * slot_bytes);
+      release_maps(1);
+      throw resource_error(std::make_error_code(std::errc::not_enough_memory),
+                           "weft: stack pool: out of stack arenas; lower WEFT_STACK_RESERVE or WEFT_STACK_MAX");
+    }
+    arenas[idx] = arena{reinterpret_cast<std::uintptr_t>(p), slots * slot_bytes, slot_bytes, cls,
+                        static_cast<std::uint32_t>(slots), meta};
+    narenas.store(idx + 1, std::memory_order_release);
+    bytes_reserved.fetch_add(slots * slot_bytes, std::memory_order_relaxed);
+    cp.arena = idx;
+    cp.next_slot = 0;
+    ++cp.arenas_made;
+  }
+
+  // A fresh slot of class cls with [hi - size, hi) accessible and the rest guarded.
+  stack carve(std::uint32_t cls, std::size_t size) {
+    class_pool& cp = classes[cls];
+    stack s;
+    bool reset = false;
+    {
+      std::lock_guard lk(cp.mu);
+      if (!cp.raw.empty()) {
+        s = cp.raw.back();
+        cp.raw.pop_back();
+        reset = true;
+      } else {
+        if (cp.arena == kNoArena || cp.next_slot == arenas[cp.arena].slots) new_arena(cls, cp);
+        const arena& a = arenas[cp.arena];
+        s.slot_lo = a.base + std::size_t{cp.next_slot} * a.slot_bytes;
+        s.arena = cp.arena;
+        s.cls = cls;
+        ++cp.next_slot;
+      }
+    }
+    s.hi = s.slot_lo + slot_bytes_of(cls);
+    s.lo = s.hi - size;
+    const std::size_t new_maps = mode == guard_mode::mprotect ? 2 : 0;
+    try {
+      reserve_maps(new_maps);
+      try {
+        set_up(s, reset);
+      } catch (...) {
+        release_maps(new_maps);
+        throw;
+      }
+    } catch (...) {
+      try {
+        std::lock_guard lk(cp.mu);
+        cp.raw.push_back(stack{s.slot_lo, 0, 0, cls, s.arena});
+      } catch (...) {
+        // No memory to remember it: the slot stays mapped but unused.
+      }
+      throw;
+    }
+    meta_of(s).store(kCarved | static_cast<std::uint32_t>(size / page), std::memory_order_relaxed);
+    carved[cls].v.fetch_add(1, std::memory_order_relaxed);
+    return s;
+  }
+
+  void set_up(const stack& s, bool reset) {
+    const std::size_t slot_bytes = s.hi - s.slot_lo;
+    switch (mode) {
+      case guard_mode::madvise:
+        // An earlier attempt may have left markers anywhere in the slot.
+        if (reset) stackvm::open_range(mode, s.slot_lo, slot_bytes);
+        stackvm::close_range(mode, s.slot_lo, s.lo - s.slot_lo);
+        return;
+      case guard_mode::mprotect:
+        if (reset) stackvm::close_range(mode, s.slot_lo, slot_bytes);
+        stackvm::open_range(mode, s.lo, s.size());
+        return;
+      case guard_mode::none:
+      case guard_mode::automatic:
+        return;
+    }
+  }
+
+  // ---- pools ----------------------------------------------------------------------------
+
+  bool take_pooled(std::uint32_t cls, stack& s) {
+    class_pool& cp = classes[cls];
+    std::lock_guard lk(cp.mu);
+    if (!cp.hot.empty()) {
+      s = cp.hot.back();
+      cp.hot.pop_back();
+      cp.hot_bytes -= s.size();
+      cp.low_water = std::min(cp.low_water, cp.hot.size());
+      return true;
+    }
+    if (!cp.cold.empty()) {
+      s = cp.cold.back();
+      cp.cold.pop_back();
+      return true;
+    }
+    return false;
+  }
+
+  void refill(std::uint32_t cls, std::vector<stack>& out) {
+    class_pool& cp = classes[cls];
+    out.reserve(stack_cache::kMax + 1);
+    std::lock_guard lk(cp.mu);
+    std::size_t want = stack_cache::kBatch;
+    const std::size_t from_hot = std::min(want, cp.hot.size());
+    for (std::size_t i = cp.hot.size() - from_hot; i < cp.hot.size(); ++i) {
+      cp.hot_bytes -= cp.hot[i].size();
+      out.push_back(cp.hot[i]);
+    }
+    cp.hot.resize(cp.hot.size() - from_hot);
+    cp.low_water = std::min(cp.low_water, cp.hot.size());
+    want -= from_hot;
+    const std::size_t from_cold = std::min(want, cp.cold.size());
+    out.insert(out.end(), cp.cold.end() - static_cast<std::ptrdiff_t>(from_cold), cp.cold.end());
+    cp.cold.resize(cp.cold.size() - from_cold);
+  }
+
+  // Moves the oldest (front) `n` of `v` to the global pool; noexcept: on no memory the
+  // stacks stay where they are.
+  void give_back(std::uint32_t cls, std::vector<stack>& v, std::size_t n) noexcept {
+    class_pool& cp = classes[cls];
+    std::lock_guard lk(cp.mu);
+    try {
+      cp.hot.reserve(cp.hot.size() + n);
+    } catch (...) {
+      return;
+    }
+    for (std::size_t i = 0; i < n; ++i) {
+      cp.hot_bytes += v[i].size();
+      cp.hot.push_back(v[i]);
+    }
+    v.erase(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(n));
+  }
+
+  void give_back(const stack& s) noexcept {
+    class_pool& cp = classes[s.cls];
+    std::lock_guard lk(cp.mu);
+    try {
+      cp.hot.push_back(s);
+      cp.hot_bytes += s.size();
+    } catch (...) {
+      // No memory to remember it: the slot stays mapped but is not reused.
+    }
+  }
+
+  void release_class(std::uint32_t cls) noexcept {
+    class_pool& cp = classes[cls];
+    std::vector<stack> victims;
+    try {
+      std::lock_guard lk(cp.mu);
+      // The bottom low_water stacks sat unused since the previous scan; beyond them, release
+      // the oldest until what stays is within pool_keep_bytes.
+      std::size_t n = std::min(cp.low_water, cp.hot.size());
+      std::size_t idle_bytes = 0;
+      for (std::size_t i = 0; i < n; ++i) idle_bytes += cp.hot[i].size();
+      std::size_t keep_bytes = cp.hot_bytes - idle_bytes;
+      while (n < cp.hot.size() && keep_bytes > cfg.pool_keep_bytes) keep_bytes -= cp.hot[n++].size();
+      victims.assign(cp.hot.begin(), cp.hot.begin() + static_cast<std::ptrdiff_t>(n));
+      cp.hot.erase(cp.hot.begin(), cp.hot.begin() + static_cast<std::ptrdiff_t>(n));
+      cp.hot_bytes = keep_bytes;
+      cp.low_water = cp.hot.size();
+      cp.cold.reserve(cp.cold.size() + n);  // so the push below cannot fail
+    } catch (...) {
+      return;
+    }
+    if (victims.empty()) return;
+    std::size_t done = 0;
+    std::uint64_t released = 0;
+    for (; done < victims.size(); ++done) {
+      stack& s = victims[done];
+      const std::size_t before = s.size();
+      try {
+        shrink(s, cfg.stack_min);
+        stackvm::discard(s.lo, s.size());
+      } catch (...) {
+        break;  // leave this and the rest resident; the next scan tries again
+      }
+      released += before;
+    }
+    bytes_released.fetch_add(released, std::memory_order_relaxed);
+    std::lock_guard lk(cp.mu);
+    cp.cold.insert(cp.cold.end(), victims.begin(), victims.begin() + static_cast<std::ptrdiff_t>(done));
+    for (std::size_t i = done; i < victims.size(); ++i) {
+      try {
+        cp.hot.push_back(victims[i]);
+        cp.hot_bytes += victims[i].size();
+      } catch (...) {
+      }
+    }
+  }
+
+  void shrink(stack& s, std::size_t new_size) {
+    new_size = std::max(round_up(new_size, page), cfg.stack_min);
+    if (new_size >= s.size()) return;
+    const std::uintptr_t new_lo = s.hi - new_size;
+    stackvm::close_range(mode, s.lo, new_lo - s.lo);
+    s.lo = new_lo;
+    record_size(s);
+  }
+};
+
+// ---- stack_pool ---------------------------------------------------------------------------
+
+stack_pool::stack_pool(const stack_config& cfg) : cfg_(cfg), impl_(nullptr) {
+  const std::size_t page = stackvm::page_size();
+  if (cfg_.stack_min == 0 || !std::has_single_bit(cfg_.stack_min))
+    bad_config("stack_min", "WEFT_STACK_MIN", cfg_.stack_min, "use a power of two such as 8K");
+  cfg_.stack_min = std::max(cfg_.stack_min, page);  // a page is the smallest thing a guard protects
+  if (!std::has_single_bit(cfg_.stack_max) || cfg_.stack_max < cfg_.stack_min)
+    bad_config("stack_max", "WEFT_STACK_MAX", cfg_.stack_max, "use a power of two no smaller than stack_min");
+  if (cfg_.stack_max > (std::size_t{1} << 40))
+    bad_config("stack_max", "WEFT_STACK_MAX", cfg_.stack_max, "the largest supported is 1T");
+  if (cfg_.reserve != 0 && !std::has_single_bit(cfg_.reserve))
+    bad_config("stack_reserve", "WEFT_STACK_RESERVE", cfg_.reserve, "use 0 or a power of two");
+  if (cfg_.reserve > (std::size_t{1} << 40))
+    bad_config("stack_reserve", "WEFT_STACK_RESERVE", cfg_.reserve, "the largest supported is 1T");
+  cfg_.guard_bytes = round_up(cfg_.guard_bytes, page);
+
+  if (cfg_.guard == guard_mode::automatic || cfg_.guard == guard_mode::madvise) {
+    int err = 0;
+    const bool works = stackvm::guard_install_works(&err);
+    if (cfg_.guard == guard_mode::madvise && !works) {
+      throw config_error(std::string("weft: WEFT_GUARD=madvise (guard_mode::madvise) needs madvise(MADV_GUARD_INSTALL), "
+                                     "which this kernel refuses (") +
+                         std::strerror(err) +
+                         "; Linux 6.13 and later have it); use WEFT_GUARD=automatic (falls back to "
+                         "mprotect), WEFT_GUARD=mprotect (two mappings per stack, bounded by "
+                         "vm.max_map_count) or WEFT_GUARD=none (no guard pages)");
+    }
+    cfg_.guard = works ? guard_mode::madvise : guard_mode::mprotect;
+  }
+
+  auto im = std::make_unique<impl>(cfg_);
+  im->min_shift = static_cast<unsigned>(std::bit_width(std::max(cfg_.stack_min, cfg_.reserve)) - 1);
+  const unsigned max_shift = static_cast<unsigned>(std::bit_width(std::max(cfg_.stack_max, cfg_.reserve)) - 1);
+  im->nclasses = max_shift - im->min_shift + 1;
+  im->cache_stack_bytes = 4 * cfg_.stack_min;
+  im->classes.reset(new impl::class_pool[im->nclasses]);
+  im->in_use.reset(new impl::counter[im->nclasses]);
+  im->carved.reset(new impl::counter[im->nclasses]);
+  im->system_limit = stackvm::max_map_count();
+  im->others.store(stackvm::count_mappings(), std::memory_order_relaxed);
+  impl_ = im.release();
+}
+
+stack_pool::~stack_pool() { delete impl_; }
+
+stack stack_pool::alloc(std::size_t size, stack_cache* cache) {
+  impl& im = *impl_;
+  if (size > cfg_.stack_max) {
+    char buf[256];
+    std::snprintf(buf, sizeof buf, "weft: a stack of %zu bytes was requested, above stack_max = %zu (WEFT_STACK_MAX)",
+                  size, cfg_.stack_max);
+    throw std::length_error(buf);
+  }
+  size = std::bit_ceil(std::max(size, cfg_.stack_min));
+  const std::uint32_t cls = im.class_of(size);
+  stack s;
+  bool found = false;
+  if (cache && cls < stack_cache::kClasses) {
+    std::vector<stack>& v = cache->free[cls];
+    if (v.empty()) im.refill(cls, v);
+    if (!v.empty()) {
+      s = v.back();
+      v.pop_back();
+      found = true;
+    }
+  } else {
+    found = im.take_pooled(cls, s);
+  }
+  if (!found) {
+    s = im.carve(cls, size);
+  } else if (s.size() < size) {
+    try {
+      grow_in_place(s, size);
+    } catch (...) {
+      im.give_back(s);
+      throw;
+    }
+  }
+  std::atomic<std::uint32_t>& m = im.meta_of(s);
+  m.store(m.load(std::memory_order_relaxed) | kInUse, std::memory_order_relaxed);
+  im.in_use[cls].v.fetch_add(1, std::memory_order_relaxed);
+  return s;
+}
+
+void stack_pool::free(const stack& s, stack_cache* cache) noexcept {
+  if (s.empty()) return;
+  impl& im = *impl_;
+  if (s.arena >= im.narenas.load(std::memory_order_acquire) || s.cls >= im.nclasses ||
+      s.slot_lo < im.arenas[s.arena].base || s.slot_lo >= im.arenas[s.arena].base + im.arenas[s.arena].bytes)
+    fatal("stack pool: free of a stack [%#zx, %#zx) that this pool never gave out", static_cast<std::size_t>(s.lo),
+          static_cast<std::size_t>(s.hi));
+  std::atomic<std::uint32_t>& m = im.meta_of(s);
+  const std::uint32_t word = m.load(std::memory_order_relaxed);
+  if (!(word & kInUse))
+    fatal("stack pool: stack [%#zx, %#zx) freed twice", static_cast<std::size_t>(s.lo), static_cast<std::size_t>(s.hi));
+  m.store(word & ~kInUse, std::memory_order_relaxed);
+  im.in_use[s.cls].v.fetch_sub(1, std::memory_order_relaxed);
+
+  if (cache && s.cls < stack_cache::kClasses && s.size() <= im.cache_stack_bytes) {
+    std::vector<stack>& v = cache->free[s.cls];
+    try {
+      v.push_back(s);
+    } catch (...) {
+      im.give_back(s);
+      return;
+    }
+    if (v.size() > stack_cache::kMax) im.give_back(s.cls, v, v.size() - (stack_cache::kMax - stack_cache::kBatch));
+    return;
+  }
+  im.give_back(s);
+}
+
+void stack_pool::drain(stack_cache& cache) noexcept {
+  for (std::uint32_t cls = 0; cls < stack_cache::kClasses && cls < impl_->nclasses; ++cls)
+    impl_->give_back(cls, cache.free[cls], cache.free[cls].size());
+}
+
+std::size_t stack_pool::capacity(const stack& s) const noexcept { return impl_->capacity_of(s.cls); }
+
+bool stack_pool::grow_in_place(stack& s, std::size_t new_size) {
+  impl& im = *impl_;
+  new_size = round_up(new_size, im.page);
+  if (new_size <= s.size()) return true;
+  if (new_size > capacity(s)) return false;
+  const std::uintptr_t new_lo = s.hi - new_size;
+  stackvm::open_range(im.mode, new_lo, s.lo - new_lo);
+  s.lo = new_lo;
+  im.record_size(s);
+  return true;
+}
+
+void stack_pool::shrink_in_place(stack& s, std::size_t new_size) { impl_->shrink(s, new_size); }
+
+void stack_pool::release_idle() noexcept {
+  for (std::uint32_t cls = 0; cls < impl_->nclasses; ++cls) impl_->release_class(cls);
+}
+
+bool stack_pool::classify_fault(std::uintptr_t addr, std::uintptr_t* slot_lo, std::uintptr_t* slot_hi) const noexcept {
+  const impl& im = *impl_;
+  const std::uint32_t n = im.narenas.load(std::memory_order_acquire);
+  for (std::uint32_t i = 0; i < n; ++i) {
+    const impl::arena& a = im.arenas[i];
+    if (addr < a.base || addr - a.base >= a.bytes) continue;
+    const std::size_t idx = (addr - a.base) / a.slot_bytes;
+    const std::uint32_t word = a.meta[idx].load(std::memory_order_relaxed);
+    if (!(word & kCarved)) return false;
+    const std::uintptr_t lo = a.base + idx * a.slot_bytes;
+    const std::uintptr_t hi = lo + a.slot_bytes;
+    if (addr >= hi - std::size_t{word & kPagesMask} * im.page) return false;  // accessible part
+    if (slot_lo) *slot_lo = lo;
+    if (slot_hi) *slot_hi = hi;
+    return true;
+  }
+  return false;
+}
+
+std::size_t stack_pool::class_capacity(std::uint32_t cls) const noexcept { return impl_->capacity_of(cls); }
+
+stack_pool_stats stack_pool::stats() const {
+  const impl& im = *impl_;
+  stack_pool_stats st;
+  st.bytes_reserved = im.bytes_reserved.load(std::memory_order_relaxed);
+  st.bytes_released = im.bytes_released.load(std::memory_order_relaxed);
+  st.mappings = im.maps.load(std::memory_order_relaxed);
+  st.map_limit = im.limit();
+  st.in_use_per_class.resize(im.nclasses);
+  st.pooled_per_class.resize(im.nclasses);
+  for (std::uint32_t cls = 0; cls < im.nclasses; ++cls) {
+    // Two relaxed loads race with alloc/free: a snapshot, clamped so it never goes negative.
+    const std::uint64_t used = im.in_use[cls].v.load(std::memory_order_relaxed);
+    const std::uint64_t carved = im.carved[cls].v.load(std::memory_order_relaxed);
+    st.in_use_per_class[cls] = used;
+    st.pooled_per_class[cls] = carved > used ? carved - used : 0;
+    st.slots_in_use += used;
+    st.slots_pooled += st.pooled_per_class[cls];
+    st.slots_carved += carved;
+  }
+  return st;
+}
+
+void stack_pool::set_map_budget_for_testing(std::size_t limit) noexcept {
+  impl_->test_limit.store(limit, std::memory_order_relaxed);
+}
+
+}  // namespace weft::detail

@@ -1,0 +1,138 @@
+// stack_pool.hpp — where goroutine stacks come from and go back to.
+//
+// A stack lives in a *slot* carved from a large MAP_NORESERVE arena.  One slot, low to high:
+//
+//      slot_lo                                                          hi
+//      | permanent guard | reserve (inaccessible until grown into) | stack |
+//      |<-- guard_bytes->|<------------- capacity - size ---------->|<size>|
+//                                                                   ^ lo
+//
+// Only [lo, hi) is accessible; everything below lo in the slot faults on access (with
+// guard_mode::none nothing faults, and the reserve is ordinary untouched memory).  A stack
+// grows *in place* by moving lo down inside its slot (MADV_GUARD_REMOVE or mprotect RW on the
+// newly exposed range: nothing moves, the kernel commits pages on touch), up to the slot's
+// capacity; past it, the growth code (stack/grow.cpp) takes a bigger slot and copies.
+// Shrinking in place gives the pages back (MADV_DONTNEED) and makes the range inaccessible.
+//
+// Capacity of a slot for a stack of `size` bytes: max(size, stack_reserve), a power of two.
+// Slot classes are keyed by capacity, so with the default reserve every small stack shares one
+// class; classes above the reserve hold stacks that outgrew it (Go's large stacks).
+//
+// Reuse (Go's stackcache / stackpool, runtime/stack.go): each P keeps a small cache per class
+// for the small classes, refilled from and drained to a global pool per class in batches; the
+// global pools are lock-protected.  A freed stack keeps its current accessible size and its
+// resident pages, so a goroutine that reuses it grows without faults; the scan phase
+// (release_idle) gives pooled memory back to the OS beyond a watermark.
+//
+// Mapping budget: with mprotect guards every slot costs about two VMAs, and the process dies
+// hard (mmap/mprotect ENOMEM) at vm.max_map_count.  The pool counts what it adds and refuses,
+// with a resource_error that names max_map_count and the ways out, before crossing it.
+//
+// Thread safety: alloc/free with a local_cache* must be called by the cache's owner (the M
+// holding that P); with nullptr they use the global pool under its lock.  grow_in_place and
+// shrink_in_place touch only the given stack's slot and need no lock.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <mutex>
+#include <vector>
+
+#include "weft/options.hpp"
+
+namespace weft::detail {
+
+// One goroutine stack.  A plain value: the pool does not keep pointers to it.
+struct stack {
+  std::uintptr_t slot_lo = 0;  // lowest address of the slot (start of the permanent guard)
+  std::uintptr_t lo = 0;       // lowest accessible address
+  std::uintptr_t hi = 0;       // one past the highest address: the initial stack pointer
+  std::uint32_t cls = 0;       // slot class index (capacity = class_capacity(cls))
+  std::uint32_t arena = 0;     // the pool's index of the arena holding the slot (pool-internal)
+
+  std::size_t size() const noexcept { return hi - lo; }
+  bool empty() const noexcept { return hi == 0; }
+};
+
+// What the pool is configured from (resolved from weft::options by the runtime).
+struct stack_config {
+  std::size_t stack_min = 8 * 1024;        // power of two, >= page
+  std::size_t stack_max = std::size_t{1} << 30;
+  std::size_t reserve = 256 * 1024;        // 0 or a power of two
+  guard_mode guard = guard_mode::automatic;  // resolved by the pool: never automatic after ctor
+  std::size_t guard_bytes = 64 * 1024;     // the permanent guard below each slot
+  // Resident bytes the global pool may keep per class across a scan; release_idle gives back
+  // the rest, and everything that sat unused since the previous scan.
+  std::size_t pool_keep_bytes = 16 * 1024 * 1024;
+};
+
+// Per-P cache of small-class stacks (owned by one P; no lock).
+struct stack_cache {
+  static constexpr std::size_t kClasses = 4;    // the smallest capacity classes get a cache
+  static constexpr std::size_t kBatch = 16;     // refill / drain batch
+  static constexpr std::size_t kMax = 64;       // drain down to kMax - kBatch above this
+  std::vector<stack> free[kClasses];
+};
+
+struct stack_pool_stats {
+  std::uint64_t bytes_reserved = 0;    // address space of all arenas
+  std::uint64_t slots_in_use = 0;
+  std::uint64_t slots_pooled = 0;
+  std::uint64_t bytes_released = 0;    // given back to the OS by release_idle, total
+  std::uint64_t mappings = 0;          // VMAs the pool estimates it has added
+  std::vector<std::uint64_t> in_use_per_class;
+  std::vector<std::uint64_t> pooled_per_class;  // in per-P caches and the global pool
+  std::uint64_t slots_carved = 0;      // slots ever set up (in use + pooled)
+  std::uint64_t map_limit = 0;         // vm.max_map_count (or the testing budget); 0: unknown
+};
+
+class stack_pool {
+ public:
+  // Resolves guard_mode::automatic by probing MADV_GUARD_INSTALL once.  Reads
+  // /proc/sys/vm/max_map_count for the mapping budget.  Throws config_error for a config it
+  // cannot honour (guard_mode::madvise on a kernel without MADV_GUARD_INSTALL).
+  explicit stack_pool(const stack_config& cfg);
+  ~stack_pool();  // unmaps every arena; stacks still in use become invalid
+  stack_pool(const stack_pool&) = delete;
+  stack_pool& operator=(const stack_pool&) = delete;
+
+  // A stack with size() >= size (size: a power of two in [stack_min, stack_max]).  Throws
+  // resource_error when memory, address space or the mapping budget runs out; nothing is lost
+  // and the pool stays usable.
+  stack alloc(std::size_t size, stack_cache* cache = nullptr);
+  // Returns a stack to the cache/pool.  Its pages stay resident until release_idle.
+  void free(const stack& s, stack_cache* cache = nullptr) noexcept;
+  // Moves every stack in `cache` back to the global pool (a P going away).
+  void drain(stack_cache& cache) noexcept;
+
+  // Largest size this stack can reach without leaving its slot.
+  std::size_t capacity(const stack& s) const noexcept;
+  // Makes [hi - new_size, lo) accessible.  False if new_size > capacity(s).  Throws
+  // resource_error if madvise/mprotect fails.
+  bool grow_in_place(stack& s, std::size_t new_size);
+  // Gives the pages in [lo, hi - new_size) back to the OS and makes them inaccessible again.
+  void shrink_in_place(stack& s, std::size_t new_size);
+
+  // The scan phase: returns pooled stacks' memory to the OS beyond the watermark.
+  void release_idle() noexcept;
+
+  // Which slot, if any, holds this address: for the fault handler.  Lock-free read.
+  // Fills `s` with the slot's bounds (lo/hi as last recorded) and returns true if addr lies in
+  // a slot's guard or reserve (below its accessible range).
+  bool classify_fault(std::uintptr_t addr, std::uintptr_t* slot_lo, std::uintptr_t* slot_hi) const noexcept;
+
+  const stack_config& config() const noexcept { return cfg_; }
+  std::size_t class_capacity(std::uint32_t cls) const noexcept;
+  stack_pool_stats stats() const;
+
+  // Tests only: pretend vm.max_map_count is `limit` (0 restores the real value).
+  void set_map_budget_for_testing(std::size_t limit) noexcept;
+
+ private:
+  struct impl;
+  stack_config cfg_;
+  impl* impl_;
+};
+
+}  // namespace weft::detail
