@@ -18,8 +18,47 @@ struct stack_info {
 // The calling goroutine's stack (all zero on a plain thread).
 WEFT_API stack_info this_stack();
 
+namespace detail {
+// The slow path of ensure_stack: yields if sysmon asked, then grows the stack (in place, or by
+// copying it) so that `bytes` more fit below the stack pointer.
+WEFT_API void ensure_stack_slow(std::size_t bytes);
+WEFT_API void pin_current(int delta) noexcept;
+}  // namespace detail
+
+// Makes sure `bytes` of stack are free below the caller's frame, growing the stack if not.
+// Use it before deep recursion or big frames in code built without -fsplit-stack.  The fast
+// path is two loads and a compare: the limit lives in the thread's stack-limit slot (on
+// x86_64 the word -fsplit-stack prologues read, %fs:0x70; 0 on threads without goroutines).
+// A stack grown past its slot is *copied*: see README "What a stack copy breaks".
+inline void ensure_stack(std::size_t bytes) {
+#if defined(__x86_64__)
+  std::uintptr_t sp, limit;
+  asm volatile("mov %%rsp, %0" : "=r"(sp));
+  asm volatile("mov %%fs:0x70, %0" : "=r"(limit));
+  if (__builtin_expect(sp - bytes < limit, 0)) detail::ensure_stack_slow(bytes);
+#else
+  detail::ensure_stack_slow(bytes);
+#endif
+}
+
+// Keeps the calling goroutine's stack where it is while the pin lives: it is never moved by
+// copying (growth past its slot becomes a fatal error naming the pin; shrinking happens in
+// place only).  Use it while something the stack scan cannot see — a heap object, another
+// thread — holds the address of a local.  Pins nest; a pin must end on the goroutine that
+// made it.  On a plain thread it does nothing.
+class stack_pin {
+ public:
+  stack_pin() noexcept { detail::pin_current(+1); }
+  ~stack_pin() { detail::pin_current(-1); }
+  stack_pin(const stack_pin&) = delete;
+  stack_pin& operator=(const stack_pin&) = delete;
+};
+
 // One scan phase now: shrinks stacks of parked goroutines that use under a quarter of theirs,
 // and returns pooled stack memory to the OS.  Returns when done.
 WEFT_API void scan();
 
 }  // namespace weft
+
+// WEFT_STACK_CHECK(bytes): the macro form of weft::ensure_stack.
+#define WEFT_STACK_CHECK(bytes) ::weft::ensure_stack(bytes)

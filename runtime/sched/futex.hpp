@@ -15,6 +15,9 @@
 
 namespace weft::detail {
 
+// Both futex calls leave errno as they found it: they run inside parks and wakes, between a
+// goroutine's own system calls and its reading of errno.
+
 // Sleeps while *word == expected, at most until `deadline_ns` on CLOCK_MONOTONIC (0: no
 // limit).  Returns on a wake, a changed word, a signal or the deadline: callers re-check.
 inline void futex_wait(std::atomic<std::uint32_t>* word, std::uint32_t expected, std::int64_t deadline_ns = 0) noexcept {
@@ -27,16 +30,20 @@ inline void futex_wait(std::atomic<std::uint32_t>* word, std::uint32_t expected,
     tsp = &ts;
     op = FUTEX_WAIT_BITSET_PRIVATE;  // absolute CLOCK_MONOTONIC deadline
   }
+  int saved = errno;
   long r = ::syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(word), op, expected, tsp, nullptr,
                      FUTEX_BITSET_MATCH_ANY);
   if (r == -1 && errno != EAGAIN && errno != EINTR && errno != ETIMEDOUT)
     fatal("futex wait failed: errno %d (the kernel refused FUTEX_WAIT on a private word)", errno);
+  errno = saved;
 }
 
 // Wakes up to n sleepers on word.
 inline void futex_wake(std::atomic<std::uint32_t>* word, int n = 1) noexcept {
+  int saved = errno;
   long r = ::syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(word), FUTEX_WAKE_PRIVATE, n, nullptr, nullptr, 0);
   if (r == -1) fatal("futex wake failed: errno %d", errno);
+  errno = saved;
 }
 
 inline std::int64_t monotonic_ns() noexcept {

@@ -460,6 +460,8 @@ static void execute(sched* s, m* mp, g* gp) noexcept {
   cas_status(gp, gstatus::runnable, gstatus::running);
   mp->pp->schedtick.fetch_add(1, std::memory_order_relaxed);
   switch_to(mp, gp, nullptr, nullptr);
+  // Back on g0.  A goroutine that came here only to have its stack copied goes straight back.
+  while (g* again = std::exchange(mp->resume_g, nullptr)) switch_to(mp, again, nullptr, nullptr);
 }
 
 // A wired G picked by the wrong M: hand our P and the G to its M, and sleep (Go's startlockedm).

@@ -34,6 +34,7 @@ struct m {
   p* nextp = nullptr;             // a P handed to it while it slept
   g* nextg = nullptr;             // with a locked goroutine to run (lock_thread)
   g* lockedg = nullptr;           // the goroutine wired to this M, if any
+  g* resume_g = nullptr;          // a goroutine g0 must resume at once (after growing its stack)
   bool spinning = false;          // looking for work without finding it yet
   m* idle_link = nullptr;
   note park;                      // sleeps here when idle

@@ -13,6 +13,7 @@
 #include <mutex>
 
 #include "runtime/sched/sched.hpp"
+#include "runtime/stack/grow.hpp"
 
 namespace weft::detail {
 
@@ -28,14 +29,9 @@ void shrink_one(sched* s, g* gp) noexcept {
   std::size_t min = s->stacks.config().stack_min;
   std::size_t used = used_bytes(gp);
   if (size / 2 >= min && used + kStackHeadroom < size / 4) {
-    try {
-      s->stacks.shrink_in_place(gp->stk, size / 2);
-      gp->limit = gp->stk.lo + kStackHeadroom;
-      ++gp->shrinks;
-      s->st.stack_shrinks.fetch_add(1, std::memory_order_relaxed);
-    } catch (...) {
-      // A failed madvise leaves the stack as it was: still correct, only bigger.
-    }
+    shrink_stack(s, nullptr, gp, size / 2);
+    ++gp->shrinks;
+    s->st.stack_shrinks.fetch_add(1, std::memory_order_relaxed);
   }
   gp->status.store(gstatus::waiting, std::memory_order_release);
 }

@@ -1,0 +1,380 @@
+// The scheduler: goroutines run, join, yield, sleep, steal, hand off blocking calls, carry
+// their C++ thread state, and leave an idle runtime quiet.  Each case runs at several
+// `procs` values.
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <set>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <gtest/gtest.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include "weft/weft.hpp"
+
+namespace {
+
+using namespace std::chrono_literals;
+
+weft::options opts_with(unsigned procs) {
+  weft::options o;
+  o.procs = procs;
+  return o;
+}
+
+class Sched : public ::testing::TestWithParam<unsigned> {
+ protected:
+  weft::options opts() const { return opts_with(GetParam()); }
+};
+
+TEST_P(Sched, RunReturnsMainResultAndGoroutineIds) {
+  std::uint64_t outside = weft::this_goroutine();
+  std::uint64_t inside = 0;
+  int r = weft::run(
+      [&] {
+        inside = weft::this_goroutine();
+        return 42;
+      },
+      opts());
+  EXPECT_EQ(r, 42);
+  EXPECT_EQ(outside, 0u);
+  EXPECT_NE(inside, 0u);
+}
+
+TEST_P(Sched, MillionGoroutinesSpawnedAndJoined) {
+  constexpr int kTotal = 1'000'000, kBatch = 10'000;
+  std::atomic<long> ran{0};
+  long sum = weft::run(
+      [&] {
+        long total = 0;
+        std::vector<weft::task<int>> batch;
+        batch.reserve(kBatch);
+        for (int b = 0; b < kTotal / kBatch; ++b) {
+          for (int i = 0; i < kBatch; ++i)
+            batch.push_back(weft::spawn([&ran, i] {
+              ran.fetch_add(1, std::memory_order_relaxed);
+              return i;
+            }));
+          for (auto& t : batch) total += t.join();
+          batch.clear();
+        }
+        return static_cast<int>(total / (kTotal / kBatch));
+      },
+      opts());
+  EXPECT_EQ(ran.load(), kTotal);
+  EXPECT_EQ(sum, long(kBatch) * (kBatch - 1) / 2);
+}
+
+TEST_P(Sched, RuntimeDestructorWaitsForEveryGoroutine) {
+  std::atomic<int> done{0};
+  {
+    weft::runtime rt(opts());
+    for (int i = 0; i < 100; ++i)
+      weft::go([&] {
+        for (int k = 0; k < 10; ++k) weft::yield();
+        weft::sleep_for(1ms);
+        done.fetch_add(1);
+      });
+  }
+  EXPECT_EQ(done.load(), 100);
+}
+
+TEST(SchedOneP, YieldingGoroutinesMakeRoundRobinProgress) {
+  // On one P, N goroutines that yield in a loop must interleave: between two turns of one
+  // goroutine, every other goroutine has had a turn.
+  constexpr int kG = 4, kRounds = 50;
+  std::vector<int> order;
+  weft::run(
+      [&] {
+        std::vector<weft::task<void>> ts;
+        for (int id = 0; id < kG; ++id)
+          ts.push_back(weft::spawn([&order, id] {
+            for (int r = 0; r < kRounds; ++r) {
+              order.push_back(id);
+              weft::yield();
+            }
+          }));
+        for (auto& t : ts) t.join();
+      },
+      opts_with(1));
+  ASSERT_EQ(order.size(), std::size_t(kG * kRounds));
+  for (std::size_t i = kG; i < order.size(); ++i) {
+    std::set<int> window(order.begin() + static_cast<long>(i) - kG, order.begin() + static_cast<long>(i));
+    EXPECT_EQ(window.size(), std::size_t(kG)) << "at turn " << i;
+  }
+}
+
+TEST(SchedTwoP, StealingHappensUnderImbalancedLoad) {
+  // One goroutine spawns all the work onto its own P; the other P can only get any by stealing.
+  std::atomic<int> on_other_thread{0};
+  weft::stats st{};
+  weft::run(
+      [&] {
+        std::vector<weft::task<void>> ts;
+        auto spawner_thread = std::this_thread::get_id();
+        for (int i = 0; i < 2000; ++i)
+          ts.push_back(weft::spawn([&, spawner_thread] {
+            volatile long x = 0;
+            for (int k = 0; k < 20000; ++k) x = x + k;
+            if (std::this_thread::get_id() != spawner_thread) on_other_thread.fetch_add(1);
+          }));
+        for (auto& t : ts) t.join();
+        st = weft::get_stats();
+      },
+      opts_with(2));
+  EXPECT_GT(st.steals, 0u);
+  EXPECT_GT(on_other_thread.load(), 0);
+}
+
+TEST_P(Sched, SleepNeverWakesEarly) {
+  weft::run(
+      [] {
+        std::vector<weft::task<void>> ts;
+        for (int i = 0; i < 50; ++i)
+          ts.push_back(weft::spawn([i] {
+            auto d = std::chrono::microseconds(100 * (i % 10) + 50);
+            auto t0 = std::chrono::steady_clock::now();
+            weft::sleep_for(d);
+            EXPECT_GE(std::chrono::steady_clock::now() - t0, d);
+          }));
+        for (auto& t : ts) t.join();
+        auto until = std::chrono::steady_clock::now() + 2ms;
+        weft::sleep_until(until);
+        EXPECT_GE(std::chrono::steady_clock::now(), until);
+      },
+      opts());
+}
+
+TEST_P(Sched, SpawnRethrowsFromJoin) {
+  weft::run(
+      [] {
+        auto t = weft::spawn([]() -> int { throw std::runtime_error("from the child"); });
+        try {
+          t.join();
+          ADD_FAILURE() << "join did not rethrow";
+        } catch (const std::runtime_error& e) {
+          EXPECT_STREQ(e.what(), "from the child");
+        }
+        EXPECT_FALSE(t.joinable());
+        EXPECT_THROW(t.join(), std::logic_error);
+      },
+      opts());
+}
+
+TEST(SchedDeath, ExceptionEscapingGoIsFatalAndNamesTheGoroutine) {
+  EXPECT_EXIT(
+      {
+        weft::run([] {
+          weft::go([] { throw std::runtime_error("boom in child"); });
+          weft::sleep_for(10s);
+        });
+      },
+      ::testing::ExitedWithCode(2), "weft: fatal error: goroutine [0-9]+: uncaught exception: boom in child");
+}
+
+TEST(SchedDeath, BadConfigurationExitsWithStatus2) {
+  EXPECT_EXIT(
+      {
+        ::setenv("WEFT_PROCS", "abc", 1);
+        weft::run([] {});
+      },
+      ::testing::ExitedWithCode(2), "WEFT_PROCS='abc' is not valid; allowed: an integer from 1 to 1024");
+  EXPECT_EXIT(
+      {
+        ::setenv("WEFT_STACK_MIN", "3000", 1);
+        weft::run([] {});
+      },
+      ::testing::ExitedWithCode(2), "WEFT_STACK_MIN='3000' is not valid; allowed: a power of two");
+  EXPECT_EXIT(
+      {
+        ::setenv("WEFT_STACK", "spaghetti", 1);
+        weft::run([] {});
+      },
+      ::testing::ExitedWithCode(2), "WEFT_STACK='spaghetti' is not valid; allowed: copy or segmented");
+}
+
+TEST_P(Sched, BlockingOperationsFromAPlainThread) {
+  weft::runtime rt(opts());
+  // A plain thread spawns, joins, sleeps and yields: it blocks itself, not an M.
+  std::thread plain([] {
+    EXPECT_EQ(weft::this_goroutine(), 0u);
+    auto t = weft::spawn([] {
+      weft::sleep_for(2ms);
+      return weft::this_goroutine();
+    });
+    EXPECT_NE(t.join(), 0u);
+    auto t0 = std::chrono::steady_clock::now();
+    weft::sleep_for(1ms);
+    EXPECT_GE(std::chrono::steady_clock::now() - t0, 1ms);
+    weft::yield();
+  });
+  plain.join();
+  // And a goroutine joins a task that a plain thread is waiting on too... via its own task.
+  auto outer = weft::spawn([] { return weft::spawn([] { return 5; }).join() + 1; });
+  EXPECT_EQ(outer.join(), 6);
+}
+
+TEST_P(Sched, TwoRuntimesAtOnceIsAnError) {
+  weft::runtime rt(opts());
+  EXPECT_THROW(weft::runtime second(opts()), weft::error);
+}
+
+TEST(SchedApi, GoWithoutARuntimeThrows) {
+  EXPECT_THROW(weft::go([] {}), weft::error);
+}
+
+TEST_P(Sched, LockThreadKeepsTheOsThreadAcrossParks) {
+  weft::run(
+      [] {
+        // Busy neighbours so that, unwired, migration would be likely.
+        std::atomic<bool> stop{false};
+        std::vector<weft::task<void>> noise;
+        for (int i = 0; i < 8; ++i)
+          noise.push_back(weft::spawn([&] {
+            while (!stop.load()) weft::yield();
+          }));
+        weft::lock_thread();
+        auto tid = std::this_thread::get_id();
+        for (int i = 0; i < 200; ++i) {
+          if (i % 3 == 0) weft::sleep_for(50us);
+          else weft::yield();
+          EXPECT_EQ(std::this_thread::get_id(), tid) << "moved after park " << i;
+        }
+        weft::unlock_thread();
+        stop.store(true);
+        for (auto& t : noise) t.join();
+      },
+      opts());
+}
+
+// errno through calls the compiler cannot fold: __errno_location() is declared const, so within
+// one function GCC keeps &errno in a register across a park — and after a migration that is
+// the old thread's errno (README, "Thread-local state").  Real code reads errno right after
+// the call that set it; these helpers model that.
+__attribute__((noinline)) void set_errno(int v) {
+  asm volatile("" ::: "memory");
+  errno = v;
+}
+__attribute__((noinline)) int get_errno() {
+  asm volatile("" ::: "memory");
+  return errno;
+}
+
+TEST_P(Sched, ErrnoAndUncaughtExceptionsFollowTheGoroutine) {
+  // Each goroutine sets errno to its own value and parks inside a destructor that runs during
+  // unwinding (uncaught_exceptions() == 1) while others do the same on the same threads.
+  std::atomic<int> bad{0};
+  weft::run(
+      [&] {
+        std::vector<weft::task<void>> ts;
+        for (int i = 0; i < 64; ++i)
+          ts.push_back(weft::spawn([&bad, i] {
+            struct parks_while_unwinding {
+              int id;
+              std::atomic<int>& bad;
+              ~parks_while_unwinding() {
+                for (int k = 0; k < 20; ++k) {
+                  set_errno(1000 + id);
+                  if (k % 2) weft::yield();
+                  else weft::sleep_for(10us);
+                  if (get_errno() != 1000 + id) bad.fetch_add(1 << 20);
+                  if (std::uncaught_exceptions() != 1) bad.fetch_add(1 << 10);
+                }
+              }
+            };
+            try {
+              parks_while_unwinding p{i, bad};
+              throw std::runtime_error("unwinding");
+            } catch (const std::runtime_error&) {
+              // Parked inside a catch block: current_exception must still be ours.
+              for (int k = 0; k < 10; ++k) {
+                weft::yield();
+                try {
+                  std::rethrow_exception(std::current_exception());
+                } catch (const std::runtime_error& e) {
+                  if (std::string(e.what()) != "unwinding") bad.fetch_add(1);
+                }
+              }
+            }
+            if (std::uncaught_exceptions() != 0) bad.fetch_add(1);
+          }));
+        for (auto& t : ts) t.join();
+      },
+      opts());
+  EXPECT_EQ(bad.load(), 0);
+}
+
+TEST(SchedOneP, BlockingCallHandsThePOff) {
+  // With one P, a goroutine blocks its thread in read(2) until a second goroutine writes to
+  // the pipe.  Without the hand-off the second goroutine could never run: this would hang.
+  int fds[2];
+  ASSERT_EQ(::pipe(fds), 0);
+  weft::run(
+      [&] {
+        auto reader = weft::spawn([&] {
+          char c = 0;
+          ssize_t n = weft::blocking([&] { return ::read(fds[0], &c, 1); });
+          return n == 1 ? c : '?';
+        });
+        auto writer = weft::spawn([&] {
+          weft::sleep_for(1ms);
+          return ::write(fds[1], "x", 1);
+        });
+        EXPECT_EQ(writer.join(), 1);
+        EXPECT_EQ(reader.join(), 'x');
+      },
+      opts_with(1));
+  ::close(fds[0]);
+  ::close(fds[1]);
+}
+
+TEST(SchedOneP, LongRunningGoroutineIsAskedToYield) {
+  // One P: the main goroutine yields to a spinner that loops (passing explicit stack checks)
+  // until main sets a flag.  Main runs again only if sysmon's request makes the spinner yield.
+  weft::run(
+      [] {
+        std::atomic<bool> flag{false};
+        std::atomic<bool> started{false};
+        auto spinner = weft::spawn([&] {
+          started.store(true);
+          long checks = 0;
+          while (!flag.load(std::memory_order_relaxed)) {
+            WEFT_STACK_CHECK(64);
+            ++checks;
+          }
+          return checks;
+        });
+        while (!started.load()) weft::yield();
+        flag.store(true);
+        EXPECT_GT(spinner.join(), 0);
+      },
+      opts_with(1));
+}
+
+long cpu_usec() {
+  rusage ru{};
+  ::getrusage(RUSAGE_SELF, &ru);
+  return (ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1'000'000L + ru.ru_utime.tv_usec + ru.ru_stime.tv_usec;
+}
+
+TEST(SchedIdle, AnIdleRuntimeUsesUnderTwoPercentOfACpu) {
+  weft::options o = opts_with(2);
+  weft::runtime rt(o);
+  // Some work first, so every M and sysmon have started and gone idle.
+  for (int i = 0; i < 100; ++i) weft::spawn([] { weft::yield(); }).join();
+  long c0 = cpu_usec();
+  auto t0 = std::chrono::steady_clock::now();
+  std::this_thread::sleep_for(2s);
+  long used = cpu_usec() - c0;
+  long wall = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0).count();
+  EXPECT_LT(used, wall / 50) << "idle runtime used " << used << " us of CPU in " << wall << " us";
+}
+
+INSTANTIATE_TEST_SUITE_P(Procs, Sched, ::testing::Values(1u, 2u, 4u),
+                         [](const ::testing::TestParamInfo<unsigned>& i) { return "procs" + std::to_string(i.param); });
+
+}  // namespace
