@@ -45,7 +45,7 @@ void exit_blocking() noexcept {
   }
   if (np) {
     mp->pp = np;
-    np->mp = mp;
+    __atomic_store_n(&np->mp, mp, __ATOMIC_RELEASE);
     np->status.store(pstatus::running, std::memory_order_release);
     cas_status(gp, gstatus::syscall, gstatus::running);
     return;

@@ -99,15 +99,17 @@ bool block(waiter& w, void (*unlock)(void*) noexcept, void* arg, const char* rea
 
 void wake_timer_sleeper(sched* s, std::int64_t when) noexcept {
   m* sleeper = nullptr;
+  bool none;
   {
     std::lock_guard<spinlock> l(s->lock);
-    if (s->timer_sleeper && s->timer_sleeper_deadline > when) {
+    none = s->timer_sleeper == nullptr;
+    if (!none && s->timer_sleeper_deadline > when) {
       sleeper = s->timer_sleeper;
       s->timer_sleeper_deadline = when;
     }
   }
   if (sleeper) sleeper->park.wake();
-  else if (!s->timer_sleeper) wakep(s);
+  else if (none) wakep(s);  // an M that goes idle from now on becomes the sleeper
 }
 
 // ---- completion (task join) -------------------------------------------------------------

@@ -105,7 +105,7 @@ g* gq_get_locked(sched* s, p* pp, std::uint32_t max) noexcept {
 // ---- idle lists (sched.lock held) -------------------------------------------------------
 void pidle_put_locked(sched* s, p* pp) noexcept {
   pp->status.store(pstatus::idle, std::memory_order_release);
-  pp->mp = nullptr;
+  __atomic_store_n(&pp->mp, nullptr, __ATOMIC_RELAXED);
   pp->idle_link = s->pidle;
   s->pidle = pp;
   s->npidle.fetch_add(1, std::memory_order_release);
@@ -147,7 +147,7 @@ bool midle_remove_locked(sched* s, m* mp) noexcept {
 
 void acquirep(m* mp, p* pp) noexcept {
   mp->pp = pp;
-  pp->mp = mp;
+  __atomic_store_n(&pp->mp, mp, __ATOMIC_RELEASE);  // sysmon reads it
   pp->status.store(pstatus::running, std::memory_order_release);
 }
 
@@ -371,7 +371,7 @@ static g* find_runnable(sched* s, m* mp, std::uint64_t& rnd) noexcept {
     if (s->stopping.load(std::memory_order_acquire)) return nullptr;
     if (!mp->pp) {
       if (mp->nextp) {
-        acquirep(mp, std::exchange(mp->nextp, nullptr));
+        acquirep(mp, mp->nextp.exchange(nullptr));
       } else {
         p* pp;
         {
@@ -468,9 +468,9 @@ static void execute(sched* s, m* mp, g* gp) noexcept {
 static void start_locked_m(sched* s, m* mp, g* gp) noexcept {
   m* owner = gp->locked_m;
   p* pp = std::exchange(mp->pp, nullptr);
-  pp->mp = nullptr;
-  owner->nextg = gp;
+  __atomic_store_n(&pp->mp, nullptr, __ATOMIC_RELAXED);
   owner->nextp = pp;
+  owner->nextg = gp;
   owner->park.wake();
   (void)s;
 }
@@ -499,7 +499,7 @@ static void schedule(sched* s, m* mp) noexcept {
         continue;
       }
       mp->nextg = nullptr;
-      acquirep(mp, std::exchange(mp->nextp, nullptr));
+      acquirep(mp, mp->nextp.exchange(nullptr));
       reset_spinning(s, mp);
       execute(s, mp, gp);
       continue;
@@ -572,6 +572,7 @@ sched::~sched() {
   // to what the closures own).
   for (g* gp = allg; gp;) {
     g* next = gp->all_link;
+    if (!gp->stk.empty()) stack_reused(gp->stk.slot_lo, gp->stk.hi);
     fiber_destroyed(gp);
     heap_free(gp);
     gp = next;
@@ -609,8 +610,12 @@ void sched::stop() noexcept {
     {
       std::lock_guard<spinlock> l(lock);
       for (auto& mp : allm) mp->park.wake();
-      for (auto& mp : allm)
-        if (mp->curg) mp->curg->preempt.store(true), (mp->limit_slot ? (void)__atomic_store_n(mp->limit_slot, ~std::uintptr_t{0}, __ATOMIC_RELAXED) : (void)0);
+      for (auto& mp : allm) {
+        g* running = __atomic_load_n(&mp->curg, __ATOMIC_RELAXED);
+        if (!running) continue;
+        running->preempt.store(true);
+        if (mp->limit_slot) __atomic_store_n(mp->limit_slot, ~std::uintptr_t{0}, __ATOMIC_RELAXED);
+      }
       threads.clear();
       for (auto& mp : allm)
         if (mp->thread.joinable()) threads.push_back(&mp->thread);
@@ -668,6 +673,7 @@ std::uint64_t new_goroutine(sched* s, closure* c) {
     gp->all_link = s->allg;
     s->allg = gp;
   }
+  stack_reused(stk.lo, stk.hi);
   gp->stk = stk;
   gp->limit = stk.lo + kStackHeadroom;
   gp->fn = c;
@@ -699,6 +705,7 @@ std::uint64_t new_goroutine(sched* s, closure* c) {
 static void gdead_post(m* mp, g* gp, void*) noexcept {
   sched* s = mp->s;
   p* pp = mp->pp;
+  stack_reused(gp->stk.slot_lo, gp->stk.hi);  // leave no poison behind for the next user
   s->stacks.free(gp->stk, pp ? &pp->scache : nullptr);
   gp->stk = {};
   gfree_put(s, pp, gp);
@@ -788,8 +795,8 @@ void gosched() noexcept {
     // A wired G yields through g0, which gives it straight back (it may not run elsewhere).
     switch_to(mp, nullptr, [](m* m2, g* g2, void*) noexcept {
       cas_status(g2, gstatus::running, gstatus::runnable);
-      m2->nextg = g2;
       m2->nextp = std::exchange(m2->pp, nullptr);
+      m2->nextg = g2;
     }, nullptr);
     return;
   }
@@ -810,8 +817,8 @@ static void park_post(m* mp, g* gp, void* arg) noexcept {
     // The event already happened: run it again soon.
     cas_status(gp, gstatus::waiting, gstatus::runnable);
     if (mp->lockedg == gp) {
-      mp->nextg = gp;
       mp->nextp = std::exchange(mp->pp, nullptr);
+      mp->nextg = gp;
     } else if (mp->pp) {
       runq_put(mp->s, mp->pp, gp, true);
     } else {
@@ -844,8 +851,8 @@ void ready(g* gp) noexcept {
         return;
       }
     }
-    owner->nextg = gp;
     owner->nextp = pp;
+    owner->nextg = gp;
     owner->park.wake();
     return;
   }

@@ -31,8 +31,9 @@ struct m {
   fcontext_t g0ctx = nullptr;
   g* curg = nullptr;              // the goroutine running on it, if any
   p* pp = nullptr;                // its P, if it holds one
-  p* nextp = nullptr;             // a P handed to it while it slept
-  g* nextg = nullptr;             // with a locked goroutine to run (lock_thread)
+  // Handed over by other threads: nextp before nextg (a reader that sees nextg sees nextp).
+  std::atomic<p*> nextp{nullptr}; // a P handed to it while it slept
+  std::atomic<g*> nextg{nullptr}; // with a wired goroutine to run (lock_thread)
   g* lockedg = nullptr;           // the goroutine wired to this M, if any
   g* resume_g = nullptr;          // a goroutine g0 must resume at once (after growing its stack)
   bool spinning = false;          // looking for work without finding it yet

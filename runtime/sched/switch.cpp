@@ -87,6 +87,12 @@ void bind_thread(m* mp) noexcept {
 #endif
 }
 
+void stack_reused([[maybe_unused]] std::uintptr_t lo, [[maybe_unused]] std::uintptr_t hi) noexcept {
+#if defined(WEFT_SANITIZE_ADDRESS)
+  __asan_unpoison_memory_region(reinterpret_cast<void*>(lo), hi - lo);
+#endif
+}
+
 void fiber_created([[maybe_unused]] g* gp) noexcept {
 #if defined(WEFT_SANITIZE_THREAD)
   if (!gp->tsan_fiber) gp->tsan_fiber = __tsan_create_fiber(0);
@@ -103,7 +109,7 @@ void fiber_destroyed([[maybe_unused]] g* gp) noexcept {
 void switch_to(m* mp, g* to, post_action post, void* arg) noexcept {
   g* from = mp->curg;
   save_tls(mp, from ? from->tls : mp->g0_tls);
-  mp->curg = to;
+  __atomic_store_n(&mp->curg, to, __ATOMIC_RELEASE);  // sysmon reads it
   switch_req r{mp, from, to, post, arg};
 #if defined(WEFT_SANITIZE_ADDRESS)
   // A dead goroutine passes no fake-stack slot: ASan may then free its fake frames.

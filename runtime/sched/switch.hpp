@@ -29,6 +29,10 @@ void goroutine_entry(boost::context::detail::transfer_t t) noexcept;
 // exception-globals addresses, the limit slot, and sanitizer fiber handles.
 void bind_thread(m* mp) noexcept;
 
+// AddressSanitizer: a stack taken by a goroutine (new, or copied into) may hold the shadow
+// poison of frames from its previous user; clear it.
+void stack_reused(std::uintptr_t lo, std::uintptr_t hi) noexcept;
+
 // Sanitizer bookkeeping for a G record being created / freed.
 void fiber_created(g* gp) noexcept;
 void fiber_destroyed(g* gp) noexcept;

@@ -43,7 +43,7 @@ bool retake(sched* s, std::int64_t now) noexcept {
       if (pp->q.empty() && !pp->runnext.load() && idle_elsewhere && now - pp->sm_when < kMaxDelayNs) continue;
       pstatus expected = pstatus::syscall;
       if (pp->status.compare_exchange_strong(expected, pstatus::idle, std::memory_order_acq_rel)) {
-        pp->mp = nullptr;
+        __atomic_store_n(&pp->mp, nullptr, __ATOMIC_RELAXED);
         handoffp(s, pp);
         acted = true;
       }
@@ -56,8 +56,8 @@ bool retake(sched* s, std::int64_t now) noexcept {
       }
       if (now - pp->sm_when < kPreemptAfterNs) continue;
       std::lock_guard<spinlock> l(s->lock);  // keeps the M (and its curg) from going away
-      m* mp = pp->mp;
-      g* gp = mp ? mp->curg : nullptr;
+      m* mp = __atomic_load_n(&pp->mp, __ATOMIC_ACQUIRE);
+      g* gp = mp ? __atomic_load_n(&mp->curg, __ATOMIC_ACQUIRE) : nullptr;
       if (gp && !gp->preempt.load(std::memory_order_relaxed)) {
         gp->preempt.store(true, std::memory_order_release);
         if (mp->limit_slot) __atomic_store_n(mp->limit_slot, ~std::uintptr_t{0}, __ATOMIC_RELEASE);
@@ -82,7 +82,7 @@ void sysmon_main(sched* s) noexcept {
   while (!s->stopping.load(std::memory_order_acquire)) {
     std::int64_t now = monotonic_ns();
     bool acted = retake(s, now);
-    if (s->timers.next_when() + kLateTimerNs < now) s->timers.run_due(now);
+    if (s->timers.next_when() < now - kLateTimerNs) s->timers.run_due(now);
     if (scan_ns && now >= s->next_scan_ns) {
       scan_phase(s);
       s->next_scan_ns = monotonic_ns() + scan_ns;

@@ -72,6 +72,7 @@ void move_stack(sched* s, m* mp, g* gp, const stack& fresh) noexcept {
   std::size_t used = old.hi - sp;
   std::intptr_t delta = static_cast<std::intptr_t>(fresh.hi) - static_cast<std::intptr_t>(old.hi);
   std::uintptr_t new_sp = fresh.hi - used;
+  stack_reused(fresh.lo, fresh.hi);
   std::memcpy(reinterpret_cast<void*>(new_sp), reinterpret_cast<void*>(sp), used);
   adjust_pointers(new_sp, fresh.hi, old.slot_lo, old.hi, delta);
   gp->ctx = reinterpret_cast<fcontext_t>(new_sp);
@@ -80,6 +81,7 @@ void move_stack(sched* s, m* mp, g* gp, const stack& fresh) noexcept {
   s->st.stack_copies.fetch_add(1, std::memory_order_relaxed);
   s->st.stack_bytes_copied.fetch_add(used, std::memory_order_relaxed);
   p* pp = mp ? mp->pp : nullptr;
+  stack_reused(old.slot_lo, old.hi);
   s->stacks.free(old, pp ? &pp->scache : nullptr);
 }
 
