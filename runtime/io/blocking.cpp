@@ -19,7 +19,7 @@ void enter_blocking() noexcept {
   g* gp = mp->curg;
   p* pp = mp->pp;
   cas_status(gp, gstatus::running, gstatus::syscall);
-  pp->syscalltick.fetch_add(1, std::memory_order_relaxed);
+  bump(pp->syscalltick);
   pp->status.store(pstatus::syscall, std::memory_order_release);
   sysmon_wake(mp->s);
 }

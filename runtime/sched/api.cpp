@@ -93,7 +93,8 @@ std::uint64_t this_goroutine() noexcept {
 }
 
 void yield() {
-  if (current_g()) gosched();
+  m* mp = current_m();
+  if (mp && mp->curg) gosched_on(mp);
   else std::this_thread::yield();
 }
 

@@ -69,13 +69,22 @@ struct g {
 // stack (a post-switch action, a parking call, the check's slow path) fits in it.
 inline constexpr std::size_t kStackHeadroom = 1024;
 
+// A transition only the current owner can make (a G it just took from a queue, or the G it is
+// running): no other thread writes the status meanwhile, so a store suffices; the queue or
+// lock that then publishes the G orders it.  The old state is still checked.
+[[noreturn]] void bad_status(g* gp, gstatus from, gstatus to, gstatus cur) noexcept;
+
+inline void set_status(g* gp, gstatus from, gstatus to) noexcept {
+  gstatus cur = gp->status.load(std::memory_order_relaxed);
+  if (__builtin_expect(cur != from, 0)) bad_status(gp, from, to, cur);
+  gp->status.store(to, std::memory_order_release);
+}
+
 inline void cas_status(g* gp, gstatus from, gstatus to) noexcept {
   gstatus cur = from;
   // A G under scan (waiting → scanning → waiting) is briefly held by the scanner: wait.
   while (!gp->status.compare_exchange_weak(cur, to, std::memory_order_acq_rel)) {
-    if (cur != gstatus::scanning || from != gstatus::waiting)
-      fatal("goroutine %llu: bad status change %s -> %s (it is %s)", (unsigned long long)gp->id,
-            status_name(from), status_name(to), status_name(cur));
+    if (cur != gstatus::scanning || from != gstatus::waiting) bad_status(gp, from, to, cur);
     cur = from;
   }
 }

@@ -251,6 +251,11 @@ const char* status_name(gstatus st) noexcept {
   return "?";
 }
 
+void bad_status(g* gp, gstatus from, gstatus to, gstatus cur) noexcept {
+  fatal("goroutine %llu: bad status change %s -> %s (it is %s)", (unsigned long long)gp->id, status_name(from),
+        status_name(to), status_name(cur));
+}
+
 // Appended to every fatal error: one line per live goroutine.  Runs in a dying process,
 // perhaps in a signal handler: no allocation, and the list lock only if it is free.
 static void dump_goroutines() noexcept {
@@ -282,6 +287,16 @@ m* current_m() noexcept {
 
 sched* current_sched() noexcept { return g_current.load(std::memory_order_acquire); }
 
+// The ring is full: move half of it and gp to the global queue (Go's runqputslow).  Out of
+// line: its batch buffer would otherwise make every caller's frame big.
+__attribute__((noinline, cold)) static void runq_put_slow(sched* s, p* pp, g* gp) noexcept {
+  g* batch[runq::kSize / 2 + 1];
+  std::uint32_t n = pp->q.grab_for_overflow(batch, runq::kSize / 2);
+  batch[n++] = gp;
+  std::lock_guard<spinlock> l(s->lock);
+  for (std::uint32_t i = 0; i < n; ++i) gq_put_locked(s, batch[i]);
+}
+
 // Puts a runnable G on pp: in runnext (kicking the previous one to the ring) or at the tail.
 void runq_put(sched* s, p* pp, g* gp, bool next) noexcept {
   if (next) {
@@ -289,13 +304,7 @@ void runq_put(sched* s, p* pp, g* gp, bool next) noexcept {
     if (!old) return;
     gp = old;
   }
-  if (pp->q.push(gp)) return;
-  // Full: move half of the ring and this G to the global queue (Go's runqputslow).
-  g* batch[runq::kSize / 2 + 1];
-  std::uint32_t n = pp->q.grab_for_overflow(batch, runq::kSize / 2);
-  batch[n++] = gp;
-  std::lock_guard<spinlock> l(s->lock);
-  for (std::uint32_t i = 0; i < n; ++i) gq_put_locked(s, batch[i]);
+  if (__builtin_expect(!pp->q.push(gp), 0)) runq_put_slow(s, pp, gp);
 }
 
 g* runq_get(p* pp) noexcept {
@@ -457,8 +466,8 @@ static g* find_runnable(sched* s, m* mp, std::uint64_t& rnd) noexcept {
 
 static void execute(sched* s, m* mp, g* gp) noexcept {
   (void)s;
-  cas_status(gp, gstatus::runnable, gstatus::running);
-  mp->pp->schedtick.fetch_add(1, std::memory_order_relaxed);
+  set_status(gp, gstatus::runnable, gstatus::running);
+  bump(mp->pp->schedtick);
   switch_to(mp, gp, nullptr, nullptr);
   // Back on g0.  A goroutine that came here only to have its stack copied goes straight back.
   while (g* again = std::exchange(mp->resume_g, nullptr)) switch_to(mp, again, nullptr, nullptr);
@@ -761,8 +770,8 @@ void switch_away(m* mp, g* gp, post_action post, void* arg) noexcept {
     }
   }
   if (next) {
-    cas_status(next, gstatus::runnable, gstatus::running);
-    pp->schedtick.fetch_add(1, std::memory_order_relaxed);
+    set_status(next, gstatus::runnable, gstatus::running);
+    bump(pp->schedtick);
     switch_to(mp, next, post, arg);
   } else {
     switch_to(mp, nullptr, post, arg);
@@ -771,7 +780,7 @@ void switch_away(m* mp, g* gp, post_action post, void* arg) noexcept {
 }
 
 static void yield_post(m* mp, g* gp, void*) noexcept {
-  cas_status(gp, gstatus::running, gstatus::runnable);
+  set_status(gp, gstatus::running, gstatus::runnable);
   sched* s = mp->s;
   if (mp->pp) runq_put(s, mp->pp, gp, false);
   else {
@@ -780,8 +789,9 @@ static void yield_post(m* mp, g* gp, void*) noexcept {
   }
 }
 
-void gosched() noexcept {
-  m* mp = current_m();
+void gosched() noexcept { gosched_on(current_m()); }
+
+void gosched_on(m* mp) noexcept {
   g* gp = mp->curg;
   gp->preempt.store(false, std::memory_order_relaxed);
   p* pp = mp->pp;
@@ -812,7 +822,7 @@ static void park_post(m* mp, g* gp, void* arg) noexcept {
   auto* r = static_cast<park_req*>(arg);
   park_commit commit = r->commit;
   void* carg = r->arg;
-  cas_status(gp, gstatus::running, gstatus::waiting);
+  set_status(gp, gstatus::running, gstatus::waiting);
   if (commit && !commit(gp, carg)) {
     // The event already happened: run it again soon.
     cas_status(gp, gstatus::waiting, gstatus::runnable);

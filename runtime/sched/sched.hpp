@@ -70,6 +70,9 @@ struct p {
   std::int64_t sm_when = 0;
 };
 
+// Counters with one writer (the P's M) and relaxed readers (sysmon): no locked increment.
+inline void bump(std::atomic<std::uint64_t>& c) noexcept { c.store(c.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed); }
+
 struct sched_stats {
   std::atomic<std::uint64_t> goroutines_live{0}, goroutines_created{0}, threads{0}, steals{0};
   std::atomic<std::uint64_t> stack_grows{0}, stack_shrinks{0}, stack_copies{0}, stack_bytes_copied{0};
@@ -141,6 +144,7 @@ void park(park_commit commit, void* arg, const char* reason) noexcept;
 void ready(g* gp) noexcept;
 // Yields the running goroutine to others (goroutine only).
 void gosched() noexcept;
+void gosched_on(m* mp) noexcept;  // mp: current_m(), already looked up
 
 // A goroutine or plain thread blocked on something, with a one-shot claim so that exactly one
 // of several wakers (a sender, a timer, a close) wakes it.
