@@ -10,6 +10,7 @@
 #include <thread>
 #include <vector>
 
+#include <execinfo.h>
 #include <gtest/gtest.h>
 #include <sys/resource.h>
 #include <unistd.h>
@@ -359,6 +360,23 @@ TEST(SchedOneP, LongRunningGoroutineIsAskedToYield) {
         EXPECT_GT(spinner.join(), 0);
       },
       opts_with(1));
+}
+
+TEST_P(Sched, UnwinderWalksAGoroutineStackToItsEnd) {
+  // The unwinder (what gdb, perf and exceptions use) must find the goroutine's first frame and
+  // stop there, not wander into another stack: backtrace() returns, with few frames.
+  weft::run(
+      [] {
+        auto t = weft::spawn([] {
+          void* frames[256];
+          int n = ::backtrace(frames, 256);
+          return n;
+        });
+        int n = t.join();
+        EXPECT_GT(n, 2);
+        EXPECT_LT(n, 32);
+      },
+      opts());
 }
 
 long cpu_usec() {
