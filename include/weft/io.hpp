@@ -28,4 +28,12 @@ decltype(auto) blocking(F&& f) {
   return std::forward<F>(f)();
 }
 
+// Parks the calling goroutine until fd is readable / writable (or reports an error or hang-up,
+// which a read or write will then return), or until `timeout` passes ({}: no timeout).
+// Returns true if ready, false on timeout.  The descriptor should be non-blocking.  One
+// goroutine at a time may wait per descriptor and direction (a second throws weft::error).
+// On a plain thread it blocks the thread in poll(2).
+WEFT_API bool wait_readable(int fd, std::chrono::nanoseconds timeout = {});
+WEFT_API bool wait_writable(int fd, std::chrono::nanoseconds timeout = {});
+
 }  // namespace weft

@@ -44,6 +44,7 @@
 #include "arch/cpu.hpp"
 #include "runtime/diag/fatal.hpp"
 #include "runtime/diag/signals.hpp"
+#include "runtime/io/netpoll.hpp"
 #include "runtime/sched/switch.hpp"
 #include "weft/runtime.hpp"
 
@@ -612,6 +613,7 @@ void sched::wait_all_done() noexcept {
 void sched::stop() noexcept {
   stopping.store(true, std::memory_order_seq_cst);
   stop_sysmon(this);
+  netpoll_destroy(this);
   // Wake everyone; each M's loop sees `stopping` and returns.  An M still running a goroutine
   // finishes when that goroutine next parks, yields or passes a check (sysmon has asked it to).
   std::vector<std::thread*> threads;

@@ -20,6 +20,7 @@ namespace weft::detail {
 
 struct p;
 struct sched;
+class netpoller;
 
 enum class pstatus : std::uint32_t { idle, running, syscall, dead };
 
@@ -110,6 +111,7 @@ struct sched {
   g* allg = nullptr;
 
   timer_heap timers;
+  netpoller* netpoll = nullptr;   // made on the first wait_readable/wait_writable
   std::atomic<std::uint64_t> next_goid{1};
   sched_stats st;
 

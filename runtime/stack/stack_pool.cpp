@@ -417,6 +417,7 @@ struct stack_pool::impl {
     class_pool& cp = classes[cls];
     std::vector<stack> victims;
     try {
+      victims.reserve(stack_cache::kMax);
       std::lock_guard lk(cp.mu);
       // The bottom low_water stacks sat unused since the previous scan; beyond them, release
       // the oldest until what stays is within pool_keep_bytes.
@@ -425,11 +426,11 @@ struct stack_pool::impl {
       for (std::size_t i = 0; i < n; ++i) idle_bytes += cp.hot[i].size();
       std::size_t keep_bytes = cp.hot_bytes - idle_bytes;
       while (n < cp.hot.size() && keep_bytes > cfg.pool_keep_bytes) keep_bytes -= cp.hot[n++].size();
-      victims.assign(cp.hot.begin(), cp.hot.begin() + static_cast<std::ptrdiff_t>(n));
+      cp.cold.reserve(cp.cold.size() + n);  // so the insert below cannot fail
+      victims.insert(victims.end(), cp.hot.begin(), cp.hot.begin() + static_cast<std::ptrdiff_t>(n));
       cp.hot.erase(cp.hot.begin(), cp.hot.begin() + static_cast<std::ptrdiff_t>(n));
       cp.hot_bytes = keep_bytes;
       cp.low_water = cp.hot.size();
-      cp.cold.reserve(cp.cold.size() + n);  // so the push below cannot fail
     } catch (...) {
       return;
     }

@@ -97,11 +97,14 @@ class stack_pool {
   stack_pool(const stack_pool&) = delete;
   stack_pool& operator=(const stack_pool&) = delete;
 
-  // A stack with size() >= size (size: a power of two in [stack_min, stack_max]).  Throws
-  // resource_error when memory, address space or the mapping budget runs out; nothing is lost
-  // and the pool stays usable.
+  // A stack with size() >= size (size: a power of two in [stack_min, stack_max]; others are
+  // rounded up).  A pooled stack keeps the size it had, so size() may exceed the request.
+  // Throws resource_error when memory, address space or the mapping budget runs out; nothing
+  // is lost and the pool stays usable.  Throws std::length_error if size > stack_max.
   stack alloc(std::size_t size, stack_cache* cache = nullptr);
-  // Returns a stack to the cache/pool.  Its pages stay resident until release_idle.
+  // Returns a stack to the cache/pool.  Its pages stay resident until release_idle.  A cache
+  // keeps only stacks of at most 4 * stack_min accessible bytes; larger ones go to the global
+  // pool.  A double free is a fatal error.
   void free(const stack& s, stack_cache* cache = nullptr) noexcept;
   // Moves every stack in `cache` back to the global pool (a P going away).
   void drain(stack_cache& cache) noexcept;
@@ -114,7 +117,9 @@ class stack_pool {
   // Gives the pages in [lo, hi - new_size) back to the OS and makes them inaccessible again.
   void shrink_in_place(stack& s, std::size_t new_size);
 
-  // The scan phase: returns pooled stacks' memory to the OS beyond the watermark.
+  // The scan phase: returns pooled stacks' memory to the OS beyond the watermark (global pool
+  // only: the stacks that sat unused since the previous call, and the oldest beyond
+  // pool_keep_bytes per class).  Makes syscalls per released stack: call it without locks held.
   void release_idle() noexcept;
 
   // Which slot, if any, holds this address: for the fault handler.  Lock-free read.
