@@ -1,0 +1,554 @@
+// observe.cpp — the real system, measured, to put beside each model.
+//
+// Each measurement is an experiment the caller should not run on itself: replaying threads
+// through glibc's cache needs a cache nobody else touches, recursing until SIGSEGV ends the
+// process, and creating threads until pthread_create fails leaves nothing to create anything
+// else with.  So each runs in a forked child (sys.hpp child_process) that writes "key=value"
+// lines to a pipe and exits; the parent has a deadline and kills a child that misses it, and
+// the child's exit takes its threads, mappings and limits with it.
+//
+// What counts as the answer, per experiment:
+//   default stack  pthread_getattr_default_np, in this process — glibc fixed it at start-up, so
+//                  other limits need a process exec'd under them (the tests do that).
+//   cache reuse    pthread_getattr_np of each new thread: stackaddr + stacksize is the end of
+//                  the block, which stays put while a block is reused, and stacksize is the
+//                  block size less the guard; the inaccessible VMA just below the stack is the
+//                  guard as the kernel sees it.
+//   main stack     the SIGSEGV address when a recursion runs off the stack's reach; the handler
+//                  runs on a sigaltstack (the stack itself has no room left) and siglongjmps back.
+//   capacity       the count when pthread_create fails, and which limit is used up at that
+//                  moment, read from the same counters the estimate used.  pthread_create says
+//                  EAGAIN for all of them, so the counters are the only evidence.
+//
+// Rejected: running the experiments in threads of the caller (a SIGSEGV cannot be survived
+// portably, and a thread flood starves the caller too), and guessing the limit from errno
+// (it is EAGAIN whether mmap, a split or clone failed).
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <csetjmp>
+#include <csignal>
+#include <cstdlib>
+#include <cstring>
+#include <map>
+#include <set>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include <grp.h>
+#include <linux/futex.h>
+#include <pthread.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "runtime/kmodel/sys.hpp"
+#include "weft/kmodel/observe.hpp"
+
+namespace weft::kmodel {
+namespace {
+
+// ---- the child's report ------------------------------------------------------------------
+
+void put(std::string& out, const std::string& key, std::uint64_t v) {
+  out += key;
+  out += '=';
+  out += std::to_string(v);
+  out += '\n';
+}
+
+void put(std::string& out, const std::string& key, rlimit_value v) {
+  out += key;
+  out += '=';
+  out += v ? std::to_string(*v) : std::string("unlimited");
+  out += '\n';
+}
+
+using report = std::map<std::string, std::string, std::less<>>;
+
+report parse_report(const std::string& text, const char* what) {
+  report r;
+  std::size_t pos = 0;
+  while (pos < text.size()) {
+    std::size_t eol = text.find('\n', pos);
+    if (eol == std::string::npos) eol = text.size();
+    std::string line = text.substr(pos, eol - pos);
+    pos = eol + 1;
+    if (line.rfind("error: ", 0) == 0) detail::throw_errno(EIO, std::string("the ") + what + " child: " + line.substr(7));
+    std::size_t eq = line.find('=');
+    if (eq != std::string::npos) r[line.substr(0, eq)] = line.substr(eq + 1);
+  }
+  return r;
+}
+
+const std::string& field(const report& r, const std::string& key) {
+  auto it = r.find(key);
+  if (it == r.end()) detail::throw_errno(EIO, "a kmodel child's report lacks '" + key + "'");
+  return it->second;
+}
+
+std::uint64_t u64(const report& r, const std::string& key) { return std::strtoull(field(r, key).c_str(), nullptr, 10); }
+
+rlimit_value rl(const report& r, const std::string& key) {
+  const std::string& v = field(r, key);
+  if (v == "unlimited") return std::nullopt;
+  return std::strtoull(v.c_str(), nullptr, 10);
+}
+
+void put_snapshot(std::string& out, const std::string& p, const system_snapshot& s) {
+  put(out, p + "max_map_count", s.max_map_count);
+  put(out, p + "threads_max", s.threads_max);
+  put(out, p + "pid_max", s.pid_max);
+  put(out, p + "nr_threads", s.nr_threads);
+  put(out, p + "pids_in_use", s.pids_in_use);
+  put(out, p + "mem_available", s.mem_available);
+  put(out, p + "overcommit_memory", static_cast<std::uint64_t>(s.overcommit_memory));
+  put(out, p + "commit_limit", s.commit_limit);
+  put(out, p + "committed_as", s.committed_as);
+  put(out, p + "vma_count", s.vma_count);
+  put(out, p + "vm_size", s.vm_size);
+  put(out, p + "nproc_limit", s.nproc_limit);
+  put(out, p + "nproc_enforced", static_cast<std::uint64_t>(s.nproc_enforced));
+  put(out, p + "user_tasks", s.user_tasks);
+  put(out, p + "as_limit", s.as_limit);
+  put(out, p + "task_size", s.task_size);
+}
+
+system_snapshot get_snapshot(const report& r, const std::string& p) {
+  system_snapshot s;
+  s.max_map_count = u64(r, p + "max_map_count");
+  s.threads_max = u64(r, p + "threads_max");
+  s.pid_max = u64(r, p + "pid_max");
+  s.nr_threads = u64(r, p + "nr_threads");
+  s.pids_in_use = u64(r, p + "pids_in_use");
+  s.mem_available = u64(r, p + "mem_available");
+  s.overcommit_memory = static_cast<int>(u64(r, p + "overcommit_memory"));
+  s.commit_limit = u64(r, p + "commit_limit");
+  s.committed_as = u64(r, p + "committed_as");
+  s.vma_count = u64(r, p + "vma_count");
+  s.vm_size = u64(r, p + "vm_size");
+  s.nproc_limit = rl(r, p + "nproc_limit");
+  s.nproc_enforced = u64(r, p + "nproc_enforced") != 0;
+  s.user_tasks = u64(r, p + "user_tasks");
+  s.as_limit = rl(r, p + "as_limit");
+  s.task_size = u64(r, p + "task_size");
+  return s;
+}
+
+void put_inputs(std::string& out, const main_stack_inputs& in) {
+  put(out, "rlimit_stack", in.rlimit_stack);
+  put(out, "page_size", in.page_size);
+  put(out, "stack_end", in.stack_end);
+  put(out, "stack_start", in.stack_start);
+  put(out, "below_end", in.below_end);
+  put(out, "below_accessible", static_cast<std::uint64_t>(in.below_accessible));
+  put(out, "guard_gap", in.guard_gap);
+}
+
+main_stack_inputs get_inputs(const report& r) {
+  main_stack_inputs in;
+  in.rlimit_stack = rl(r, "rlimit_stack");
+  in.page_size = u64(r, "page_size");
+  in.stack_end = u64(r, "stack_end");
+  in.stack_start = u64(r, "stack_start");
+  in.below_end = u64(r, "below_end");
+  in.below_accessible = u64(r, "below_accessible") != 0;
+  in.guard_gap = u64(r, "guard_gap");
+  return in;
+}
+
+// ---- parked threads -----------------------------------------------------------------------
+
+long futex(std::atomic<int>* word, int op, int val) {
+  return ::syscall(SYS_futex, reinterpret_cast<int*>(word), op, val, nullptr, nullptr, 0);
+}
+
+// Waits until *gate is non-zero.
+void park_on(std::atomic<int>* gate) {
+  while (gate->load(std::memory_order_acquire) == 0) futex(gate, FUTEX_WAIT_PRIVATE, 0);
+}
+
+void* parked_thread(void* arg) {
+  park_on(static_cast<std::atomic<int>*>(arg));
+  return nullptr;
+}
+
+void open_gate(std::atomic<int>* gate) {
+  gate->store(1, std::memory_order_release);
+  futex(gate, FUTEX_WAKE_PRIVATE, 1 << 30);
+}
+
+// The length of inaccessible memory right below `addr` (a stack's low end), or 0.  A guard
+// grown on reuse is two VMAs: the part mprotect'ed from read-write keeps VM_ACCOUNT and so does
+// not merge with the part that was mapped PROT_NONE; both are the guard.
+std::size_t guard_vma_below(std::uintptr_t addr) {
+  const std::vector<mapping> maps = read_maps();
+  std::size_t total = 0;
+  for (std::size_t i = maps.size(); i-- > 0;) {
+    const mapping& m = maps[i];
+    if (m.end != addr || m.accessible()) continue;
+    total += m.size();
+    addr = m.start;
+  }
+  return total;
+}
+
+// ---- main-stack recursion -----------------------------------------------------------------
+
+sigjmp_buf g_unwind;
+volatile std::uintptr_t g_fault = 0;
+volatile std::uint64_t g_frames = 0;
+volatile bool g_keep_diving = true;
+
+void on_segv(int, siginfo_t* info, void*) {
+  g_fault = reinterpret_cast<std::uintptr_t>(info->si_addr);
+  siglongjmp(g_unwind, 1);
+}
+
+// One 256-byte frame per call, until the stack runs out.  Not instrumented: sanitizer
+// redzones and fake stacks would move the frames away from the stack being measured.
+__attribute__((noinline, no_sanitize("address", "undefined"))) void dive(std::uint64_t depth) {
+  volatile char frame[256];
+  frame[0] = static_cast<char>(depth);
+  g_frames = depth;
+  if (g_keep_diving) dive(depth + 1);
+  frame[255] = frame[0];  // keeps the call from becoming a jump
+}
+
+}  // namespace
+
+default_stack_observation observe_default_stack() {
+  default_stack_observation o;
+  const process_facts f = process_facts::probe();
+  o.rlimit_stack = current_rlimit_stack();
+  o.page_size = f.page_size;
+  o.static_tls_size = f.static_tls_size;
+  pthread_attr_t attr;
+  if (int e = ::pthread_getattr_default_np(&attr); e != 0) detail::throw_errno(e, "pthread_getattr_default_np");
+  ::pthread_attr_getstacksize(&attr, &o.stack_size);
+  ::pthread_attr_getguardsize(&attr, &o.guard_size);
+  ::pthread_attr_destroy(&attr);
+  return o;
+}
+
+std::vector<pthread_observation> replay_on_pthreads(const std::vector<thread_op>& ops, std::chrono::seconds deadline) {
+  unsigned slots = 0;
+  {
+    std::set<unsigned> busy;
+    for (const thread_op& op : ops) {
+      if (op.kind == thread_op::create && !busy.insert(op.slot).second)
+        throw std::invalid_argument("weft: kmodel: replay creates into slot " + std::to_string(op.slot) + ", which is busy");
+      if (op.kind == thread_op::join && busy.erase(op.slot) == 0)
+        throw std::invalid_argument("weft: kmodel: replay joins slot " + std::to_string(op.slot) + ", which is empty");
+      if (op.slot + 1 > slots) slots = op.slot + 1;
+    }
+  }
+  const std::string text = detail::child_process::run("pthread replay", deadline, [&](int fd) {
+    std::vector<pthread_t> threads(slots);
+    std::vector<std::atomic<int>> gates(slots);
+    std::vector<bool> live(slots, false);
+    std::string out;
+    for (const thread_op& op : ops) {
+      if (op.kind == thread_op::join) {
+        open_gate(&gates[op.slot]);
+        if (int e = ::pthread_join(threads[op.slot], nullptr); e != 0) detail::throw_errno(e, "pthread_join");
+        live[op.slot] = false;
+        continue;
+      }
+      pthread_attr_t attr;
+      ::pthread_attr_init(&attr);
+      if (op.stack_size)
+        if (int e = ::pthread_attr_setstacksize(&attr, op.stack_size); e != 0) detail::throw_errno(e, "pthread_attr_setstacksize");
+      if (op.guard)
+        if (int e = ::pthread_attr_setguardsize(&attr, *op.guard); e != 0) detail::throw_errno(e, "pthread_attr_setguardsize");
+      gates[op.slot].store(0);
+      if (int e = ::pthread_create(&threads[op.slot], &attr, parked_thread, &gates[op.slot]); e != 0)
+        detail::throw_errno(e, "pthread_create");
+      ::pthread_attr_destroy(&attr);
+      live[op.slot] = true;
+      pthread_attr_t got;
+      if (int e = ::pthread_getattr_np(threads[op.slot], &got); e != 0) detail::throw_errno(e, "pthread_getattr_np");
+      void* low = nullptr;
+      std::size_t size = 0;
+      ::pthread_attr_getstack(&got, &low, &size);
+      ::pthread_attr_destroy(&got);
+      const auto lo = reinterpret_cast<std::uintptr_t>(low);
+      out += "C " + std::to_string(op.slot) + " " + std::to_string(lo + size) + " " + std::to_string(size) + " " +
+             std::to_string(guard_vma_below(lo)) + "\n";
+    }
+    for (unsigned s = 0; s < slots; ++s) {
+      if (!live[s]) continue;
+      open_gate(&gates[s]);
+      ::pthread_join(threads[s], nullptr);
+    }
+    detail::write_all(fd, out);
+    return 0;
+  });
+  std::vector<pthread_observation> result;
+  std::size_t pos = 0;
+  while (pos < text.size()) {
+    std::size_t eol = text.find('\n', pos);
+    if (eol == std::string::npos) eol = text.size();
+    const std::string line = text.substr(pos, eol - pos);
+    pos = eol + 1;
+    if (line.rfind("C ", 0) != 0) continue;
+    pthread_observation o;
+    unsigned long long slot = 0, end = 0, size = 0, guard = 0;
+    if (std::sscanf(line.c_str(), "C %llu %llu %llu %llu", &slot, &end, &size, &guard) != 4)
+      detail::throw_errno(EIO, "the pthread replay child wrote a line that does not parse: " + line);
+    o.slot = static_cast<unsigned>(slot);
+    o.stack_end = static_cast<std::uintptr_t>(end);
+    o.stack_size = static_cast<std::size_t>(size);
+    o.guard_vma = static_cast<std::size_t>(guard);
+    result.push_back(o);
+  }
+  return result;
+}
+
+std::vector<model_step> replay_on_model(stack_cache& cache, const std::vector<thread_op>& ops) {
+  std::map<unsigned, std::uint64_t> slot_block;
+  std::vector<model_step> steps;
+  for (const thread_op& op : ops) {
+    if (op.kind == thread_op::join) {
+      auto it = slot_block.find(op.slot);
+      if (it == slot_block.end())
+        throw std::invalid_argument("weft: kmodel: replay joins slot " + std::to_string(op.slot) + ", which is empty");
+      cache.release(it->second);
+      slot_block.erase(it);
+      continue;
+    }
+    model_step s;
+    s.slot = op.slot;
+    for (const stack_block& b : cache.cached()) s.cached_before.push_back(b.id);
+    allocation a = cache.allocate(op.stack_size, op.guard);
+    s.hit = a.hit;
+    s.block_id = a.block.id;
+    s.reported_stack_size = a.reported_stack_size;
+    s.guard = a.block.guard;
+    slot_block[op.slot] = a.block.id;
+    steps.push_back(std::move(s));
+  }
+  return steps;
+}
+
+std::vector<replay_verdict> compare_replay(const std::vector<model_step>& model,
+                                           const std::vector<pthread_observation>& real) {
+  std::vector<replay_verdict> out;
+  std::map<std::uint64_t, std::uintptr_t> end_of;  // model block -> where glibc put it
+  auto hex = [](std::uintptr_t v) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%#lx", static_cast<unsigned long>(v));
+    return std::string(buf);
+  };
+  for (std::size_t i = 0; i < model.size() || i < real.size(); ++i) {
+    replay_verdict v;
+    if (i >= model.size() || i >= real.size()) {
+      v.match = false;
+      v.why = "the model made " + std::to_string(model.size()) + " threads, glibc " + std::to_string(real.size());
+      out.push_back(v);
+      continue;
+    }
+    const model_step& m = model[i];
+    const pthread_observation& r = real[i];
+    std::string why;
+    if (m.hit) {
+      auto it = end_of.find(m.block_id);
+      if (it == end_of.end()) {
+        why = "the model reused block " + std::to_string(m.block_id) + ", which glibc never had";
+      } else if (it->second != r.stack_end) {
+        why = "the model reused block " + std::to_string(m.block_id) + " (ends at " + hex(it->second) +
+              "); glibc's stack ends at " + hex(r.stack_end);
+      }
+    } else {
+      for (std::uint64_t id : m.cached_before) {
+        auto it = end_of.find(id);
+        if (it != end_of.end() && it->second == r.stack_end)
+          why = "the model mapped a new block; glibc reused block " + std::to_string(id) + " at " + hex(r.stack_end);
+      }
+      end_of[m.block_id] = r.stack_end;
+    }
+    if (why.empty() && m.reported_stack_size != r.stack_size)
+      why = "stack size: model " + std::to_string(m.reported_stack_size) + ", glibc " + std::to_string(r.stack_size);
+    if (why.empty() && m.guard != r.guard_vma)
+      why = "guard: model " + std::to_string(m.guard) + ", kernel VMA " + std::to_string(r.guard_vma);
+    v.match = why.empty();
+    v.why = why;
+    out.push_back(v);
+  }
+  return out;
+}
+
+main_stack_observation measure_main_stack(rlimit_value rlimit_stack, std::size_t obstacle_below,
+                                          std::chrono::seconds deadline) {
+  if (::gettid() != ::getpid())
+    throw std::logic_error("weft: kmodel: measure_main_stack must run on the main thread (its stack is [stack])");
+  main_stack_inputs guess = current_main_stack_inputs();
+  guess.rlimit_stack = rlimit_stack;
+  std::uintptr_t obstacle = 0;
+  if (obstacle_below) {
+    obstacle = detail::round_down(guess.stack_end - obstacle_below, guess.page_size);
+    if (obstacle >= guess.stack_start)
+      throw std::invalid_argument("weft: kmodel: the obstacle would sit inside the current [stack] VMA");
+    guess.below_end = obstacle + guess.page_size;
+    guess.below_accessible = true;
+  }
+  const main_stack_prediction p = predict_main_stack(guess);
+  if (p.max_size > (std::size_t{256} << 20))
+    throw std::invalid_argument("weft: kmodel: the main stack could grow to " + size_text(p.max_size) +
+                                " under RLIMIT_STACK " + size_text(rlimit_stack) +
+                                "; measuring that would touch too much memory (limit 256 MiB)");
+
+  const std::string text = detail::child_process::run("main-stack recursion", deadline, [&](int fd) {
+    rlimit lim{};
+    if (::getrlimit(RLIMIT_STACK, &lim) != 0) detail::throw_errno(errno, "getrlimit(RLIMIT_STACK)");
+    lim.rlim_cur = rlimit_stack ? static_cast<rlim_t>(*rlimit_stack) : RLIM_INFINITY;
+    if (::setrlimit(RLIMIT_STACK, &lim) != 0)
+      detail::throw_errno(errno, "setrlimit(RLIMIT_STACK, " + size_text(rlimit_stack) + ") (above the hard limit?)");
+    if (obstacle) {
+      void* at = ::mmap(reinterpret_cast<void*>(obstacle), guess.page_size, PROT_READ,
+                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+      if (at == MAP_FAILED) detail::throw_errno(errno, "mmap of the obstacle page below [stack]");
+      if (at != reinterpret_cast<void*>(obstacle)) detail::throw_errno(EEXIST, "the obstacle page landed elsewhere");
+    }
+    std::string out;
+    put_inputs(out, current_main_stack_inputs());
+    void* alt = ::mmap(nullptr, 256 * 1024, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (alt == MAP_FAILED) detail::throw_errno(errno, "mmap of a signal stack");
+    stack_t ss{};
+    ss.ss_sp = alt;
+    ss.ss_size = 256 * 1024;
+    if (::sigaltstack(&ss, nullptr) != 0) detail::throw_errno(errno, "sigaltstack");
+    struct sigaction sa {};
+    sa.sa_sigaction = on_segv;
+    sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
+    sigemptyset(&sa.sa_mask);
+    if (::sigaction(SIGSEGV, &sa, nullptr) != 0) detail::throw_errno(errno, "sigaction(SIGSEGV)");
+    if (sigsetjmp(g_unwind, 1) == 0) dive(0);
+    put(out, "fault", static_cast<std::uint64_t>(g_fault));
+    put(out, "frames", static_cast<std::uint64_t>(g_frames));
+    detail::write_all(fd, out);
+    return 0;
+  });
+  const report r = parse_report(text, "main-stack recursion");
+  main_stack_observation o;
+  o.inputs = get_inputs(r);
+  o.fault_address = u64(r, "fault");
+  o.frames = u64(r, "frames");
+  o.lowest = detail::round_down(o.fault_address, o.inputs.page_size) + o.inputs.page_size;
+  o.reached = o.inputs.stack_end > o.lowest ? o.inputs.stack_end - o.lowest : 0;
+  return o;
+}
+
+capacity_observation measure_thread_capacity(const capacity_options& opts) {
+  const process_facts facts = process_facts::probe();
+  const guard_style style =
+      facts.glibc_uses_guard_install() && facts.kernel_guard_install ? guard_style::madvise : guard_style::mprotect;
+  const std::string text = detail::child_process::run("thread capacity", opts.deadline, [&](int fd) {
+    // Belt and braces: the parent kills us at the deadline; this stops us if it cannot.
+    ::alarm(static_cast<unsigned>(opts.deadline.count()) + 5);
+    if (opts.nproc) {
+      rlimit lim{};
+      if (::getrlimit(RLIMIT_NPROC, &lim) != 0) detail::throw_errno(errno, "getrlimit(RLIMIT_NPROC)");
+      lim.rlim_cur = static_cast<rlim_t>(*opts.nproc);
+      if (lim.rlim_max != RLIM_INFINITY && lim.rlim_cur > lim.rlim_max) lim.rlim_cur = lim.rlim_max;
+      if (::setrlimit(RLIMIT_NPROC, &lim) != 0) detail::throw_errno(errno, "setrlimit(RLIMIT_NPROC)");
+    }
+    if (opts.run_as && ::getuid() == 0) {
+      const auto id = static_cast<uid_t>(*opts.run_as);
+      if (::setgroups(0, nullptr) != 0) detail::throw_errno(errno, "setgroups");
+      if (::setgid(id) != 0) detail::throw_errno(errno, "setgid");
+      if (::setuid(id) != 0) detail::throw_errno(errno, "setuid");
+      ::prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);  // keep /proc/self readable as ourselves
+    }
+    const std::size_t page = facts.page_size;
+    if (opts.extra_vmas) {
+      // Alternate protections split one mapping into extra_vmas VMAs.
+      void* p = ::mmap(nullptr, opts.extra_vmas * page, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+      if (p == MAP_FAILED) detail::throw_errno(errno, "mmap for the extra VMAs");
+      for (std::size_t i = 1; i < opts.extra_vmas; i += 2)
+        if (::mprotect(static_cast<char*>(p) + i * page, page, PROT_NONE) != 0)
+          detail::throw_errno(errno, "mprotect splitting the extra VMAs");
+    }
+    pthread_attr_t attr;
+    ::pthread_attr_init(&attr);
+    std::size_t stack_size = opts.stack_size;
+    if (stack_size) {
+      if (int e = ::pthread_attr_setstacksize(&attr, stack_size); e != 0) detail::throw_errno(e, "pthread_attr_setstacksize");
+    } else {
+      pthread_attr_t def;
+      if (int e = ::pthread_getattr_default_np(&def); e != 0) detail::throw_errno(e, "pthread_getattr_default_np");
+      ::pthread_attr_getstacksize(&def, &stack_size);
+      ::pthread_attr_destroy(&def);
+    }
+    static std::atomic<int> gate{0};
+    std::string out;
+    put(out, "stack_size", stack_size);
+    put_snapshot(out, "before.", take_snapshot());
+    detail::write_all(fd, out);  // the report so far survives whatever comes next
+    out.clear();
+    const auto t0 = std::chrono::steady_clock::now();
+    std::uint64_t created = 0;
+    int err = 0;
+    for (;;) {
+      pthread_t t;
+      err = ::pthread_create(&t, &attr, parked_thread, &gate);
+      if (err != 0) break;
+      ++created;
+    }
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    put(out, "created", created);
+    put(out, "error", static_cast<std::uint64_t>(err));
+    put(out, "milliseconds", static_cast<std::uint64_t>(seconds * 1000));
+    put_snapshot(out, "after.", take_snapshot());
+    detail::write_all(fd, out);
+    return 0;  // _exit takes every parked thread with it
+  });
+  const report r = parse_report(text, "thread capacity");
+  capacity_observation o;
+  o.before = get_snapshot(r, "before.");
+  o.at_failure = get_snapshot(r, "after.");
+  const std::size_t stack_size = static_cast<std::size_t>(u64(r, "stack_size"));
+  o.estimate = estimate_capacity(o.before, stack_size, style, 4096, facts.page_size);
+  o.created = u64(r, "created");
+  o.error = static_cast<int>(u64(r, "error"));
+  o.seconds = static_cast<double>(u64(r, "milliseconds")) / 1000.0;
+
+  // Which limit is used up now?  The VMA count is this process's own and exact; the task
+  // counts are machine-wide and move while we look, so the tightest of them is the culprit.
+  const system_snapshot& a = o.at_failure;
+  const capacity_estimate left = estimate_capacity(a, stack_size, style, 4096, facts.page_size);
+  auto remaining = [&](capacity_limit l) -> std::optional<std::uint64_t> {
+    for (const capacity_row& row : left.rows)
+      if (row.limit == l) return row.threads;
+    return std::nullopt;
+  };
+  std::string ev = "at failure: VMAs " + std::to_string(a.vma_count) + "/" + std::to_string(a.max_map_count) +
+                   "; task ids in use " + std::to_string(a.pids_in_use) + " of " +
+                   std::to_string(a.pid_max > reserved_pids ? a.pid_max - reserved_pids : a.pid_max) + "; tasks " +
+                   std::to_string(a.nr_threads) + "/" + std::to_string(a.threads_max);
+  if (a.nproc_enforced && a.nproc_limit)
+    ev += "; this user's tasks " + std::to_string(a.user_tasks) + "/" + std::to_string(*a.nproc_limit);
+  o.evidence = ev;
+  if (remaining(capacity_limit::max_map_count).value_or(1) == 0) {
+    o.observed = capacity_limit::max_map_count;
+    return o;
+  }
+  capacity_limit best = capacity_limit::memory;
+  std::uint64_t best_left = ~std::uint64_t{0};
+  for (capacity_limit l : {capacity_limit::pid_max, capacity_limit::threads_max, capacity_limit::rlimit_nproc}) {
+    if (std::optional<std::uint64_t> n = remaining(l); n && *n < best_left) {
+      best = l;
+      best_left = *n;
+    }
+  }
+  // A task limit that still had room for more than 1% of what was created did not stop us:
+  // the failure was memory (mmap ENOMEM also turns into EAGAIN).
+  if (best_left > 16 + o.created / 100) best = capacity_limit::memory;
+  o.observed = best;
+  return o;
+}
+
+}  // namespace weft::kmodel

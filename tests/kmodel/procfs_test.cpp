@@ -1,0 +1,168 @@
+// /proc readers and the thread-capacity arithmetic.
+#include <atomic>
+#include <cstdint>
+#include <cstdio>
+#include <string>
+
+#include <gtest/gtest.h>
+#include <linux/futex.h>
+#include <pthread.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "tests/kmodel/test_util.hpp"
+#include "weft/kmodel.hpp"
+
+namespace km = weft::kmodel;
+
+namespace {
+
+TEST(Maps, Parse) {
+  const char* text =
+      "55d0c6a00000-55d0c6a02000 r--p 00000000 fe:01 1835702                    /usr/bin/cat\n"
+      "7f54affec000-7f54affed000 ---p 00000000 00:00 0 \n"
+      "7f54affed000-7f54b07ed000 rw-p 00000000 00:00 0\n"
+      "7f0000000000-7f0000001000 rw-s 00001000 00:05 77                         /dev/shm/a b (deleted)\n"
+      "not a mapping\n"
+      "7ffd457b0000-7ffd457d1000 rw-p 00000000 00:00 0                          [stack]\n";
+  auto m = km::parse_maps(text);
+  ASSERT_EQ(m.size(), 5u);
+  EXPECT_EQ(m[0].start, 0x55d0c6a00000u);
+  EXPECT_EQ(m[0].name, "/usr/bin/cat");
+  EXPECT_EQ(m[0].inode, 1835702u);
+  EXPECT_FALSE(m[1].accessible());
+  EXPECT_EQ(m[1].size(), 4096u);
+  EXPECT_TRUE(m[2].accessible());
+  EXPECT_EQ(m[2].size(), 8u << 20);
+  EXPECT_EQ(m[3].name, "/dev/shm/a b (deleted)");
+  EXPECT_EQ(m[3].offset, 0x1000u);
+  EXPECT_EQ(m[4].name, "[stack]");
+}
+
+TEST(ProcessMemory, ThisProcess) {
+  volatile int local = 0;
+  const auto here = reinterpret_cast<std::uintptr_t>(&local);
+  km::process_memory pm = km::read_process_memory();
+  EXPECT_GT(pm.vm_size, 0u);
+  EXPECT_GT(pm.vm_rss, 0u);
+  EXPECT_GE(pm.vm_size, pm.vm_rss);
+  EXPECT_GE(pm.threads, 1u);
+  ASSERT_TRUE(pm.main_stack.has_value());
+  EXPECT_LE(pm.main_stack->start, here);  // gtest runs tests on the main thread
+  EXPECT_GT(pm.main_stack->end, here);
+  const std::size_t n = km::count_vmas();
+  EXPECT_LE(pm.vma_count > n ? pm.vma_count - n : n - pm.vma_count, 4u);
+  bool main_seen = false;
+  for (const auto& ts : pm.thread_stacks) main_seen |= ts.main;
+  EXPECT_TRUE(main_seen);
+}
+
+TEST(ProcessMemory, FindsAParkedPthreadsStackAndGuard) {
+  // In a child, so this process's glibc stack cache stays empty for the replay tests.
+  kmtest::run_result r = kmtest::in_child([] {
+    static std::atomic<int> gate{0};
+    pthread_t t;
+    auto park = [](void*) -> void* {
+      while (gate.load() == 0) ::syscall(SYS_futex, &gate, FUTEX_WAIT_PRIVATE, 0, nullptr, nullptr, 0);
+      return nullptr;
+    };
+    if (pthread_create(&t, nullptr, park, nullptr) != 0) return 10;
+    pthread_attr_t a;
+    pthread_getattr_np(t, &a);
+    void* lo;
+    std::size_t size, guard;
+    pthread_attr_getstack(&a, &lo, &size);
+    pthread_attr_getguardsize(&a, &guard);
+    const auto low = reinterpret_cast<std::uintptr_t>(lo);
+    int found = 0;
+    for (int attempt = 0; attempt < 5000 && !found; ++attempt) {  // until it is blocked (bounded)
+      for (const auto& ts : km::read_process_memory().thread_stacks) {
+        if (ts.main || !ts.vma) continue;
+        if (ts.vma->start <= low && ts.vma->end >= low + size && ts.guard_below == guard) found = 1;
+      }
+    }
+    gate.store(1);
+    ::syscall(SYS_futex, &gate, FUTEX_WAKE_PRIVATE, 1, nullptr, nullptr, 0);
+    pthread_join(t, nullptr);
+    std::printf("found=%d\n", found);
+    return found ? 0 : 1;
+  });
+  EXPECT_EQ(r.status, 0) << r.out;
+}
+
+TEST(Snapshot, ReadsTheSystemsNumbers) {
+  km::system_snapshot s = km::take_snapshot();
+  auto file = [](const char* p) {
+    FILE* f = std::fopen(p, "r");
+    unsigned long long v = 0;
+    if (f) {
+      if (std::fscanf(f, "%llu", &v) != 1) v = 0;
+      std::fclose(f);
+    }
+    return v;
+  };
+  EXPECT_EQ(s.max_map_count, file("/proc/sys/vm/max_map_count"));
+  EXPECT_EQ(s.pid_max, file("/proc/sys/kernel/pid_max"));
+  EXPECT_EQ(s.threads_max, file("/proc/sys/kernel/threads-max"));
+  EXPECT_GT(s.nr_threads, 0u);
+  EXPECT_GT(s.vma_count, 10u);
+  EXPECT_GT(s.mem_available, 0u);
+  EXPECT_GE(s.user_tasks, 1u);  // this test, at least
+  if (::getuid() == 0) {
+    EXPECT_FALSE(s.nproc_enforced) << "root is exempt from RLIMIT_NPROC";
+  }
+}
+
+km::system_snapshot synthetic() {
+  km::system_snapshot s;
+  s.max_map_count = 65530;
+  s.vma_count = 30;
+  s.pid_max = 32768;
+  s.pids_in_use = 10;
+  s.threads_max = 192730;
+  s.nr_threads = 80;
+  s.mem_available = std::uint64_t{23} << 30;
+  s.vm_size = std::uint64_t{100} << 20;
+  s.nproc_limit = 96365;
+  s.nproc_enforced = false;
+  s.user_tasks = 80;
+  return s;
+}
+
+TEST(CapacityEstimate, NamesTheSmallestLimit) {
+  km::system_snapshot s = synthetic();
+  km::capacity_estimate e = km::estimate_capacity(s, 8u << 20, km::guard_style::mprotect);
+  EXPECT_EQ(e.vmas_per_thread, 2u);
+  EXPECT_EQ(e.block_size, (8u << 20) + 4096);
+  EXPECT_EQ(e.binding().limit, km::capacity_limit::pid_max);  // (32768 - 300) - 10 = 32458
+  EXPECT_EQ(e.binding().threads, 32458u);
+  for (const auto& r : e.rows) {
+    EXPECT_NE(r.limit, km::capacity_limit::rlimit_nproc) << "root is exempt from RLIMIT_NPROC";
+    if (r.limit == km::capacity_limit::max_map_count) {
+      EXPECT_EQ(r.threads, (65530u - 30u) / 2);
+    }
+    EXPECT_FALSE(r.basis.empty());
+  }
+  s.vma_count = 2000;  // now the mappings run out first
+  EXPECT_EQ(km::estimate_capacity(s, 8u << 20, km::guard_style::mprotect).binding().limit,
+            km::capacity_limit::max_map_count);
+  // MADV_GUARD_INSTALL guards cost no VMA of their own.
+  EXPECT_EQ(km::estimate_capacity(s, 8u << 20, km::guard_style::madvise).vmas_per_thread, 1u);
+  s.nproc_enforced = true;
+  s.nproc_limit = 500;
+  km::capacity_estimate n = km::estimate_capacity(s, 8u << 20, km::guard_style::mprotect);
+  EXPECT_EQ(n.binding().limit, km::capacity_limit::rlimit_nproc);
+  EXPECT_EQ(n.binding().threads, 420u);
+  s.nproc_enforced = false;
+  s.as_limit = std::uint64_t{1} << 30;  // 1 GiB of address space: ~115 threads of 8 MiB
+  EXPECT_EQ(km::estimate_capacity(s, 8u << 20, km::guard_style::mprotect).binding().limit,
+            km::capacity_limit::address_space);
+  s.as_limit.reset();
+  s.overcommit_memory = 2;
+  s.commit_limit = std::uint64_t{1} << 30;
+  s.committed_as = 0;
+  EXPECT_EQ(km::estimate_capacity(s, 8u << 20, km::guard_style::mprotect).binding().limit,
+            km::capacity_limit::commit_limit);
+}
+
+}  // namespace

@@ -1,0 +1,123 @@
+// test_util.hpp — child processes for the kmodel validation tests: exec a probe under a given
+// RLIMIT_STACK, or run a lambda in a fork, capturing stdout, with a deadline.
+#pragma once
+
+#include <chrono>
+#include <csignal>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <functional>
+#include <map>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/personality.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "weft/kmodel/facts.hpp"
+
+namespace kmtest {
+
+struct run_result {
+  int status = -1;  // exit status, or 128 + signal
+  std::string out;
+};
+
+// Forks; in the child, stdout goes to a pipe and child() runs; its return value is the exit
+// status.  Kills the child at the deadline (status then reports SIGKILL).
+inline run_result in_child(const std::function<int()>& child, int deadline_s = 20) {
+  int fds[2];
+  if (::pipe2(fds, O_CLOEXEC) != 0) throw std::runtime_error("pipe failed");
+  pid_t pid = ::fork();
+  if (pid < 0) throw std::runtime_error("fork failed");
+  if (pid == 0) {
+    ::dup2(fds[1], 1);
+    ::close(fds[0]);
+    int status = 3;
+    try {
+      status = child();
+    } catch (...) {
+    }
+    std::fflush(stdout);
+    ::_exit(status);
+  }
+  ::close(fds[1]);
+  run_result r;
+  const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(deadline_s);
+  char buf[4096];
+  for (;;) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(end - std::chrono::steady_clock::now()).count();
+    if (left <= 0) {
+      ::kill(pid, SIGKILL);
+      break;
+    }
+    pollfd p{fds[0], POLLIN, 0};
+    int n = ::poll(&p, 1, static_cast<int>(left));
+    if (n < 0) continue;
+    if (n == 0) {
+      ::kill(pid, SIGKILL);
+      break;
+    }
+    ssize_t got = ::read(fds[0], buf, sizeof buf);
+    if (got <= 0) break;
+    r.out.append(buf, static_cast<std::size_t>(got));
+  }
+  ::close(fds[0]);
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0) {
+  }
+  r.status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  return r;
+}
+
+// Runs `path args...` with RLIMIT_STACK set to `limit` (nullopt: unlimited) before the exec and
+// an environment of one variable.  Returns status 120 if setrlimit refused.  Address-space
+// randomisation is turned off for the exec: the kernel's random stack offset (up to 8 KiB)
+// would otherwise leave a process under a 12 KiB limit no room to start about half the time.
+inline run_result exec_with_rlimit_stack(const std::string& path, const std::vector<std::string>& args,
+                                         weft::kmodel::rlimit_value limit) {
+  return in_child([&] {
+    ::personality(ADDR_NO_RANDOMIZE);  // best effort: only tiny limits need it
+    rlimit rl{};
+    ::getrlimit(RLIMIT_STACK, &rl);
+    rl.rlim_cur = limit ? static_cast<rlim_t>(*limit) : RLIM_INFINITY;
+    if (::setrlimit(RLIMIT_STACK, &rl) != 0) return 120;
+    std::vector<char*> argv;
+    argv.push_back(const_cast<char*>(path.c_str()));
+    for (const std::string& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    char env0[] = "WEFT_KMODEL_PROBE=1";
+    char* envp[] = {env0, nullptr};
+    ::execve(path.c_str(), argv.data(), envp);
+    return 121;
+  });
+}
+
+inline std::map<std::string, std::string> parse_kv(const std::string& text) {
+  std::map<std::string, std::string> m;
+  std::size_t pos = 0;
+  while (pos < text.size()) {
+    std::size_t eol = text.find('\n', pos);
+    if (eol == std::string::npos) eol = text.size();
+    std::string line = text.substr(pos, eol - pos);
+    std::size_t eq = line.find('=');
+    if (eq != std::string::npos) m[line.substr(0, eq)] = line.substr(eq + 1);
+    pos = eol + 1;
+  }
+  return m;
+}
+
+inline std::uint64_t num(const std::map<std::string, std::string>& m, const std::string& key) {
+  auto it = m.find(key);
+  if (it == m.end()) throw std::runtime_error("probe output lacks " + key);
+  return std::strtoull(it->second.c_str(), nullptr, 10);
+}
+
+}  // namespace kmtest
