@@ -40,6 +40,7 @@ TEST(Maps, Parse) {
 }
 
 TEST(ProcessMemory, ThisProcess) {
+  WEFT_SKIP_UNDER_TSAN();
   volatile int local = 0;
   const auto here = reinterpret_cast<std::uintptr_t>(&local);
   km::process_memory pm = km::read_process_memory();

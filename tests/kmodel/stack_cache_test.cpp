@@ -168,6 +168,7 @@ bool faults(std::uintptr_t addr) {
 }
 
 TEST(StackCacheReal, MprotectGuardsSplitTheMapping) {
+  WEFT_SKIP_UNDER_TSAN();
   km::stack_cache c(real(km::guard_style::mprotect));
   const std::size_t before = km::count_vmas();
   std::vector<km::allocation> v;
@@ -189,6 +190,7 @@ TEST(StackCacheReal, MprotectGuardsSplitTheMapping) {
 }
 
 TEST(StackCacheReal, GuardInstallKeepsOneVmaPerBlock) {
+  WEFT_SKIP_UNDER_TSAN();
   if (!km::process_facts::probe().kernel_guard_install) GTEST_SKIP() << "this kernel has no MADV_GUARD_INSTALL (6.13+)";
   km::stack_cache c(real(km::guard_style::madvise));
   const std::size_t before = km::count_vmas();
@@ -218,6 +220,7 @@ TEST(StackCacheReal, GuardInstallKeepsOneVmaPerBlock) {
 }
 
 TEST(StackCacheReal, WithoutGuardInstallFallsBackToMprotectForGood) {
+  WEFT_SKIP_UNDER_TSAN();
   km::cache_config cfg = real(km::guard_style::madvise);
   cfg.kernel_guard_install = false;  // behave as on Linux < 6.13
   km::stack_cache c(cfg);
@@ -243,6 +246,7 @@ std::size_t resident_pages(std::uintptr_t start, std::uintptr_t end) {
 }
 
 TEST(StackCacheReal, ReleaseGivesBackAllButTheTopOfTheStack) {
+  WEFT_SKIP_UNDER_TSAN();
   km::stack_cache c(real(km::guard_style::mprotect));
   auto a = c.allocate(256 * KiB);
   const km::stack_layout l = c.layout(a.block);
@@ -290,6 +294,7 @@ std::vector<km::thread_op> mixed_sequence() {
 }
 
 TEST(StackCacheValidation, ReuseMatchesGlibcStepForStep) {
+  WEFT_SKIP_UNDER_TSAN();
   const std::vector<km::thread_op> ops = mixed_sequence();
   km::cache_config cfg = km::cache_config::for_this_process();
   cfg.map_memory = false;
@@ -351,6 +356,7 @@ __attribute__((noinline)) void touch_512k(deep_info* i) {
 }
 
 TEST(StackCacheValidation, GlibcGivesBackAJoinedThreadsDeepPages) {
+  WEFT_SKIP_UNDER_TSAN();
   // In a child (its thread's stack must not stay in this process's cache): a thread touches
   // 512 KiB of its 1 MiB stack; after the join, everything deeper than PTHREAD_STACK_MIN below
   // its first frame is no longer resident, as advise_stack_range promises.
