@@ -1,5 +1,6 @@
 // Scheduler benchmarks, each beside its baseline in the same binary:
 //   spawn+join        weft goroutine        vs pthread_create+pthread_join
+//   wake round trip   plain thread -> idle M -> back, vs a semaphore round trip between threads
 //   switch ping-pong  weft::yield, 2 goroutines on 1 P
 //                     vs sched_yield, 2 threads pinned to one CPU
 //                     vs a bare Boost.Context jump_fcontext ping-pong (the floor)
@@ -14,6 +15,7 @@
 #include <boost/context/detail/fcontext.hpp>
 #include <pthread.h>
 #include <sched.h>
+#include <semaphore.h>
 
 #include "weft/weft.hpp"
 
@@ -49,6 +51,40 @@ void BM_WeftSpawnJoinBatch(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations() * n);
 }
 BENCHMARK(BM_WeftSpawnJoinBatch)->Args({1, 1000})->Args({2, 1000})->UseRealTime();
+
+// Cross-thread wake latency, both ways: a plain thread spawns a goroutine (global queue, an
+// idle M woken through its futex), the goroutine finishes and wakes the joining thread (its
+// futex).  Everything else is idle, so this is two sleeping-thread wake-ups per iteration.
+void BM_WeftWakeRoundTripFromPlainThread(benchmark::State& state) {
+  weft::runtime rt(procs(static_cast<unsigned>(state.range(0))));
+  for (auto _ : state) weft::spawn([] {}).join();
+}
+BENCHMARK(BM_WeftWakeRoundTripFromPlainThread)->Arg(1)->Arg(2)->UseRealTime();
+
+// The same round trip between two plain threads: a pthread semaphore each way.
+void BM_SemaphoreRoundTrip(benchmark::State& state) {
+  sem_t ping, pong;
+  sem_init(&ping, 0, 0);
+  sem_init(&pong, 0, 0);
+  std::atomic<bool> stop{false};
+  std::thread partner([&] {
+    for (;;) {
+      sem_wait(&ping);
+      if (stop.load()) return;
+      sem_post(&pong);
+    }
+  });
+  for (auto _ : state) {
+    sem_post(&ping);
+    sem_wait(&pong);
+  }
+  stop.store(true);
+  sem_post(&ping);
+  partner.join();
+  sem_destroy(&ping);
+  sem_destroy(&pong);
+}
+BENCHMARK(BM_SemaphoreRoundTrip)->UseRealTime();
 
 void BM_PthreadCreateJoin(benchmark::State& state) {
   for (auto _ : state) {
