@@ -8,3 +8,6 @@
 #include "weft/runtime.hpp"
 #include "weft/stack.hpp"
 #include "weft/stats.hpp"
+#include "weft/chan.hpp"
+#include "weft/select.hpp"
+#include "weft/sync.hpp"

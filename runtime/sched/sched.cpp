@@ -281,8 +281,11 @@ static void dump_goroutines() noexcept {
 p* pidle_get_locked_public(sched* s) noexcept { return pidle_get_locked(s); }
 void gq_put_locked_public(sched* s, g* gp) noexcept { gq_put_locked(s, gp); }
 
-m* current_m() noexcept {
-  asm volatile("" ::: "memory");  // keep this call from being merged across a switch
+// Never inlined: inlined, a compiler may compute the thread-local's address once per function
+// (clang -O2 does), and after a switch that migrated the goroutine that address is the old
+// thread's.  The asm keeps the call from being treated as pure and merged.
+__attribute__((noinline)) m* current_m() noexcept {
+  asm volatile("" ::: "memory");
   return tls_m;
 }
 
@@ -321,8 +324,14 @@ static g* steal_from(sched* s, p* pp, p* victim, bool take_runnext) noexcept {
   std::uint32_t n = victim->q.steal_half(batch);
   if (n == 0) {
     if (!take_runnext) return nullptr;
-    // The victim's runnext is about to run there; take it only on the last round, and only
-    // if the victim's M is not about to (Go sleeps 3µs here; we just try once).
+    // The victim's runnext is about to run there: a goroutine that just readied another and
+    // is about to park hands over in well under a few µs.  Give a running victim that long
+    // before taking it, as Go does (runqgrab's usleep(3)); stealing at once makes two
+    // goroutines ping-ponging on one P bounce between Ms.
+    if (victim->status.load(std::memory_order_acquire) == pstatus::running) {
+      std::int64_t until = monotonic_ns() + 3'000;
+      while (victim->runnext.load(std::memory_order_acquire) && monotonic_ns() < until) arch::cpu_relax();
+    }
     g* gp = victim->runnext.load(std::memory_order_acquire);
     if (gp && victim->runnext.compare_exchange_strong(gp, nullptr, std::memory_order_acq_rel)) {
       s->st.steals.fetch_add(1, std::memory_order_relaxed);

@@ -3,6 +3,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include <cxxabi.h>
 #include <pthread.h>
 
 #include "arch/cpu.hpp"
@@ -15,7 +16,6 @@
 #include <sanitizer/tsan_interface.h>
 #endif
 
-extern "C" void* __cxa_get_globals() noexcept;
 
 namespace weft::detail {
 namespace {
@@ -79,7 +79,7 @@ transfer_t on_switch(transfer_t t) noexcept {
 
 void bind_thread(m* mp) noexcept {
   mp->errno_ptr = &errno;
-  mp->eh_globals = __cxa_get_globals();
+  mp->eh_globals = abi::__cxa_get_globals();
   mp->limit_slot = arch::limit_slot_address();
   arch::store_limit(0);
 #if defined(WEFT_SANITIZE_THREAD)
