@@ -13,6 +13,7 @@
 #include <execinfo.h>
 #include <gtest/gtest.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "weft/weft.hpp"
@@ -116,18 +117,26 @@ TEST(SchedOneP, YieldingGoroutinesMakeRoundRobinProgress) {
 }
 
 TEST(SchedTwoP, StealingHappensUnderImbalancedLoad) {
-  // One goroutine spawns all the work onto its own P; the other P can only get any by stealing.
+  // One goroutine spawns all the work onto its own P; the other P can only get any by
+  // stealing.  The children keep yielding (so the spawner's queue stays full) until one of them
+  // has been seen on another thread — however long the OS takes to run the second M — or
+  // until a generous bound, after which the assertions fail.  The thread is asked of the
+  // kernel each time: pthread_self() (std::this_thread::get_id) is declared const, so the
+  // compiler may hoist it out of the loop and keep the thread the child started on.
   std::atomic<int> on_other_thread{0};
   weft::stats st{};
   weft::run(
       [&] {
         std::vector<weft::task<void>> ts;
-        auto spawner_thread = std::this_thread::get_id();
-        for (int i = 0; i < 2000; ++i)
-          ts.push_back(weft::spawn([&, spawner_thread] {
-            volatile long x = 0;
-            for (int k = 0; k < 20000; ++k) x = x + k;
-            if (std::this_thread::get_id() != spawner_thread) on_other_thread.fetch_add(1);
+        long spawner_thread = ::syscall(SYS_gettid);
+        auto give_up = std::chrono::steady_clock::now() + 10s;
+        for (int i = 0; i < 64; ++i)
+          ts.push_back(weft::spawn([&, spawner_thread, give_up] {
+            for (;;) {
+              if (::syscall(SYS_gettid) != spawner_thread) on_other_thread.fetch_add(1);
+              if (on_other_thread.load() > 0 || std::chrono::steady_clock::now() > give_up) return;
+              weft::yield();
+            }
           }));
         for (auto& t : ts) t.join();
         st = weft::get_stats();
@@ -245,11 +254,11 @@ TEST_P(Sched, LockThreadKeepsTheOsThreadAcrossParks) {
             while (!stop.load()) weft::yield();
           }));
         weft::lock_thread();
-        auto tid = std::this_thread::get_id();
+        long tid = ::syscall(SYS_gettid);  // not pthread_self(): see StealingHappensUnderImbalancedLoad
         for (int i = 0; i < 200; ++i) {
           if (i % 3 == 0) weft::sleep_for(50us);
           else weft::yield();
-          EXPECT_EQ(std::this_thread::get_id(), tid) << "moved after park " << i;
+          EXPECT_EQ(::syscall(SYS_gettid), tid) << "moved after park " << i;
         }
         weft::unlock_thread();
         stop.store(true);
