@@ -30,6 +30,12 @@ WEFT_API void pin_current(int delta) noexcept;
 // path is two loads and a compare: the limit lives in the thread's stack-limit slot (on
 // x86_64 the word -fsplit-stack prologues read, %fs:0x70; 0 on threads without goroutines).
 // A stack grown past its slot is *copied*: see README "What a stack copy breaks".
+// Always inlined and without a split-stack prologue of its own, even at -O0 in code built
+// with -fsplit-stack: the check must be about the caller's stack, not answered by a segment
+// that __morestack linked for this function alone.
+#if defined(__GNUC__)
+[[gnu::always_inline, gnu::no_split_stack]] inline void ensure_stack(std::size_t bytes);
+#endif
 inline void ensure_stack(std::size_t bytes) {
 #if defined(__x86_64__)
   std::uintptr_t sp, limit;

@@ -7,6 +7,9 @@
 //     address — the kernel's VM_GROWSDOWN done in user space — and the instruction restarts.
 //   - in its slot's permanent guard, or past the reserve: the goroutine overflowed; a fatal
 //     error names it, its stack size, and what to change.
+//   - in a quarantined range (options::quarantine: a stack that moved, kept inaccessible): a
+//     stale pointer; the report names the goroutine, both ranges and the object's new address
+//     (runtime/stack/quarantine.cpp).
 //   - anything else: not weft's.  The handler the process had before weft gets it; with none,
 //     the default action runs (the process dies by the signal, as it would have without weft).
 // Only async-signal-safe work is done here: reading the M's records, madvise/mprotect, write.
@@ -24,6 +27,8 @@
 #include "arch/cpu.hpp"
 #include "runtime/diag/fatal.hpp"
 #include "runtime/sched/sched.hpp"
+#include "runtime/stack/grow.hpp"
+#include "runtime/stack/quarantine.hpp"
 #include "weft/errors.hpp"
 
 namespace weft::detail {
@@ -71,7 +76,8 @@ void on_fault(int sig, siginfo_t* info, void* uctx) noexcept {
     std::uintptr_t guard_top = gp->stk.slot_lo + cfg.guard_bytes;
     std::size_t need = round_pow2(gp->stk.hi - (addr & ~std::uintptr_t{4095}) + kStackHeadroom);
     if (need < gp->stk.size() * 2) need = gp->stk.size() * 2;
-    if (addr >= guard_top && need <= s->stacks.capacity(gp->stk) && need <= cfg.stack_max) {
+    if (addr >= guard_top && need <= s->stacks.capacity(gp->stk)) check_stack_max(s, gp, need);
+    if (addr >= guard_top && need <= s->stacks.capacity(gp->stk)) {
       bool grown = false;
       try {
         grown = s->stacks.grow_in_place(gp->stk, need);
@@ -88,13 +94,14 @@ void on_fault(int sig, siginfo_t* info, void* uctx) noexcept {
       }
     }
     fatal("goroutine %llu overflowed its %zu-byte stack (fault at %#lx, %zu bytes below its bottom; "
-          "its slot allows %zu bytes).\n"
+          "its slot allows %zu bytes, and code without checks cannot be moved to a bigger one).\n"
           "  Build the code it runs with split-stack checks (WEFT_SPLIT_STACK / weft::split_stack), add "
-          "WEFT_STACK_CHECK(bytes) before deep recursion or large frames, or raise WEFT_STACK_RESERVE "
-          "(or WEFT_STACK_MIN)",
+          "WEFT_STACK_CHECK(bytes) before deep recursion or large frames, or raise WEFT_STACK_MIN (or "
+          "WEFT_STACK_RESERVE, the room a stack grows into in place)",
           (unsigned long long)gp->id, gp->stk.size(), (unsigned long)addr, (std::size_t)(gp->stk.lo - addr),
           s->stacks.capacity(gp->stk));
   }
+  quarantine_check_fault(addr);  // returns only if addr is not in a quarantined range
   errno = saved_errno;
   chain(sig, info, uctx);
 }
@@ -102,6 +109,7 @@ void on_fault(int sig, siginfo_t* info, void* uctx) noexcept {
 }  // namespace
 
 void install_process_signal_handlers() {
+  quarantine_reset();  // a runtime is starting: records of an earlier one name its old arenas
   std::call_once(g_installed, [] {
     struct sigaction sa;
     std::memset(&sa, 0, sizeof sa);

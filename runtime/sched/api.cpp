@@ -6,6 +6,7 @@
 
 #include "runtime/diag/fatal.hpp"
 #include "runtime/diag/signals.hpp"
+#include "runtime/diag/sigpipe.hpp"
 #include "runtime/sched/sched.hpp"
 #include "runtime/stack/scan.hpp"
 #include "weft/runtime.hpp"
@@ -43,6 +44,55 @@ std::uint64_t start_goroutine(closure* c) {
     delete c;
     throw error("weft: go/spawn called with no runtime running; create a weft::runtime or use weft::run");
   }
+  // Automatic pin (DESIGN §3): a closure holding an address in the spawning goroutine's stack
+  // (go([&] { ... }), a pointer to a local) pins that stack until the child has run and its
+  // closure — captures included, whose destructors may still write there — is destroyed.
+  // Only the current stack counts: older segments of a segmented stack never move.  The
+  // parent's id guards against a parent that exited first (its G record may be reused).
+  struct pinning_closure final : closure {
+    closure* inner;
+    g* parent;
+    std::uint64_t parent_id;
+    pinning_closure(closure* c, g* p) noexcept : inner(c), parent(p), parent_id(p->id) {}
+    ~pinning_closure() override { delete inner; }  // only if never run (spawn failed)
+    void run() override {
+      inner->run();
+      closure* done = inner;  // (no temporaries: see tests/grow/CMakeLists.txt on ASan)
+      inner = nullptr;
+      delete done;
+      // (A parent that exited first left its children dangling references: a bug the id
+      // check keeps from unpinning whoever reuses its record.)
+      if (__atomic_load_n(&parent->id, __ATOMIC_RELAXED) == parent_id) parent->pins.fetch_sub(1, std::memory_order_release);
+    }
+    std::pair<const void*, std::size_t> bytes() const noexcept override { return inner->bytes(); }
+  };
+  if (g* parent = current_g()) {
+    auto [data, len] = c->bytes();
+    auto addr = reinterpret_cast<std::uintptr_t>(data);
+    const std::uintptr_t lo = parent->stk.slot_lo, hi = parent->stk.hi;
+    bool points_in = false;
+    for (std::uintptr_t w = (addr + 7) & ~std::uintptr_t{7}; w + 8 <= addr + len && !points_in; w += 8) {
+      std::uintptr_t v;
+      __builtin_memcpy(&v, reinterpret_cast<const void*>(w), sizeof v);
+      points_in = v - lo < hi - lo;
+    }
+    if (points_in) {
+      closure* wrapped;
+      try {
+        wrapped = new pinning_closure(c, parent);
+      } catch (...) {
+        delete c;
+        throw;
+      }
+      parent->pins.fetch_add(1, std::memory_order_relaxed);
+      try {
+        return new_goroutine(s, wrapped);  // deletes `wrapped` (and so c) if it throws
+      } catch (...) {
+        parent->pins.fetch_sub(1, std::memory_order_relaxed);
+        throw;
+      }
+    }
+  }
   return new_goroutine(s, c);
 }
 
@@ -74,6 +124,7 @@ runtime::runtime(options opts) {
     g_runtime_exists.store(false);
     throw;
   }
+  sigpipe_runtime_started();  // a write to a closed socket returns EPIPE (diag/sigpipe.cpp)
 }
 
 runtime::~runtime() {
@@ -82,6 +133,7 @@ runtime::~runtime() {
   if (!abandon_) s->wait_all_done();
   s->stop();
   delete s;
+  sigpipe_runtime_stopped();
   g_runtime_exists.store(false);
 }
 

@@ -31,6 +31,7 @@ namespace weft::detail {
 
 struct closure;
 struct m;
+struct segment;
 using boost::context::detail::fcontext_t;
 
 enum class gstatus : std::uint32_t { idle, runnable, running, waiting, syscall, dead, scanning };
@@ -61,13 +62,23 @@ struct g {
   const char* wait_reason = "";    // for dumps: what it is parked on
   std::uint32_t grows = 0, shrinks = 0;
   std::int64_t run_since_ns = 0;   // when it last started running (sysmon)
+  segment* seg = nullptr;          // split-stack segments: the newest link (stack/grow.hpp)
+  stack* spare = nullptr;          // the last segment left, kept for the next link
   void* asan_fake_stack = nullptr; // AddressSanitizer fiber bookkeeping
+  stack* asan_moved_from = nullptr; // AddressSanitizer: stacks it was copied out of (stack/grow.cpp)
   void* tsan_fiber = nullptr;      // ThreadSanitizer fiber
 };
 
 // The headroom below which a check grows the stack: the runtime's own work on a goroutine
-// stack (a post-switch action, a parking call, the check's slow path) fits in it.
-inline constexpr std::size_t kStackHeadroom = 1024;
+// stack (a post-switch action, a parking call, the check's slow path) fits in it.  Measured
+// by tests/grow/headroom_test.cpp (deepest seen on x86_64 -O2: a runtime call that parks plus
+// the post-switch action run below it, ~1.7 KiB; __morestack's slow path ~0.9 KiB): 4 KiB
+// leaves twice that.  Sanitizers grow frames several-fold.
+#if defined(WEFT_SANITIZE_ADDRESS) || defined(WEFT_SANITIZE_THREAD)
+inline constexpr std::size_t kStackHeadroom = 32 * 1024;
+#else
+inline constexpr std::size_t kStackHeadroom = 4096;
+#endif
 
 // A transition only the current owner can make (a G it just took from a queue, or the G it is
 // running): no other thread writes the status meanwhile, so a store suffices; the queue or

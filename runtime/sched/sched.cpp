@@ -46,6 +46,7 @@
 #include "runtime/diag/signals.hpp"
 #include "runtime/io/netpoll.hpp"
 #include "runtime/sched/switch.hpp"
+#include "runtime/stack/grow.hpp"
 #include "weft/runtime.hpp"
 
 namespace weft::detail {
@@ -154,8 +155,9 @@ void acquirep(m* mp, p* pp) noexcept {
 
 void m_main(m* mp) noexcept;
 
-// Starts an M for pp (which the caller took from the idle list).
-void newm(sched* s, p* pp, bool spinning) noexcept {
+// Starts an M for pp.  On failure (no thread could be made) the M's record is dropped again
+// — a runtime refused threads on every wake-up must not pile up records — and *err says why.
+bool try_newm(sched* s, p* pp, bool spinning, std::system_error* err) noexcept {
   auto owned = std::make_unique<m>();
   m* mp = owned.get();
   mp->s = s;
@@ -163,26 +165,38 @@ void newm(sched* s, p* pp, bool spinning) noexcept {
   mp->spinning = spinning;
   {
     std::lock_guard<spinlock> l(s->lock);
-    mp->id = static_cast<std::uint32_t>(s->allm.size());
+    mp->id = s->allm.empty() ? 0 : s->allm.back()->id + 1;  // records come and go: not size()
     s->allm.push_back(std::move(owned));
   }
   try {
     mp->thread = std::thread(m_main, mp);
     s->st.threads.fetch_add(1, std::memory_order_relaxed);
+    return true;
   } catch (const std::system_error& e) {
-    // The runtime carries on with the Ms it has (issue: thread creation failure); say so once.
-    static std::atomic<bool> said{false};
-    if (!said.exchange(true)) {
-      char buf[256];
-      int n = std::snprintf(buf, sizeof buf,
-                            "weft: cannot start another thread (%s); continuing with the threads already running\n",
-                            e.what());
-      write_stderr(buf, static_cast<unsigned long>(n));
-    }
-    if (spinning) s->nmspinning.fetch_sub(1, std::memory_order_release);
+    *err = e;
     std::lock_guard<spinlock> l(s->lock);
-    pidle_put_locked(s, pp);
+    auto it = std::find_if(s->allm.begin(), s->allm.end(), [mp](const std::unique_ptr<m>& x) { return x.get() == mp; });
+    s->allm.erase(it);  // never ran: nobody else holds it
+    return false;
   }
+}
+
+// Starts an M for pp (which the caller took from the idle list).
+void newm(sched* s, p* pp, bool spinning) noexcept {
+  std::system_error e{std::error_code()};
+  if (try_newm(s, pp, spinning, &e)) return;
+  // The runtime carries on with the Ms it has (issue: thread creation failure); say so once.
+  static std::atomic<bool> said{false};
+  if (!said.exchange(true)) {
+    char buf[256];
+    int n = std::snprintf(buf, sizeof buf,
+                          "weft: cannot start another thread (%s); continuing with the threads already running\n",
+                          e.what());
+    write_stderr(buf, static_cast<unsigned long>(n));
+  }
+  if (spinning) s->nmspinning.fetch_sub(1, std::memory_order_release);
+  std::lock_guard<spinlock> l(s->lock);
+  pidle_put_locked(s, pp);
 }
 
 // Gives pp (or an idle P) to an idle or new M.  Go's startm.
@@ -606,7 +620,30 @@ void sched::start() {
   }
   g_current.store(this, std::memory_order_release);
   set_fatal_dump_hook(dump_goroutines);
-  start_sysmon(this);
+  // sysmon and one M start now, so a process that cannot have them finds out here, from the
+  // constructor, instead of queueing goroutines no thread will ever run.  Every later M is
+  // optional: a failure to start one is said once and the runtime carries on (newm).
+  std::system_error err{std::error_code()};
+  try {
+    start_sysmon(this);
+  } catch (const std::system_error& e) {
+    err = e;
+  }
+  p* pp = nullptr;
+  if (!err.code()) {
+    std::lock_guard<spinlock> l(lock);
+    pp = pidle_get_locked(this);
+  }
+  if (!err.code()) try_newm(this, pp, false, &err);
+  if (err.code()) {
+    stop();  // joins whatever did start; no runtime is current any more
+    char buf[512];
+    std::snprintf(buf, sizeof buf,
+                  "weft: cannot start the runtime's threads (%s); the process is at its limit of threads: raise "
+                  "RLIMIT_NPROC (ulimit -u) or kernel.threads-max, or end other threads first",
+                  err.code().message().c_str());
+    throw resource_error(err.code(), buf);
+  }
 }
 
 void sched::wait_all_done() noexcept {
@@ -740,6 +777,7 @@ static void gdead_post(m* mp, g* gp, void*) noexcept {
     mp->lockedg = nullptr;
     gp->locked_m = nullptr;
   }
+  release_kept_stacks(mp->s, mp, gp);  // a spare split-stack segment, old stacks under ASan (stack/grow.hpp)
   gp->status.store(gstatus::dead, std::memory_order_release);
   switch_away(mp, gp, gdead_post, nullptr);
   fatal("goroutine %llu resumed after it exited", (unsigned long long)gp->id);

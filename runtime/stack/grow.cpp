@@ -1,15 +1,27 @@
 // grow.cpp — growth, copystack and shrinking (DESIGN §3; Go's newstack/copystack/shrinkstack,
 // runtime/stack.go).
 //
-// A check (prologue, WEFT_STACK_CHECK, a runtime call) that finds sp - bytes below the limit
-// lands in ensure_stack_slow, on the goroutine's own stack, inside the headroom the limit
-// keeps free.  Three cases:
+// Three things notice a short stack, all on the goroutine's own stack and inside the headroom
+// the limit keeps free below it (g.hpp kStackHeadroom):
+//
+//   a prologue   -fsplit-stack code compares sp with the limit word and calls __morestack
+//                (arch/x86_64/), which lands in weft_morestack (morestack.cpp);
+//   a check      WEFT_STACK_CHECK / ensure_stack, and the runtime's own calls that park;
+//   a fault      code without checks touched the reserve below the stack (diag/signals.cpp).
+//
+// What they do, in order:
 //
 //   preempt  sysmon poisoned the limit: restore it and yield.  Then look again.
 //   in place the slot has room: expose the pages below (grow_in_place) and move the limit.
-//            Nothing moves; no switch.  This is the common case by design.
-//   copy     past the slot: switch to g0, which copies the used part into a slot of the new
-//            size and adjusts every pointer into the old stack, then resumes the goroutine.
+//            Nothing moves; no switch.  The common case by design.
+//   segment  (prologue only) with stack_strategy::segmented, or when the stack is pinned and
+//            past its slot: run the function on a new segment (morestack.cpp).
+//   copy     (prologue or check) past the slot: switch to g0, which copies the used part into
+//            a slot of the new size and adjusts every pointer into the old stack, then
+//            resumes the goroutine on the copy.
+//   fatal    a fault past the slot (it cannot move the frames of code that has no check); a
+//            check with segmented or a pin (it cannot link a segment: its caller's frame would
+//            have to continue on the old one).  Each message names the setting to change.
 //
 //        old slot                               new slot (2x or more)
 //      hi +---------+ <- frames, saved ctx    hi' +---------+
@@ -22,12 +34,14 @@
 // moved, so an integer that happens to hold such a value is corrupted.  Addresses in the
 // range of a live stack are unlikely as plain integers; Go avoids the problem with exact
 // pointer maps, which C++ compilers do not emit.  What the scan cannot see — pointers held in
-// heap objects, other stacks, or other threads — is why pins exist.
+// heap objects, other stacks, or other threads — is why pins exist, and why quarantine
+// (quarantine.cpp) exists to find the ones nobody pinned.
 //
 // Shrinking (the scan phase) halves a parked goroutine's stack: in place (MADV_DONTNEED and
-// re-guard the lower half) while the halved stack still fills at least its reserve, or when
-// pinned; otherwise (pure copying, stack_reserve = 0, or a stack in a big slot) by copying into
-// a smaller slot, as Go does.
+// re-guard the lower half; nothing moves) whenever the stack has a reserve, is pinned, or is
+// segmented; with pure copying (stack_reserve = 0) by copying into a smaller slot, as Go does.
+// A stack that outgrew its reserve keeps its bigger slot while it shrinks: address space, not
+// memory.
 #include "runtime/stack/grow.hpp"
 
 #include <cstring>
@@ -36,14 +50,23 @@
 #include "runtime/diag/fatal.hpp"
 #include "runtime/sched/sched.hpp"
 #include "runtime/sched/switch.hpp"
+#include "runtime/stack/quarantine.hpp"
 #include "weft/stack.hpp"
 
 namespace weft::detail {
+
+static_assert(sizeof(stack) + sizeof(stack*) <= kSegmentTop, "a kept stack's record must fit its top");
 
 std::size_t round_up_pow2(std::size_t v) noexcept {
   std::size_t r = 1;
   while (r < v) r <<= 1;
   return r;
+}
+
+std::size_t size_needed(const g* gp, std::uintptr_t sp, std::size_t bytes) noexcept {
+  std::size_t need = round_up_pow2(gp->stk.hi - sp + bytes + kStackHeadroom);
+  if (need < 2 * gp->stk.size()) need = 2 * gp->stk.size();
+  return need;
 }
 
 void check_stack_max(sched* s, g* gp, std::size_t size) noexcept {
@@ -52,6 +75,27 @@ void check_stack_max(sched* s, g* gp, std::size_t size) noexcept {
     fatal("goroutine %llu stack exceeds %zu-byte limit (it needs %zu bytes; raise WEFT_STACK_MAX or "
           "options::stack_max, or look for runaway recursion)",
           (unsigned long long)gp->id, max, size);
+}
+
+void fatal_on_g0(m* mp, void (*report)(m* mp, g* gp, void* arg) noexcept, void* arg) noexcept {
+  switch_to(mp, nullptr, report, arg);
+  fatal("a fatal error report returned");
+}
+
+void require_stack_max(m* mp, g* gp, std::size_t size) noexcept {
+  if (size <= mp->s->stacks.config().stack_max) return;
+  struct req {
+    g* gp;
+    std::size_t size;
+  } r{gp, size};
+  fatal_on_g0(mp, [](m* m0, g*, void* a) noexcept {
+    auto* q = static_cast<req*>(a);
+    check_stack_max(m0->s, q->gp, q->size);
+  }, &r);
+}
+
+void publish_limit(g* gp) noexcept {
+  arch::store_limit(gp->preempt.load(std::memory_order_relaxed) ? ~std::uintptr_t{0} : gp->limit);
 }
 
 namespace {
@@ -72,16 +116,35 @@ void move_stack(sched* s, m* mp, g* gp, const stack& fresh) noexcept {
   std::size_t used = old.hi - sp;
   std::intptr_t delta = static_cast<std::intptr_t>(fresh.hi) - static_cast<std::intptr_t>(old.hi);
   std::uintptr_t new_sp = fresh.hi - used;
+  // AddressSanitizer: the old frames' redzones are poisoned; a stack copy reads them all.
+  // (The copy starts without poison: its frames lose their redzones until they return.)
+  stack_reused(old.slot_lo, old.hi);
   stack_reused(fresh.lo, fresh.hi);
   std::memcpy(reinterpret_cast<void*>(new_sp), reinterpret_cast<void*>(sp), used);
+  // The whole slot counts as "the old stack": a word may point below lo at something a
+  // frame will use after growing in place (an address computed before the copy).
   adjust_pointers(new_sp, fresh.hi, old.slot_lo, old.hi, delta);
   gp->ctx = reinterpret_cast<fcontext_t>(new_sp);
   gp->stk = fresh;
   gp->limit = fresh.lo + kStackHeadroom;
   s->st.stack_copies.fetch_add(1, std::memory_order_relaxed);
   s->st.stack_bytes_copied.fetch_add(used, std::memory_order_relaxed);
+  if (s->opts.quarantine && quarantine_moved(s, mp, gp->id, old, fresh)) return;
+#if defined(WEFT_SANITIZE_ADDRESS)
+  // AddressSanitizer: GCC keeps a frame's shadow address from its prologue to its epilogue,
+  // so the frames that were live during the copy clear the *old* stack's shadow when they
+  // return.  Were the old stack another goroutine's by then, that would wipe its frames'
+  // redzones: keep it until this goroutine exits (a list threaded through the old stacks'
+  // tops; release_kept_stacks frees them).  The same frames' use-after-scope marks land on
+  // the copy and are never cleared: code whose stacks get copied is built with
+  // -fno-sanitize-address-use-after-scope (tests/grow/CMakeLists.txt).
+  auto* rec = reinterpret_cast<stack*>(old.hi - kSegmentTop);
+  rec[0] = old;
+  std::memcpy(static_cast<void*>(&rec[1]), &gp->asan_moved_from, sizeof(stack*));
+  gp->asan_moved_from = rec;
+  return;
+#endif
   p* pp = mp ? mp->pp : nullptr;
-  stack_reused(old.slot_lo, old.hi);
   s->stacks.free(old, pp ? &pp->scache : nullptr);
 }
 
@@ -98,12 +161,37 @@ void grow_post(m* mp, g* gp, void* arg) noexcept {
 
 }  // namespace
 
+bool grow_in_place(sched* s, g* gp, std::size_t need) noexcept {
+  if (need > s->stacks.capacity(gp->stk)) return false;
+  bool grown = false;
+  try {
+    grown = s->stacks.grow_in_place(gp->stk, need);
+  } catch (const std::exception& e) {
+    fatal("goroutine %llu cannot grow its stack in place to %zu bytes: %s", (unsigned long long)gp->id, need, e.what());
+  }
+  if (!grown) return false;
+  gp->limit = gp->stk.lo + kStackHeadroom;
+  ++gp->grows;
+  s->st.stack_grows.fetch_add(1, std::memory_order_relaxed);
+  publish_limit(gp);
+  return true;
+}
+
+void grow_by_copy(m* mp, std::size_t need) noexcept {
+  ++mp->curg->grows;
+  mp->s->st.stack_grows.fetch_add(1, std::memory_order_relaxed);
+  grow_req req{need};
+  switch_to(mp, nullptr, grow_post, &req);
+}
+
 void copy_stack(sched* s, m* mp, g* gp, std::size_t new_size) noexcept {
   if (gp->pins.load(std::memory_order_acquire) != 0)
     fatal("goroutine %llu needs a %zu-byte stack but its %zu-byte slot is full and the stack is pinned "
           "(%u pins: a weft::stack_pin, a weft sync object on its stack, or a go([&]...) child still "
           "running), so it cannot be copied.  Raise WEFT_STACK_RESERVE (options::stack_reserve) to at "
-          "least %zu so it grows in place, or end the pin before recursing deeper",
+          "least %zu so it grows in place, build the code with split-stack checks (WEFT_SPLIT_STACK / "
+          "weft::split_stack: a pinned stack then grows by a new segment), or end the pin before "
+          "recursing deeper",
           (unsigned long long)gp->id, new_size, s->stacks.capacity(gp->stk), gp->pins.load(), new_size);
   p* pp = mp ? mp->pp : nullptr;
   stack fresh;
@@ -116,8 +204,11 @@ void copy_stack(sched* s, m* mp, g* gp, std::size_t new_size) noexcept {
 }
 
 void shrink_stack(sched* s, m* mp, g* gp, std::size_t new_size) noexcept {
+  // Copy only in pure copying mode (reserve 0, Go's rule): with a reserve, halving releases
+  // pages in place, so that copies stay limited to growth past the slot.
   const stack_config& cfg = s->stacks.config();
-  bool in_place = gp->pins.load(std::memory_order_acquire) != 0 || new_size >= cfg.reserve;
+  bool in_place = gp->pins.load(std::memory_order_acquire) != 0 || cfg.reserve != 0 ||
+                  s->opts.strategy == stack_strategy::segmented;
   if (!in_place) {
     p* pp = mp ? mp->pp : nullptr;
     try {
@@ -135,6 +226,32 @@ void shrink_stack(sched* s, m* mp, g* gp, std::size_t new_size) noexcept {
   }
 }
 
+void release_spare_segment(sched* s, m* mp, g* gp) noexcept {
+  stack* spare = gp->spare;
+  if (!spare) return;
+  gp->spare = nullptr;
+  stack st = *spare;
+  stack_reused(st.slot_lo, st.hi);
+  p* pp = mp ? mp->pp : nullptr;
+  s->stacks.free(st, pp ? &pp->scache : nullptr);
+}
+
+void release_kept_stacks(sched* s, m* mp, g* gp) noexcept {
+  release_spare_segment(s, mp, gp);
+  p* pp = mp ? mp->pp : nullptr;
+  for (stack* rec = gp->asan_moved_from; rec;) {
+    auto at = reinterpret_cast<std::uintptr_t>(rec);
+    stack_reused(at, at + kSegmentTop);  // stale marks may cover the record itself
+    stack st = rec[0];
+    stack* next;
+    std::memcpy(&next, static_cast<const void*>(&rec[1]), sizeof next);
+    stack_reused(st.slot_lo, st.hi);
+    s->stacks.free(st, pp ? &pp->scache : nullptr);
+    rec = next;
+  }
+  gp->asan_moved_from = nullptr;
+}
+
 void ensure_stack_slow(std::size_t bytes) {
   m* mp = current_m();
   g* gp = mp ? mp->curg : nullptr;
@@ -147,26 +264,23 @@ void ensure_stack_slow(std::size_t bytes) {
   std::uintptr_t sp = arch::stack_pointer();
   if (sp - bytes >= gp->limit && sp >= bytes) return;
   sched* s = mp->s;
-  std::size_t need = round_up_pow2(gp->stk.hi - sp + bytes + kStackHeadroom);
-  if (need < 2 * gp->stk.size()) need = 2 * gp->stk.size();
-  check_stack_max(s, gp, need);
-  ++gp->grows;
-  s->st.stack_grows.fetch_add(1, std::memory_order_relaxed);
-  if (need <= s->stacks.capacity(gp->stk)) {
-    bool grown = false;
-    try {
-      grown = s->stacks.grow_in_place(gp->stk, need);
-    } catch (const std::exception& e) {
-      fatal("goroutine %llu cannot grow its stack in place to %zu bytes: %s", (unsigned long long)gp->id, need, e.what());
-    }
-    if (grown) {
-      gp->limit = gp->stk.lo + kStackHeadroom;
-      arch::store_limit(gp->preempt.load(std::memory_order_relaxed) ? ~std::uintptr_t{0} : gp->limit);
-      return;
-    }
+  std::size_t need = size_needed(gp, sp, bytes);
+  require_stack_max(mp, gp, need);
+  if (grow_in_place(s, gp, need)) return;
+  if (s->opts.strategy == stack_strategy::segmented) {
+    struct req {
+      std::size_t need;
+    } r{need};
+    fatal_on_g0(mp, [](m* m0, g* g0p, void* a) noexcept {
+      std::size_t n = static_cast<req*>(a)->need;
+      fatal("goroutine %llu needs a %zu-byte stack but its %zu-byte slot is full, and with WEFT_STACK=segmented "
+            "frames never move, while an explicit check (WEFT_STACK_CHECK / weft::ensure_stack) cannot start a new "
+            "segment.  Build the code with split-stack checks (WEFT_SPLIT_STACK / weft::split_stack), raise "
+            "WEFT_STACK_RESERVE (options::stack_reserve) to at least %zu, or use WEFT_STACK=copy",
+            (unsigned long long)g0p->id, n, m0->s->stacks.capacity(g0p->stk), n);
+    }, &r);
   }
-  grow_req req{need};
-  switch_to(mp, nullptr, grow_post, &req);
+  grow_by_copy(mp, need);
 }
 
 void pin_current(int delta) noexcept {

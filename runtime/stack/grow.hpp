@@ -2,6 +2,9 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
+
+#include "runtime/stack/stack_pool.hpp"
 
 namespace weft::detail {
 
@@ -9,19 +12,65 @@ struct g;
 struct m;
 struct sched;
 
+// One link of a segmented stack: the goroutine ran on `prev` before the current segment was
+// linked.  It lives in the __morestack frame on `prev` (arch/x86_64/morestack_x86_64.hpp), so
+// a link costs no allocation and dies with the frame that made it; g::seg points at the
+// newest.  Segments come only from split-stack prologues: with stack_strategy::segmented,
+// and with copy when a pinned stack must grow past its slot.
+struct segment {
+  stack prev;
+  segment* prev_seg;
+  std::size_t below;  // bytes of every stack below this segment (prev and its own links)
+};
+
+// Bytes at the top of a segment that no frame uses: the segment's own `stack` record goes
+// there when it becomes a goroutine's spare (g::spare points at it).
+inline constexpr std::size_t kSegmentTop = 64;
+
 // The smallest power of two >= v.
 std::size_t round_up_pow2(std::size_t v) noexcept;
+
+// The stack size that leaves `bytes` free below `sp` with the headroom to spare: doubling to
+// the smallest power of two that fits, and at least twice the current size.
+std::size_t size_needed(const g* gp, std::uintptr_t sp, std::size_t bytes) noexcept;
+
+// On the goroutine's own stack: makes the stack `need` bytes in place if its slot allows.
+// True if done (the limit is updated); false if the slot is too small.  Fatal if the
+// madvise/mprotect fails.
+bool grow_in_place(sched* s, g* gp, std::size_t need) noexcept;
+
+// On the goroutine's own stack: switches to g0, which copies the stack into a slot of `need`
+// bytes (copy_stack), and returns on the copy.  Fatal if pinned (names the pin and the
+// setting) or out of memory.
+void grow_by_copy(m* mp, std::size_t need) noexcept;
 
 // On g0, with gp suspended: moves gp's stack into a fresh slot of new_size bytes, adjusting
 // every pointer into the old stack (copystack).  Fatal if gp is pinned or memory runs out.
 void copy_stack(sched* s, m* mp, g* gp, std::size_t new_size) noexcept;
 
-// On g0 (or the scanner), with gp not running: halves its stack — in place when the slot
-// allows or the stack is pinned, else by copying it into a smaller slot.
+// On g0 (or the scanner), with gp not running: halves its stack — in place, or, with pure
+// copying (stack_reserve = 0) and no pin, by copying it into a smaller slot.
 void shrink_stack(sched* s, m* mp, g* gp, std::size_t new_size) noexcept;
 
-// Called by the signal handler and the checks when a goroutine needs `size` bytes that its
-// limit says it may not have: fatal if size exceeds stack_max.
+// Fatal if a goroutine needing `size` bytes of stack would exceed stack_max.  Called on g0
+// or in the signal handler (on the alternate stack).
 void check_stack_max(sched* s, g* gp, std::size_t size) noexcept;
+// The same check on the goroutine's own stack, where only the headroom is left: the report
+// is made from g0 (fatal() alone needs several KiB).
+void require_stack_max(m* mp, g* gp, std::size_t size) noexcept;
+
+// Reports a fatal error from g0: switches there and runs `report` (which must not return)
+// as the post-switch action.  For fatal errors found on a goroutine stack at its limit.
+[[noreturn]] void fatal_on_g0(m* mp, void (*report)(m* mp, g* gp, void* arg) noexcept, void* arg) noexcept;
+
+// The stacks a goroutine keeps beside its current one go back to the pool: its spare
+// segment, and (AddressSanitizer) the stacks it was copied out of.  At goroutine exit; the
+// scan phase passes a parked goroutine with mp = nullptr.  It must not run on any of them.
+void release_kept_stacks(sched* s, m* mp, g* gp) noexcept;
+// Only the spare segment (what the scan phase may drop from a parked goroutine).
+void release_spare_segment(sched* s, m* mp, g* gp) noexcept;
+
+// Puts the goroutine's limit into this thread's limit word (or the preemption poison).
+void publish_limit(g* gp) noexcept;
 
 }  // namespace weft::detail

@@ -25,10 +25,13 @@ std::size_t used_bytes(const g* gp) noexcept { return gp->stk.hi - reinterpret_c
 void shrink_one(sched* s, g* gp) noexcept {
   gstatus expected = gstatus::waiting;
   if (!gp->status.compare_exchange_strong(expected, gstatus::scanning, std::memory_order_acq_rel)) return;
+  release_spare_segment(s, nullptr, gp);  // a parked goroutine runs on no spare segment
   std::size_t size = gp->stk.size();
   std::size_t min = s->stacks.config().stack_min;
   std::size_t used = used_bytes(gp);
-  if (size / 2 >= min && used + kStackHeadroom < size / 4) {
+  // Go's rule (under a quarter used: halve), and the halved stack must still hold what is
+  // used plus the headroom, or the goroutine's next check would grow it straight back.
+  if (size / 2 >= min && used < size / 4 && used + kStackHeadroom <= size / 2) {
     shrink_stack(s, nullptr, gp, size / 2);
     ++gp->shrinks;
     s->st.stack_shrinks.fetch_add(1, std::memory_order_relaxed);

@@ -1,0 +1,189 @@
+// report_markdown.cpp — the Markdown report: the machine, the command, the chart, one table of
+// figures with ratios to pthreads, how many fit, the growth details, what each column and
+// workload is, and every failure with its reason.
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+
+#include "bench/compare/limits.hpp"
+#include "bench/compare/report.hpp"
+
+namespace weft_compare {
+
+namespace {
+
+std::string md_escape(const std::string& s) {
+  std::string out;
+  for (char c : s) {
+    if (c == '|') out += "\\|";
+    else out += c;
+  }
+  return out;
+}
+
+std::string count_text(double v) { return with_commas(static_cast<std::uint64_t>(v < 0 ? 0 : v)); }
+
+}  // namespace
+
+void write_markdown(const std::string& path, const report& r, const std::string& svg_name) {
+  std::ostringstream md;
+  footnotes notes;
+  const std::vector<const metric_desc*> rows = r.rows();
+  md << "# weft-compare: goroutines, pthreads, kernel-model clone tasks and Go\n\n";
+  md << "- machine: " << r.machine << "\n";
+  for (const std::string& l : r.limits) md << "- " << l << "\n";
+  md << "- command: `" << r.command << "` (" << to_string(r.sc) << " sizes), wall time "
+     << static_cast<int>(r.wall_seconds + 0.5) << " s\n\n";
+  md << "Each figure is per task (the median of the repetitions); the ratio in parentheses divides it by "
+        "pthread's.  Lower is better, except how many fit.  Absolute times are noisy on a shared machine; "
+        "ratios from one run are what to compare.\n\n";
+  md << "![ratios to pthreads, log scale](" << svg_name << ")\n\n";
+
+  md << "## Results\n\n|  |";
+  for (system_id s : r.systems) md << " " << describe(s).name << " |";
+  md << "\n|---|";
+  for (std::size_t j = 0; j < r.systems.size(); ++j) md << "---:|";
+  md << "\n";
+  for (const metric_desc* m : rows) {
+    md << "| " << md_escape(label_of(r, *m, false)) << " |";
+    for (system_id s : r.systems) {
+      const cell* c = r.find(s, m->key);
+      if (c && c->state == cell::ok) {
+        md << " " << format_cell(*m, *c);
+        if (std::string q = r.ratio_text(s, m->key); !q.empty() && s != system_id::pthread) md << " (" << q << ")";
+      } else {
+        md << " " << missing_text(c, notes, s, *m);
+      }
+      md << " |";
+    }
+    md << "\n";
+  }
+  md << "\n";
+
+  bool capacity = false, grow = false;
+  for (workload w : r.workloads) {
+    capacity |= w == workload::capacity;
+    grow |= w == workload::grow;
+  }
+  if (capacity) {
+    md << "## How many fit\n\n";
+    md << "Each column's probe parks tasks until something gives: a limit of the system (named), or the "
+          "harness's cap on count, memory or time";
+    if (r.sc != scale::full) md << " (this run's caps keep clear of kernel.pid_max and threads-max, which are "
+                                   "machine-wide; `--full` goes to the real thread limit)";
+    md << ".  In the ratios, ≥ marks a count the cap stopped (a lower bound) and ~ a comparison with the "
+          "kernel model's estimate of where a capped thread probe would have stopped.\n\n";
+    for (system_id s : r.systems) {
+      const cell* c = r.find(s, "capacity");
+      if (!c) continue;
+      md << "- **" << describe(s).name << "**: ";
+      if (c->state != cell::ok) {
+        md << (c->state == cell::unavailable ? "not available: " : "failed: ") << md_escape(c->why) << "\n";
+        continue;
+      }
+      std::string what = describe(s).goroutines ? " goroutines" : " threads";
+      if (c->stop == "cap") md << "stopped at the harness's count cap, " << count_text(c->value) << what;
+      else if (c->stop == "memcap") md << "stopped at the harness's memory cap, " << count_text(c->value) << what;
+      else if (c->stop == "time") md << "stopped at the harness's time cap, " << count_text(c->value) << what;
+      else md << "stopped at " << count_text(c->value) << what << ": " << md_escape(c->stop.rfind("limit ", 0) == 0 ? c->stop.substr(6) : c->stop);
+      if (auto secs = r.extra_of(s, "capacity_seconds")) md << " (" << static_cast<int>(*secs * 10 + 0.5) / 10.0 << " s)";
+      md << ".";
+      if (std::string e = r.text_of(s, "capacity_estimate"); !e.empty())
+        md << " The kernel model's estimate before the first: " << md_escape(e) << ".";
+      else if (std::string p = projected_capacity(r, s); !p.empty())
+        md << " Projected from the measured cost: " << p << ".";
+      md << "\n";
+    }
+    md << "\n";
+  }
+
+  if (grow) {
+    md << "## Stack growth\n\nA fresh task recurses " << r.goroutine_sizes.depth
+       << " frames and returns; the figure is the median from start to join over " << r.goroutine_sizes.grow_reps
+       << " runs after a first, cold one (the mean beside it: Google Benchmark reports means, and the "
+          "occasional slow run — a scan that gave a pooled stack's pages back, another process — weighs "
+          "in it).\n\n| | median | mean | frame | cold first run | stack grows per run | copies per run | bytes copied per run |\n"
+          "|---|---:|---:|---:|---:|---:|---:|---:|\n";
+    for (system_id s : r.systems) {
+      const cell* c = r.find(s, "grow_us");
+      if (!c || c->state != cell::ok) continue;
+      auto show = [&](const char* key, auto fmt) {
+        std::optional<double> v = r.extra_of(s, key);
+        return v ? fmt(*v) : std::string("—");
+      };
+      const metric_desc& gm = *std::find_if(all_metrics().begin(), all_metrics().end(),
+                                            [](const metric_desc& x) { return std::string(x.key) == "grow_us"; });
+      md << "| " << describe(s).name << " | " << format_value(gm, c->value) << " | "
+         << show("grow_mean_us", [&](double v) { return format_value(gm, v); }) << " | " << show("frame_bytes", [](double v) { return count_text(v) + " B"; })
+         << " | " << show("grow_cold_us", [](double v) { return count_text(v) + " µs"; }) << " | "
+         << show("grow_grows", [](double v) { char b[32]; std::snprintf(b, sizeof b, "%.1f", v); return std::string(b); })
+         << " | " << show("grow_copies", [](double v) { char b[32]; std::snprintf(b, sizeof b, "%.1f", v); return std::string(b); })
+         << " | " << show("grow_copied_bytes", [](double v) { return count_text(v) + " B"; }) << " |\n";
+    }
+    md << "\n";
+  }
+
+  md << "## Columns\n\n";
+  for (system_id s : r.systems) {
+    md << "- **" << describe(s).name << "**: " << md_escape(r.config.count(s) ? r.config.at(s) : std::string()) << "\n";
+  }
+  md << "\n## Workloads\n\n";
+  const sizes& g = r.goroutine_sizes;
+  const sizes& t = r.thread_sizes;
+  for (workload w : r.workloads) {
+    md << "- **" << describe(w).title << "**: ";
+    switch (w) {
+      case workload::spawn:
+        md << "start a task that does nothing and join it: " << count_text(g.spawn_batched) << " goroutines / "
+           << count_text(t.spawn_batched) << " threads in batches of " << g.batch << " (start the batch, then join it), and "
+           << count_text(g.spawn_one) << " / " << count_text(t.spawn_one) << " one at a time; median of " << g.spawn_reps
+           << " repetitions.";
+        break;
+      case workload::pingpong:
+        md << "two tasks on one CPU hand it to each other by yielding (weft::yield on one P, runtime.Gosched "
+              "with GOMAXPROCS=1, sched_yield with both threads pinned to one CPU); the figure is one round trip "
+              "(two switches), over "
+           << count_text(g.pingpong_n) << " / " << count_text(t.pingpong_n) << " round trips.";
+        break;
+      case workload::grow:
+        md << "a fresh task recurses " << g.depth
+           << " frames of about 440 bytes (WEFT_STACK_CHECK at every frame on weft, -fsplit-stack prologues "
+              "on weft-segmented, plain recursion on threads and Go).";
+        break;
+      case workload::parked:
+        md << count_text(g.parked_n) << " goroutines / " << count_text(t.parked_n)
+           << " threads (and weft-inplace goroutines, whose 8 MiB slots cost like thread stacks) park (weft::sleep_for, a channel receive in Go, a futex on threads); the growth of "
+              "VmRSS, VmPTE, VmSize and the VMA count of the child process, divided by the count.";
+        break;
+      case workload::capacity:
+        md << "after the parked ones, more until something gives: caps " << (g.capacity_cap ? count_text(g.capacity_cap) : "none")
+           << " goroutines / " << (t.capacity_cap ? count_text(t.capacity_cap) : "none (the real limit)") << " threads, "
+           << count_text(static_cast<double>(g.capacity_memcap >> 20)) << " MiB of RSS + page tables, "
+           << g.capacity_seconds << " s (weft-inplace: the thread cap).";
+        break;
+    }
+    md << "\n";
+  }
+  md << "\nEvery column's workload runs in its own child process (a fresh runtime, its own limits and "
+        "/proc figures); a column that fails or hits a limit is recorded and the run goes on.\n";
+
+  bool any_notes = !notes.reasons.empty();
+  for (const auto& [s, ns] : r.notes) any_notes |= !ns.empty();
+  if (any_notes) {
+    md << "\n## Notes\n\n";
+    for (std::size_t i = 0; i < notes.reasons.size(); ++i) md << "[" << i + 1 << "] " << md_escape(notes.reasons[i]) << "\n\n";
+    for (const auto& [s, ns] : r.notes)
+      for (const std::string& n : ns) md << "- " << describe(s).name << ": " << md_escape(n) << "\n";
+  }
+
+  std::ofstream f(path, std::ios::trunc);
+  if (!f) throw std::runtime_error("cannot write " + path + ": " + std::strerror(errno));
+  f << md.str();
+  f.close();
+  if (!f) throw std::runtime_error("cannot write " + path);
+}
+
+}  // namespace weft_compare

@@ -1,0 +1,23 @@
+// testing.cpp — FOR TESTS ONLY: see testing.hpp.
+#include "runtime/diag/testing.hpp"
+
+#include <mutex>
+
+#include "runtime/sched/sched.hpp"
+
+namespace weft::detail::testing {
+
+bool snapshot(runtime_snapshot* out) {
+  sched* s = current_sched();
+  if (!s) return false;
+  const stack_pool_stats st = s->stacks.stats();
+  out->slots_in_use = st.slots_in_use;
+  out->slots_pooled = st.slots_pooled;
+  out->slots_carved = st.slots_carved;
+  out->bytes_reserved = st.bytes_reserved;
+  std::lock_guard<spinlock> l(s->lock);
+  out->m_records = s->allm.size();
+  return true;
+}
+
+}  // namespace weft::detail::testing

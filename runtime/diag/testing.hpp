@@ -1,0 +1,25 @@
+// testing.hpp — FOR TESTS ONLY.  A look at runtime internals that weft::get_stats() does not
+// show, so tests can assert that nothing leaked (tests/reliability).  Not part of the public
+// API: names and fields may change with the runtime.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "weft/export.hpp"
+
+namespace weft::detail::testing {
+
+// The running runtime's stack pool and thread records.
+struct runtime_snapshot {
+  std::uint64_t slots_in_use = 0;    // stacks given out and not freed
+  std::uint64_t slots_pooled = 0;    // carved slots waiting for reuse (caches and pools)
+  std::uint64_t slots_carved = 0;    // slots ever set up
+  std::uint64_t bytes_reserved = 0;  // address space of the stack arenas
+  std::uint64_t m_records = 0;       // M records the scheduler holds (started or not)
+};
+
+// Fills `out` and returns true, or returns false when no runtime is running.
+WEFT_API bool snapshot(runtime_snapshot* out);
+
+}  // namespace weft::detail::testing

@@ -1,0 +1,130 @@
+// quarantine.cpp — moved-from stacks kept inaccessible, so a stale pointer faults at once.
+//
+// When copystack moves a stack and quarantine is on, the old stack is not freed: its
+// accessible range is closed again (a guard marker or PROT_NONE: reserved address space, no
+// memory) and a record says who moved where.  A later access through a pointer the copy
+// could not adjust faults, and the SIGSEGV handler (diag/signals.cpp) finds the record and
+// names the goroutine, both ranges and the object's new address, following later moves of
+// the same stack.
+//
+// The records are a ring of the last kQuarantineRecords moves, process-wide because the
+// signal handler must read them (one runtime runs at a time; quarantine_reset empties the
+// ring when one starts).  Writers (copystack on any g0, the scanner) take a small lock; the
+// handler reads without one: an entry is published by a release store of its `valid` word
+// after its fields, and withdrawn (valid = 0) before its stack goes back to the pool.
+// With WEFT_GUARD=none nothing can be made inaccessible: the old stacks are still kept out of
+// circulation (a stale write cannot land in another goroutine's frames), but nothing faults.
+#include "runtime/stack/quarantine.hpp"
+
+#include <atomic>
+#include <cstdio>
+#include <mutex>
+
+#include "runtime/diag/fatal.hpp"
+#include "runtime/sched/sched.hpp"
+#include "runtime/stack/guard.hpp"
+
+namespace weft::detail {
+namespace {
+
+struct record {
+  std::atomic<std::uintptr_t> valid{0};
+  std::atomic<std::uintptr_t> goid{0};
+  std::atomic<std::uintptr_t> old_lo{0}, old_hi{0}, new_lo{0}, new_hi{0};
+  stack old;  // writers only (under the lock)
+};
+
+struct ring {
+  spinlock lock;
+  unsigned next = 0;
+  record recs[kQuarantineRecords];
+};
+
+ring g_ring;
+
+const record* find(std::uintptr_t addr) noexcept {
+  for (const record& r : g_ring.recs) {
+    if (!r.valid.load(std::memory_order_acquire)) continue;
+    if (addr >= r.old_lo.load(std::memory_order_relaxed) && addr < r.old_hi.load(std::memory_order_relaxed)) return &r;
+  }
+  return nullptr;
+}
+
+}  // namespace
+
+bool quarantine_moved(sched* s, m* mp, std::uint64_t goid, const stack& old, const stack& fresh) noexcept {
+  const guard_mode mode = s->stacks.config().guard;
+  try {
+    stackvm::close_range(mode, old.lo, old.size());
+  } catch (...) {
+    return false;  // the range stays open: free it normally, uncaught
+  }
+  stack evicted{};
+  {
+    std::lock_guard<spinlock> l(g_ring.lock);
+    record& r = g_ring.recs[g_ring.next];
+    g_ring.next = (g_ring.next + 1) % kQuarantineRecords;
+    if (r.valid.load(std::memory_order_relaxed)) {
+      r.valid.store(0, std::memory_order_release);
+      evicted = r.old;
+    }
+    r.old = old;
+    r.goid.store(goid, std::memory_order_relaxed);
+    r.old_lo.store(old.lo, std::memory_order_relaxed);
+    r.old_hi.store(old.hi, std::memory_order_relaxed);
+    r.new_lo.store(fresh.lo, std::memory_order_relaxed);
+    r.new_hi.store(fresh.hi, std::memory_order_relaxed);
+    r.valid.store(1, std::memory_order_release);
+  }
+  if (!evicted.empty()) {
+    // Its range was closed; the pool expects [lo, hi) open.  If reopening fails, the slot
+    // stays out of circulation (address space only) rather than handing out a closed stack.
+    try {
+      stackvm::open_range(mode, evicted.lo, evicted.size());
+      p* pp = mp ? mp->pp : nullptr;
+      s->stacks.free(evicted, pp ? &pp->scache : nullptr);
+    } catch (...) {
+    }
+  }
+  return true;
+}
+
+void quarantine_check_fault(std::uintptr_t addr) noexcept {
+  const record* r = find(addr);
+  if (!r) return;
+  const std::uintptr_t old_lo = r->old_lo.load(std::memory_order_relaxed);
+  const std::uintptr_t old_hi = r->old_hi.load(std::memory_order_relaxed);
+  const std::uintptr_t new_lo = r->new_lo.load(std::memory_order_relaxed);
+  const std::uintptr_t new_hi = r->new_hi.load(std::memory_order_relaxed);
+  const std::uint64_t owner = r->goid.load(std::memory_order_relaxed);
+  // Where the object lives now: the same distance from the top, followed through later moves.
+  std::uintptr_t now = addr - old_hi + new_hi;
+  for (unsigned hops = 0; hops < kQuarantineRecords; ++hops) {
+    const record* later = find(now);
+    if (!later) break;
+    now = now - later->old_hi.load(std::memory_order_relaxed) + later->new_hi.load(std::memory_order_relaxed);
+  }
+  m* mp = current_m();
+  g* gp = mp ? mp->curg : nullptr;
+  char who[64];
+  if (gp) std::snprintf(who, sizeof who, "goroutine %llu", (unsigned long long)gp->id);
+  else std::snprintf(who, sizeof who, "a thread that runs no goroutine");
+  fatal("%s touched %#lx, a stale address in the old stack of goroutine %llu (quarantine): that stack moved "
+        "from [%#lx, %#lx) to [%#lx, %#lx), and the object that was at %#lx now lives at %#lx.\n"
+        "  Something the copy could not see kept a pointer into the stack (a heap object, another thread or "
+        "goroutine, a local std::map/set/list/unordered_map, a go([&]...) closure): keep the stack still with "
+        "weft::stack_pin while such a pointer lives, or raise WEFT_STACK_RESERVE so the stack grows in place",
+        who, (unsigned long)addr, (unsigned long long)owner, (unsigned long)old_lo, (unsigned long)old_hi,
+        (unsigned long)new_lo, (unsigned long)new_hi, (unsigned long)addr, (unsigned long)now);
+}
+
+void quarantine_reset() noexcept {
+  std::lock_guard<spinlock> l(g_ring.lock);
+  for (record& r : g_ring.recs) {
+    r.valid.store(0, std::memory_order_release);
+    r.old = {};
+  }
+  g_ring.next = 0;
+}
+
+}  // namespace weft::detail

@@ -1,0 +1,940 @@
+// Stack growth, copying, shrinking, pins, quarantine and fault reports (DESIGN §3, issue 5).
+//
+// This one source is built four times (tests/grow/CMakeLists.txt): at -O2 and -O0, each with
+// explicit checks only (WEFT_STACK_CHECK in every recursive frame) and with -fsplit-stack +
+// gold (WEFT_TEST_SPLIT_STACK: no explicit checks at all; the compiler's prologues call
+// __morestack).  The value-parameterized cases run under three stack configurations:
+//   in_place   the default reserve: growth in place inside the slot, copies past it;
+//   pure_copy  stack_reserve = 0: every doubling and every halving copies (Go);
+//   segmented  stack_strategy::segmented: prologues link segments, frames never move (with
+//              explicit checks only it cannot segment, so it gets a reserve to grow into).
+// Cases whose rule a configuration cannot keep (a std::map local across a copy; a pinned
+// stack growing past its slot with explicit checks only) are skipped there, with the reason.
+#include <algorithm>
+#include <atomic>
+#include <cinttypes>
+#include <cstdarg>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <functional>
+#include <list>
+#include <map>
+#include <optional>
+#include <random>
+#include <regex>
+#include <set>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include "runtime/sched/g.hpp"
+#include "weft/weft.hpp"
+
+#if defined(WEFT_TEST_SPLIT_STACK)
+#define GROW_CHECK(n) ((void)0)
+#else
+#define GROW_CHECK(n) WEFT_STACK_CHECK(n)
+#endif
+// Code without checks of either kind (also when WEFT_SPLIT_STACK builds everything with
+// -fsplit-stack): a fault is all that notices it running out.
+#define NO_CHECKS __attribute__((noinline, no_split_stack))
+
+namespace {
+
+using namespace std::chrono_literals;
+
+#if defined(WEFT_SANITIZE_ADDRESS) || defined(WEFT_SANITIZE_THREAD)
+constexpr bool kSanitized = true;
+#else
+constexpr bool kSanitized = false;
+#endif
+#if defined(WEFT_TEST_SPLIT_STACK)
+constexpr bool kSplit = true;
+#else
+constexpr bool kSplit = false;
+#endif
+
+// ---- configurations ---------------------------------------------------------------------
+
+struct config {
+  const char* name;
+  std::optional<std::size_t> reserve;
+  weft::stack_strategy strategy;
+};
+
+const config kConfigs[] = {
+    {"in_place", std::nullopt, weft::stack_strategy::copy},
+    {"pure_copy", std::size_t{0}, weft::stack_strategy::copy},
+    // With explicit checks a segmented stack can only grow in place: give it room.
+    {"segmented", kSplit ? std::optional<std::size_t>{} : std::optional<std::size_t>{std::size_t{16} << 20},
+     weft::stack_strategy::segmented},
+};
+
+weft::options options_for(const config& c, unsigned procs = 2) {
+  weft::options o;
+  o.procs = procs;
+  o.stack_reserve = c.reserve;
+  o.strategy = c.strategy;
+  o.scan_interval = 0ms;  // scans only when a test asks
+  return o;
+}
+
+class Grow : public ::testing::TestWithParam<config> {
+ protected:
+  weft::options opts(unsigned procs = 2) const { return options_for(GetParam(), procs); }
+  bool pure_copy() const { return GetParam().reserve == std::size_t{0} && GetParam().strategy == weft::stack_strategy::copy; }
+  bool segmented() const { return GetParam().strategy == weft::stack_strategy::segmented; }
+};
+
+std::string config_name(const ::testing::TestParamInfo<config>& i) { return i.param.name; }
+
+std::atomic<long> g_bad{0};  // frames that found their own state damaged
+
+// ---- deep, pointer-rich recursion ---------------------------------------------------------
+
+// One frame's worth of state whose pointers into the stack a copy must adjust: a parent
+// pointer (the chain runs through every frame), a reference to a local of the top frame,
+// a short std::string (its SSO buffer is inside this frame), and a std::function capturing
+// locals by reference (stored inline, in the frame).
+struct frame_state {
+  frame_state* parent;
+  long depth;
+  long& total;
+  std::string tag;
+  std::function<long()> get;
+  unsigned char pad[256];
+};
+
+std::string tag_for(long depth) { return "d" + std::to_string(depth % 10000); }
+
+bool intact(const frame_state& f) {
+  if (f.tag != tag_for(f.depth)) return false;
+  for (unsigned char b : f.pad)
+    if (b != static_cast<unsigned char>(f.depth)) return false;
+  return f.get() == f.depth * 8;
+}
+
+__attribute__((noinline)) long descend(frame_state* parent, long depth, long n, long& total) {
+  GROW_CHECK(1024);
+  long local = depth * 7;
+  frame_state me{parent, depth, total, tag_for(depth), {}, {}};
+  me.get = [&] { return local + me.depth; };
+  std::memset(me.pad, static_cast<int>(depth & 0xff), sizeof me.pad);
+  total += depth;
+  long r;
+  if (depth == n) {
+    r = 0;
+    long expect = n;
+    for (frame_state* f = &me; f; f = f->parent, --expect) {
+      if (f->depth != expect || !intact(*f) || &f->total != &total) g_bad.fetch_add(1);
+      r += f->depth;
+    }
+    if (expect != -1) g_bad.fetch_add(1);
+  } else {
+    r = descend(&me, depth + 1, n, total);
+  }
+  if (!intact(me) || me.parent != parent || &me.total != &total) g_bad.fetch_add(1);
+  return r;
+}
+
+long deep_checksum(long n) {
+  long total = 0;
+  long r = descend(nullptr, 0, n, total);
+  if (total != n * (n + 1) / 2) g_bad.fetch_add(1);
+  return r;
+}
+
+TEST_P(Grow, DeepPointerRichRecursionSurvivesGrowthAndCopies) {
+  g_bad = 0;
+  weft::stats after{};
+  long sum = weft::run(
+      [&] {
+        long s = deep_checksum(4000);  // ~2 MiB of frames: past the default reserve
+        s += deep_checksum(200);
+        after = weft::get_stats();
+        return s;
+      },
+      opts());
+  EXPECT_EQ(sum, 4000L * 4001 / 2 + 200L * 201 / 2);
+  EXPECT_EQ(g_bad.load(), 0);
+  // 8 KiB to 2 MiB is eight doublings; split-stack code starts by asking for 16 KiB more
+  // (gold's room for calls into code without checks), so six.
+  EXPECT_GE(after.stack_grows, 6u);
+  if (pure_copy()) {
+    EXPECT_GE(after.stack_copies, 6u);
+  }
+  if (segmented()) {
+    EXPECT_EQ(after.stack_copies, 0u);
+  }
+}
+
+TEST_P(Grow, ManyGoroutinesRecurseAtOnce) {
+  g_bad = 0;
+  std::atomic<long> sum{0};
+  weft::run(
+      [&] {
+        std::vector<weft::task<void>> ts;
+        for (int i = 0; i < 64; ++i)
+          ts.push_back(weft::spawn([&sum, i] { sum += deep_checksum(300 + 37 * i); }));
+        for (auto& t : ts) t.join();
+      },
+      opts());
+  long expect = 0;
+  for (int i = 0; i < 64; ++i) expect += (300L + 37 * i) * (301L + 37 * i) / 2;
+  EXPECT_EQ(sum.load(), expect);
+  EXPECT_EQ(g_bad.load(), 0);
+}
+
+// ---- exceptions through copied frames ------------------------------------------------------
+
+struct boom {
+  long depth;
+  std::string where;
+};
+
+__attribute__((noinline)) long thrower(long depth, long n, long& unwound) {
+  GROW_CHECK(1024);
+  struct guard {
+    long& n;
+    ~guard() { ++n; }
+  } g{unwound};
+  std::string sso = tag_for(depth);
+  unsigned char pad[400];
+  std::memset(pad, static_cast<int>(depth), sizeof pad);
+  if (depth == n) throw boom{depth, "bottom " + sso};
+  long r = thrower(depth + 1, n, unwound);
+  return r + pad[depth % 400] + static_cast<long>(sso.size());
+}
+
+TEST_P(Grow, ExceptionThrownAtTheBottomIsCaughtAtTheTopAfterCopies) {
+  long unwound = 0, caught_depth = -1;
+  std::string where;
+  weft::stats before{}, after{};
+  weft::run(
+      [&] {
+        before = weft::get_stats();
+        try {
+          thrower(0, 3000, unwound);
+        } catch (const boom& b) {
+          caught_depth = b.depth;
+          where = b.where;
+        }
+        after = weft::get_stats();
+        // And again on the now-big stack, then from a fresh goroutine.
+        try {
+          thrower(0, 500, unwound);
+        } catch (const boom&) {
+        }
+        weft::spawn([&] {
+          try {
+            thrower(0, 1000, unwound);
+          } catch (const boom& b) {
+            caught_depth += b.depth;
+          }
+        }).join();
+      },
+      opts());
+  EXPECT_EQ(caught_depth, 3000 + 1000);
+  EXPECT_EQ(where, "bottom d3000");
+  EXPECT_EQ(unwound, 3001 + 501 + 1001);  // every frame's destructor ran
+  if (pure_copy()) {
+    EXPECT_GE(after.stack_copies - before.stack_copies, 3u);
+  }
+}
+
+// ---- parked goroutines shrunk by scans ------------------------------------------------------
+
+// A few frames of pointer-rich state, parked at the bottom until `go_on` says so.
+__attribute__((noinline)) long park_in_chain(frame_state* parent, long depth, long& total, weft::chan<int>& go_on,
+                                             weft::wait_group& parked) {
+  GROW_CHECK(1024);
+  long local = depth * 7;
+  frame_state me{parent, depth, total, tag_for(depth), {}, {}};
+  me.get = [&] { return local + me.depth; };
+  std::memset(me.pad, static_cast<int>(depth & 0xff), sizeof me.pad);
+  long r = 0;
+  if (depth == 8) {
+    parked.done();
+    (void)go_on.recv();
+    for (frame_state* f = &me; f; f = f->parent) r += intact(*f) ? f->depth : -1000;
+  } else {
+    r = park_in_chain(&me, depth + 1, total, go_on, parked);
+  }
+  if (!intact(me)) g_bad.fetch_add(1);
+  return r;
+}
+
+TEST_P(Grow, ParkedGoroutinesAreShrunkByScans) {
+  constexpr int kN = 32;
+  g_bad = 0;
+  std::atomic<long> sum{0};
+  std::atomic<std::size_t> max_before{0}, max_after{0};
+  weft::stats st{};
+  weft::run(
+      [&] {
+        weft::chan<int> go_on(kN);
+        weft::wait_group parked, finished;
+        parked.add(kN);
+        finished.add(kN);
+        for (int i = 0; i < kN; ++i) {
+          weft::go([&] {
+            deep_checksum(2000);  // grow to ~1 MiB, then come back up
+            std::size_t big = weft::this_stack().size;
+            std::size_t m = max_before.load();
+            while (big > m && !max_before.compare_exchange_weak(m, big)) {
+            }
+            long total = 0;
+            sum += park_in_chain(nullptr, 0, total, go_on, parked);
+            std::size_t small = weft::this_stack().size;
+            m = max_after.load();
+            while (small > m && !max_after.compare_exchange_weak(m, small)) {
+            }
+            finished.done();
+          });
+        }
+        parked.wait();
+        // Each scan halves every parked goroutine once; ten scans take 1 MiB down to the
+        // smallest size that still holds what is used plus the headroom.  A goroutine still
+        // between parked.done() and its park is caught by a later scan.
+        for (int i = 0; i < 12; ++i) weft::scan();
+        st = weft::get_stats();
+        for (int i = 0; i < kN; ++i) go_on.send(1);
+        finished.wait();
+      },
+      opts());
+  long one = 0;
+  for (long d = 0; d <= 8; ++d) one += d;
+  EXPECT_EQ(sum.load(), one * kN);
+  EXPECT_EQ(g_bad.load(), 0);
+  EXPECT_LE(max_after.load(), std::size_t{64} << 10) << "parked stacks were not shrunk";
+  if (!(kSplit && segmented())) {  // (split-stack segmented: the deep part ran on segments)
+    EXPECT_GE(max_before.load(), std::size_t{512} << 10);
+    EXPECT_GE(st.stack_shrinks, std::uint64_t{kN} * 4);
+  }
+}
+
+// ---- scans while goroutines run on two Ps --------------------------------------------------
+
+TEST_P(Grow, ScansRunConcurrentlyWithRunningGoroutinesOnTwoPs) {
+  constexpr int kG = 8;
+  g_bad = 0;
+  std::atomic<bool> done{false};
+  std::atomic<long> rounds{0};
+  std::atomic<std::uint64_t> scans{0};
+  weft::stats st{};
+  weft::runtime rt(opts(2));
+  std::thread scanner([&] {
+    while (!done.load()) {
+      weft::scan();
+      scans.fetch_add(1);
+    }
+  });
+  {
+    weft::wait_group wg;
+    wg.add(kG);
+    for (int i = 0; i < kG; ++i) {
+      weft::go([&, i] {
+        std::mt19937 rng(1234 + i);
+        for (int r = 0; r < 40; ++r) {
+          long n = 50 + static_cast<long>(rng() % 1500);
+          if (deep_checksum(n) != n * (n + 1) / 2) g_bad.fetch_add(1);
+          weft::sleep_for(std::chrono::microseconds(rng() % 200));  // parked: scannable
+          rounds.fetch_add(1);
+        }
+        wg.done();
+      });
+    }
+    wg.wait();
+  }
+  st = weft::get_stats();
+  done = true;
+  scanner.join();
+  EXPECT_EQ(rounds.load(), kG * 40);
+  EXPECT_EQ(g_bad.load(), 0);
+  EXPECT_GT(scans.load(), 0u);
+  EXPECT_GT(st.stack_shrinks, 0u);
+}
+
+// ---- node containers: pointers into the stack that the scan cannot see ----------------------
+
+// The rule kept by the default configuration: a stack that stays within its reserve grows and
+// shrinks in place, never by copying, so a local std::map (whose root points back at the
+// header inside the map object) and friends stay valid.
+__attribute__((noinline)) void mutate_deep(int depth, std::map<int, std::string>& m, std::set<int>& s, std::list<int>& l,
+                                           std::unordered_map<int, int>& u) {
+  GROW_CHECK(1024);
+  unsigned char pad[400];
+  std::memset(pad, depth, sizeof pad);
+  if (depth % 10 == 0) {
+    m[depth] = tag_for(depth);
+    s.insert(depth);
+    l.push_back(depth);
+    l.push_front(-depth);
+    u[depth] = depth * 2;
+  }
+  if (depth > 0) mutate_deep(depth - 1, m, s, l, u);
+  if (pad[depth % 400] != static_cast<unsigned char>(depth)) g_bad.fetch_add(1);
+}
+
+TEST_P(Grow, NodeContainerLocalsSurviveGrowthAndScansInTheDefaultConfiguration) {
+  if (pure_copy())
+    GTEST_SKIP() << "pure copying moves the stack at every doubling: a local std::map cannot survive that (by design)";
+  g_bad = 0;
+  bool ok = false;
+  std::vector<std::size_t> sizes;
+  weft::stats before{}, after{};
+  weft::run(
+      [&] {
+        std::map<int, std::string> m;
+        std::set<int> s;
+        std::list<int> l;
+        std::unordered_map<int, int> u;
+        before = weft::get_stats();
+        for (int round = 0; round < 4; ++round) {
+          mutate_deep(300, m, s, l, u);    // ~150 KiB: grows in place, inside the reserve
+          weft::go([] { weft::scan(); });  // runs while this goroutine sleeps (one P): shrinks it
+          weft::sleep_for(1ms);
+          m.erase(round * 10);
+          s.erase(round * 10);
+          l.pop_front();
+          u.erase(round * 10);
+        }
+        after = weft::get_stats();
+        // 31 keys (0, 10 ... 300) each round; the last round erased 30 after re-inserting 0-20.
+        sizes = {m.size(), s.size(), u.size(), l.size()};
+        bool good = true;
+        for (auto& [k, v] : m) good = good && v == tag_for(k) && s.count(k) && u.at(k) == 2 * k;
+        int prev = -1;
+        for (int k : s) good = good && k > prev && (prev = k, true);
+        long list_sum = 0;
+        for (int v : l) list_sum += v;
+        // Each round pushes d at the back and -d at the front for d = 300, 290 ... 0, and pops
+        // the front (-0) once: the sum stays 0, the front is -10, the back 0.
+        ok = good && list_sum == 0 && l.front() == -10 && l.back() == 0;
+      },
+      opts(1));
+  EXPECT_TRUE(ok);
+  EXPECT_EQ(sizes, (std::vector<std::size_t>{30, 30, 30, 4 * 62 - 4}));
+  EXPECT_EQ(g_bad.load(), 0);
+  EXPECT_EQ(after.stack_copies, before.stack_copies) << "the stack was copied: the containers' sentinels went stale";
+  EXPECT_GT(after.stack_grows, before.stack_grows);
+}
+
+// ---- go([&]...) children writing into the parent's stack ---------------------------------------
+
+__attribute__((noinline)) long grow_and_park(int depth) {
+  GROW_CHECK(1024);
+  unsigned char pad[400];
+  std::memset(pad, depth, sizeof pad);
+  long r = depth;
+  if (depth % 200 == 0) weft::sleep_for(100us);  // parks (and lets children run) mid-way
+  if (depth > 0) r += grow_and_park(depth - 1);
+  return r + (pad[depth % 400] == static_cast<unsigned char>(depth) ? 0 : 1'000'000);
+}
+
+TEST_P(Grow, GoChildrenWriteIntoTheParentStackWhileItGrowsAndParks) {
+  if (!kSplit && pure_copy())
+    GTEST_SKIP() << "with explicit checks only, a pinned stack cannot grow past its slot (fatal by design; a death "
+                    "test covers it); split-stack prologues link a segment instead";
+  constexpr int kChildren = 64;
+  // With explicit checks a pinned stack must stay inside its slot: ~180 KiB (the default
+  // reserve holds it).  Split-stack prologues link a segment past it: ~900 KiB.
+  // (Sanitizer frames are several times bigger: fewer of them.)
+  constexpr long kDepth = kSplit ? 2000 : kSanitized ? 120 : 400;
+  bool pinned_while_children = false, unpinned_after = false;
+  long grown = 0;
+  int slots_ok = 0;
+  weft::run(
+      [&] {
+        long slots[kChildren] = {};
+        std::atomic<int> running{kChildren};
+        weft::chan<int> done(kChildren);  // the channel lives on the heap; only its handle is local
+        weft::chan<int> gate;             // closed once the parent has looked at its pin
+        for (int i = 0; i < kChildren; ++i) {
+          weft::go([&, i] {
+            slots[i] = i + 1;
+            (void)gate.recv();
+            weft::sleep_for(std::chrono::microseconds(50 * (i % 7)));
+            slots[i] += 1000;  // written after the parent may have grown (and, segmented, moved on)
+            running.fetch_sub(1);
+            done.send(i);
+          });
+        }
+        pinned_while_children = weft::this_stack().pinned;
+        gate.close();
+        grown = grow_and_park(kDepth);  // in place within the reserve, or a segment past the slot
+        for (int i = 0; i < kChildren; ++i) (void)done.recv();
+        for (int i = 0; i < kChildren; ++i) slots_ok += slots[i] == i + 1001;
+        // The pins end when each child's closure is gone, just after its send: wait for it.
+        for (int spins = 0; spins < 100000 && weft::this_stack().pinned; ++spins) weft::yield();
+        unpinned_after = !weft::this_stack().pinned;
+      },
+      opts());
+  EXPECT_TRUE(pinned_while_children);
+  EXPECT_TRUE(unpinned_after);
+  EXPECT_EQ(slots_ok, kChildren);
+  EXPECT_EQ(grown, kDepth * (kDepth + 1) / 2);
+}
+
+TEST(GrowPins, ClosuresWithoutStackPointersDoNotPin) {
+  bool pinned_by_value = true, pinned_by_ref = false, pinned_by_pin = false;
+  weft::run([&] {
+    int x = 5;
+    weft::chan<int> c(2), gate1, gate2;  // each child waits at its gate until looked at
+    weft::go([x, c, gate1]() mutable {
+      (void)gate1.recv();
+      c.send(x);
+    });
+    pinned_by_value = weft::this_stack().pinned;
+    gate1.close();
+    (void)c.recv();
+    weft::go([&x, c, gate2]() mutable {
+      (void)gate2.recv();
+      c.send(x);
+    });
+    pinned_by_ref = weft::this_stack().pinned;
+    gate2.close();
+    (void)c.recv();
+    for (int spins = 0; spins < 100000 && weft::this_stack().pinned; ++spins) weft::yield();
+    {
+      weft::stack_pin pin;
+      pinned_by_pin = weft::this_stack().pinned;
+    }
+  });
+  EXPECT_FALSE(pinned_by_value);
+  EXPECT_TRUE(pinned_by_ref);
+  EXPECT_TRUE(pinned_by_pin);
+}
+
+// ---- faults in the reserve: code without checks grows in place ----------------------------------
+
+NO_CHECKS long unchecked(int depth);  // (GCC takes no_split_stack only before the definition)
+long unchecked(int depth) {
+  volatile unsigned char pad[480];
+  pad[0] = static_cast<unsigned char>(depth);
+  long r = depth > 0 ? unchecked(depth - 1) : 0;
+  return r + pad[0];
+}
+
+TEST(GrowFaults, CodeWithoutChecksGrowsInPlaceThroughFaultsInTheReserve) {
+  long r = 0;
+  std::uint32_t grows = 0;
+  std::size_t size = 0;
+  weft::options o;
+  o.stack_reserve = std::size_t{1} << 20;
+  weft::run(
+      [&] {
+        r = unchecked(1000);  // ~500 KiB, no checks: every doubling is a fault
+        grows = weft::this_stack().grows;
+        size = weft::this_stack().size;
+      },
+      o);
+  EXPECT_GE(size, std::size_t{512} << 10);
+  long expect = 0;
+  for (int d = 0; d <= 1000; ++d) expect += static_cast<unsigned char>(d);
+  EXPECT_EQ(r, expect);
+  EXPECT_GE(grows, 3u);  // 8 KiB to 512 KiB: six doublings, some taken in one step
+}
+
+// ---- headroom: the runtime's own work below a frame fits in kStackHeadroom -------------------------
+
+constexpr unsigned char kPattern = 0xA5;
+
+// Fills the accessible stack below the caller with a pattern, runs op, and returns how many
+// bytes below this frame were written (the deepest point the op, and anything that ran on
+// this stack meanwhile — post-switch actions of other goroutines — reached).
+__attribute__((noinline)) std::size_t depth_of(const std::function<void()>& op) {
+  auto si = weft::this_stack();
+  auto* here = static_cast<unsigned char*>(__builtin_frame_address(0));
+  auto* lo = reinterpret_cast<unsigned char*>(si.lo);
+  unsigned char* top = here - 256;
+  std::memset(lo, kPattern, static_cast<std::size_t>(top - lo));
+  op();
+  unsigned char* p = lo;
+  while (p < top && *p == kPattern) ++p;
+  return static_cast<std::size_t>(here - p);
+}
+
+TEST(GrowHeadroom, TheRuntimesOwnWorkFitsInTheHeadroom) {
+  if (kSanitized) GTEST_SKIP() << "sanitizer frames are not representative (the headroom is raised for them)";
+  std::vector<std::pair<const char*, std::size_t>> seen;
+  weft::options o;
+  o.procs = 2;
+  o.stack_reserve = std::size_t{4} << 20;
+  o.scan_interval = 0ms;
+  weft::run(
+      [&] {
+        weft::ensure_stack(64 * 1024);  // room, so that nothing below grows the stack
+        seen.emplace_back("baseline", depth_of([] {}));
+        seen.emplace_back("yield to a new goroutine", depth_of([] {
+                            weft::go([] {});
+                            weft::yield();
+                          }));
+        seen.emplace_back("chan recv (parks)", depth_of([] {
+                            weft::chan<int> c;
+                            weft::go([c]() mutable { c.send(1); });
+                            (void)c.recv();
+                          }));
+        seen.emplace_back("chan send (parks)", depth_of([] {
+                            weft::chan<int> c;
+                            weft::go([c]() mutable { (void)c.recv(); });
+                            c.send(1);
+                          }));
+        seen.emplace_back("join", depth_of([] { weft::spawn([] { return 1; }).join(); }));
+        seen.emplace_back("sleep", depth_of([] { weft::sleep_for(50us); }));
+        seen.emplace_back("wait_group", depth_of([] {
+                            weft::wait_group wg;
+                            wg.add(1);
+                            weft::go([&] { wg.done(); });
+                            wg.wait();
+                          }));
+        seen.emplace_back("mutex, contended", depth_of([] {
+                            static weft::mutex mu;
+                            mu.lock();
+                            weft::go([] {
+                              mu.lock();
+                              mu.unlock();
+                            });
+                            weft::yield();
+                            mu.unlock();
+                            weft::yield();
+                          }));
+        seen.emplace_back("go x300", depth_of([] {
+                            for (int i = 0; i < 300; ++i) weft::go([] {});
+                            weft::yield();
+                          }));
+        seen.emplace_back("ensure_stack slow path (grows in place)", depth_of([] {
+                            weft::ensure_stack(weft::this_stack().size);
+                          }));
+      },
+      o);
+  std::size_t base = seen.front().second, worst = 0;
+  for (auto& [what, d] : seen) {
+    std::printf("  %-45s %5zu bytes below the caller\n", what, d - base);
+    worst = std::max(worst, d - base);
+  }
+  // Twice the deepest seen must fit: paths not exercised here (a new M, an allocator slow
+  // path) go a little deeper.
+  EXPECT_LE(2 * worst, weft::detail::kStackHeadroom);
+  EXPECT_GT(worst, 256u) << "the measurement saw nothing: is the pattern being written?";
+}
+
+// ---- split-stack specifics -----------------------------------------------------------------
+
+#if defined(WEFT_TEST_SPLIT_STACK)
+
+// Six integer and eight vector argument registers, stack arguments past them, varargs: all
+// must reach the body intact through __morestack, whatever it did (grow, copy, segment).
+__attribute__((noinline)) double many_args(long a, long b, long c, long d, long e, long f, double x0, double x1,
+                                           double x2, double x3, double x4, double x5, double x6, double x7, long s1,
+                                           double s2, const long* p, int depth) {
+  unsigned char pad[300];
+  std::memset(pad, depth, sizeof pad);
+  double here = a + 2 * b + 3 * c + 4 * d + 5 * e + 6 * f + x0 + 2 * x1 + 3 * x2 + 4 * x3 + 5 * x4 + 6 * x5 + 7 * x6 +
+                8 * x7 + 9 * s1 + 10 * s2 + *p;
+  if (depth == 0) return here;
+  long local = depth;
+  return here + many_args(a, b, c, d, e, f, x0, x1, x2, x3, x4, x5, x6, x7, s1, s2, &local, depth - 1) - local +
+         (pad[depth % 300] == static_cast<unsigned char>(depth) ? 0 : 1e9);
+}
+
+__attribute__((noinline)) long sum_varargs(int n, ...) {
+  va_list ap;
+  va_start(ap, n);
+  long s = 0;
+  for (int i = 0; i < n; ++i) s += va_arg(ap, long);
+  va_end(ap);
+  return s;
+}
+
+__attribute__((noinline)) long varargs_deep(int depth) {
+  unsigned char pad[300];
+  std::memset(pad, depth, sizeof pad);
+  long r = sum_varargs(10, 1L, 2L, 3L, 4L, 5L, 6L, 7L, 8L, 9L, long{depth});  // four on the stack
+  if (depth > 0) r += varargs_deep(depth - 1);
+  return r + pad[depth % 300] - static_cast<unsigned char>(depth);
+}
+
+struct two_words {
+  long a, b;
+};
+struct big_ret {
+  long v[6];
+};
+__attribute__((noinline)) two_words ret_pair(int depth) {
+  unsigned char pad[600];
+  std::memset(pad, depth, sizeof pad);
+  if (depth == 0) return {1, 2};
+  two_words t = ret_pair(depth - 1);
+  return {t.a + 1, t.b + 2 + pad[depth % 600] - static_cast<unsigned char>(depth)};
+}
+__attribute__((noinline)) big_ret ret_big(int depth) {
+  unsigned char pad[600];
+  std::memset(pad, depth, sizeof pad);
+  if (depth == 0) return {{1, 2, 3, 4, 5, 6}};
+  big_ret r = ret_big(depth - 1);
+  for (long& x : r.v) x += 1 + pad[depth % 600] - static_cast<unsigned char>(depth);
+  return r;
+}
+__attribute__((noinline)) long double ret_ld(int depth) {
+  unsigned char pad[600];
+  std::memset(pad, depth, sizeof pad);
+  if (depth == 0) return 0.5L;
+  return ret_ld(depth - 1) + 1.0L + pad[depth % 600] - static_cast<unsigned char>(depth);
+}
+__attribute__((noinline)) double ret_double(int depth) {
+  unsigned char pad[600];
+  std::memset(pad, depth, sizeof pad);
+  if (depth == 0) return 0.25;
+  return ret_double(depth - 1) + 1.0 + pad[depth % 600] - static_cast<unsigned char>(depth);
+}
+
+TEST_P(Grow, SplitStackPassesEveryArgumentAndReturnValueThrough) {
+  double args = 0;
+  long va = 0;
+  two_words pair{};
+  big_ret big{};
+  long double ld = 0;
+  double dbl = 0;
+  weft::run(
+      [&] {
+        long one = 1;
+        args = many_args(1, 2, 3, 4, 5, 6, 0.5, 1.5, 2.5, 3.5, 4.5, 5.5, 6.5, 7.5, 11, 0.25, &one, 1500);
+        va = varargs_deep(1500);
+        pair = ret_pair(1000);
+        big = ret_big(1000);
+        ld = ret_ld(1000);
+        dbl = ret_double(1000);
+      },
+      opts());
+  double one_call = 1 + 4 + 9 + 16 + 25 + 36 + 0.5 + 3 + 7.5 + 14 + 22.5 + 33 + 45.5 + 60 + 99 + 2.5;
+  // Each level adds its own sum with *p = the caller's `local` (its depth), minus that local.
+  EXPECT_DOUBLE_EQ(args, one_call * 1501 + 1);
+  EXPECT_EQ(va, 1501L * 45 + 1500L * 1501 / 2);
+  EXPECT_EQ(pair.a, 1001);
+  EXPECT_EQ(pair.b, 2002);
+  for (int i = 0; i < 6; ++i) EXPECT_EQ(big.v[i], i + 1 + 1000);
+  EXPECT_EQ(ld, 1000.5L);
+  EXPECT_EQ(dbl, 1000.25);
+}
+
+TEST(GrowSplit, PlainThreadsRunSplitStackCodeWithoutGoroutines) {
+  // Limit word 0: no check fires, calls into code without checks take the fast path.
+  long r = 0;
+  std::thread t([&] { r = deep_checksum(2000); });
+  t.join();
+  EXPECT_EQ(r, 2000L * 2001 / 2);
+}
+
+__attribute__((noinline)) long spin_calls(std::atomic<bool>& stop) {
+  long n = 0;
+  while (!stop.load(std::memory_order_relaxed)) n += deep_checksum(3);
+  return n;
+}
+
+TEST(GrowSplit, PrologueChecksCarrySysmonsPreemptionRequest) {
+  // One P: main runs again only if the spinner — which calls no weft function and has no
+  // explicit check — yields when its prologues see sysmon's poisoned limit.
+  bool main_ran = false;
+  weft::options o;
+  o.procs = 1;
+  weft::run(
+      [&] {
+        std::atomic<bool> stop{false};
+        auto spinner = weft::spawn([&] { return spin_calls(stop); });
+        weft::yield();
+        main_ran = true;
+        stop = true;
+        EXPECT_GT(spinner.join(), 0);
+      },
+      o);
+  EXPECT_TRUE(main_ran);
+}
+
+TEST(GrowSplit, SegmentedStacksKeepFramesStillAndReuseASpareSegment) {
+  weft::options o;
+  o.strategy = weft::stack_strategy::segmented;
+  std::uintptr_t addr_before = 0, addr_after = 0;
+  long r = 0;
+  weft::stats st{};
+  weft::run(
+      [&] {
+        long anchor = 7;
+        addr_before = reinterpret_cast<std::uintptr_t>(&anchor);
+        for (int i = 0; i < 100; ++i) r += deep_checksum(400);  // crosses segment boundaries, back and forth
+        addr_after = reinterpret_cast<std::uintptr_t>(&anchor);
+        st = weft::get_stats();
+      },
+      o);
+  EXPECT_EQ(r, 100 * 400L * 401 / 2);
+  EXPECT_EQ(addr_before, addr_after);
+  EXPECT_EQ(st.stack_copies, 0u);
+  EXPECT_GT(st.stack_grows, 100u);
+}
+
+#endif  // WEFT_TEST_SPLIT_STACK
+
+INSTANTIATE_TEST_SUITE_P(Configs, Grow, ::testing::ValuesIn(kConfigs), config_name);
+
+// ---- fatal errors ---------------------------------------------------------------------------
+
+class GrowDeath : public ::testing::Test {
+ protected:
+  void SetUp() override { GTEST_FLAG_SET(death_test_style, "threadsafe"); }
+};
+
+NO_CHECKS long checked_deep(int depth);
+long checked_deep(int depth) {
+  WEFT_STACK_CHECK(1024);
+  volatile unsigned char pad[480];
+  pad[0] = static_cast<unsigned char>(depth);
+  return (depth > 0 ? checked_deep(depth - 1) : 0) + pad[0];
+}
+
+TEST_F(GrowDeath, ExceedingStackMaxIsFatal) {
+  EXPECT_EXIT(
+      {
+        weft::options o;
+        o.stack_max = 256 * 1024;
+        weft::run([] { return static_cast<int>(deep_checksum(100000)); }, o);
+      },
+      ::testing::ExitedWithCode(2), "weft: fatal error: goroutine [0-9]+ stack exceeds 262144-byte limit");
+  EXPECT_EXIT(
+      {
+        weft::options o;
+        o.stack_max = 256 * 1024;
+        o.stack_reserve = 0;
+        weft::run([] { return static_cast<int>(checked_deep(100000)); }, o);
+      },
+      ::testing::ExitedWithCode(2), "weft: fatal error: goroutine [0-9]+ stack exceeds 262144-byte limit");
+}
+
+TEST_F(GrowDeath, OverflowIntoTheGuardNamesTheGoroutineAndWhatToDo) {
+  EXPECT_EXIT(
+      {
+        weft::options o;
+        o.stack_reserve = 0;
+        weft::run([] { return static_cast<int>(unchecked(100000)); }, o);
+      },
+      ::testing::ExitedWithCode(2),
+      "weft: fatal error: goroutine [0-9]+ overflowed its [0-9]+-byte stack.*split-stack checks.*WEFT_STACK_CHECK.*"
+      "WEFT_STACK_MIN");
+  EXPECT_EXIT(
+      {
+        weft::options o;
+        o.stack_reserve = 64 * 1024;  // faults grow it in place up to here, then the guard
+        weft::run([] { return static_cast<int>(unchecked(100000)); }, o);
+      },
+      ::testing::ExitedWithCode(2), "weft: fatal error: goroutine [0-9]+ overflowed its 65536-byte stack");
+}
+
+TEST_F(GrowDeath, APinnedStackThatMustBeCopiedNamesThePinAndTheSetting) {
+  EXPECT_EXIT(
+      {
+        weft::options o;
+        o.stack_reserve = 0;
+        weft::run(
+            [] {
+              weft::stack_pin pin;
+              return static_cast<int>(checked_deep(2000));
+            },
+            o);
+      },
+      ::testing::ExitedWithCode(2),
+      "weft: fatal error: goroutine [0-9]+ needs a [0-9]+-byte stack but its [0-9]+-byte slot is full and the stack is "
+      "pinned.*weft::stack_pin.*WEFT_STACK_RESERVE");
+}
+
+TEST_F(GrowDeath, AnExplicitCheckCannotSegment) {
+  EXPECT_EXIT(
+      {
+        weft::options o;
+        o.stack_reserve = 0;
+        o.strategy = weft::stack_strategy::segmented;
+        weft::run([] { return static_cast<int>(checked_deep(2000)); }, o);
+      },
+      ::testing::ExitedWithCode(2), "weft: fatal error: goroutine [0-9]+ needs a [0-9]+-byte stack.*WEFT_STACK=segmented");
+}
+
+long* g_stale = nullptr;  // out of the scan's sight
+
+__attribute__((noinline)) void use_stale_pointer() {
+  long object = 42;
+  g_stale = &object;  // a global holds the address: the copy cannot adjust it
+  weft::detail::ensure_stack_slow(512 * 1024);  // forces a copy (reserve 0)
+  std::fprintf(stderr, "object now at %p\n", static_cast<void*>(&object));
+  *static_cast<volatile long*>(g_stale) = 1;
+  std::fprintf(stderr, "not caught: %ld\n", object);
+}
+
+// The report must give the object's new address: the child prints where the object really
+// is, and this checks that the report says the same (gtest's regex cannot back-reference).
+class stale_report : public ::testing::MatcherInterface<const std::string&> {
+ public:
+  bool MatchAndExplain(const std::string& out, ::testing::MatchResultListener* why) const override {
+    static const std::regex shape(
+        "object now at (0x[0-9a-f]+)\n[^]*weft: fatal error: goroutine ([0-9]+) touched 0x[0-9a-f]+, a stale address "
+        "in the old stack of goroutine ([0-9]+) \\(quarantine\\): that stack moved from \\[0x[0-9a-f]+, "
+        "0x[0-9a-f]+\\) to \\[0x[0-9a-f]+, 0x[0-9a-f]+\\), and the object that was at 0x[0-9a-f]+ now lives at "
+        "(0x[0-9a-f]+)[^0-9a-f][^]*weft::stack_pin",
+        std::regex::ECMAScript);
+    std::smatch mt;
+    if (!std::regex_search(out, mt, shape)) {
+      *why << "the report does not have the expected shape";
+      return false;
+    }
+    if (mt[2] != mt[3]) *why << "the goroutine that touched is not the one that moved";
+    if (mt[1] != mt[4]) *why << "the report says " << mt[4] << " but the object is at " << mt[1];
+    return mt[2] == mt[3] && mt[1] == mt[4];
+  }
+  void DescribeTo(std::ostream* os) const override { *os << "a quarantine report naming the object's new address"; }
+};
+
+TEST_F(GrowDeath, QuarantineCatchesAStalePointerAndSaysWhereTheObjectLivesNow) {
+  EXPECT_EXIT(
+      {
+        weft::options o;
+        o.stack_reserve = 0;
+        o.quarantine = true;
+        weft::run([] { use_stale_pointer(); }, o);
+      },
+      ::testing::ExitedWithCode(2), ::testing::MakeMatcher(new stale_report));
+}
+
+int* volatile g_wild = reinterpret_cast<int*>(16);  // not weft's: no stack, no quarantine
+
+void user_segv_handler(int) {
+  static const char msg[] = "the user's own SIGSEGV handler ran\n";
+  (void)!::write(2, msg, sizeof msg - 1);
+  ::_exit(3);
+}
+
+TEST_F(GrowDeath, FaultsThatAreNotWeftsReachTheHandlerInstalledBefore) {
+  EXPECT_EXIT(
+      {
+        struct sigaction sa {};
+        sa.sa_handler = user_segv_handler;
+        sigemptyset(&sa.sa_mask);
+        ::sigaction(SIGSEGV, &sa, nullptr);
+        weft::run([] {
+          *g_wild = 1;
+        });
+      },
+      ::testing::ExitedWithCode(3), "the user's own SIGSEGV handler ran");
+  // With no handler of the user's, the one before weft's gets it: the default action (death
+  // by SIGSEGV) — or, in a sanitizer build, the sanitizer's report.
+  if (kSanitized) {
+    EXPECT_EXIT({ weft::run([] { *g_wild = 1; }); }, [](int) { return true; }, "SEGV on unknown address");
+  } else {
+    EXPECT_EXIT({ weft::run([] { *g_wild = 1; }); }, ::testing::KilledBySignal(SIGSEGV), "");
+  }
+}
+
+}  // namespace
