@@ -10,7 +10,7 @@
 //   close                       wakes every blocked receiver (std::nullopt) and sender (throws)
 //   a nil channel               (made from nullptr, or moved from) — select never picks a case
 //                               on it; send/recv/close on it throw weft::error instead of
-//                               blocking forever as in Go (see runtime/sync/SEMANTICS.md)
+//                               blocking forever as in Go (see README, "Channels, select and sync")
 //
 // Every blocking operation parks a goroutine, or blocks a plain thread.  T must be movable
 // without throwing (values move under the channel's lock); move-only types work.

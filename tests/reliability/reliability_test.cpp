@@ -158,7 +158,7 @@ TEST(Reliability, RuntimeRestartsCleanlyAndReleasesItsPooledStacks) {
   for (const figures& x : f) EXPECT_LE(x.rss_after + stacks_kib / 2, x.rss_peak);
 }
 
-// ---- messages a user meets (runtime/diag/ERRORS.md) -------------------------------------------
+// ---- messages a user meets (README, "Errors you can meet") -------------------------------------------
 
 TEST(Reliability, MisuseIsNamedAndLosesNothing) {
   auto what_of = [](auto&& f) -> std::string {
