@@ -17,6 +17,7 @@ struct runtime_snapshot {
   std::uint64_t slots_carved = 0;    // slots ever set up
   std::uint64_t bytes_reserved = 0;  // address space of the stack arenas
   std::uint64_t m_records = 0;       // M records the scheduler holds (started or not)
+  std::uint64_t g_waiting = 0;       // goroutines parked (status waiting) at the moment of the look
 };
 
 // Fills `out` and returns true, or returns false when no runtime is running.

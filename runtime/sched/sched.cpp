@@ -167,14 +167,19 @@ bool try_newm(sched* s, p* pp, bool spinning, std::system_error* err) noexcept {
     std::lock_guard<spinlock> l(s->lock);
     mp->id = s->allm.empty() ? 0 : s->allm.back()->id + 1;  // records come and go: not size()
     s->allm.push_back(std::move(owned));
+    ++s->mstarting;  // stop() waits for it: the record is in allm before its thread exists
   }
   try {
-    mp->thread = std::thread(m_main, mp);
+    std::thread t(m_main, mp);
+    std::lock_guard<spinlock> l(s->lock);  // stop() reads mp->thread under the lock
+    mp->thread = std::move(t);
+    --s->mstarting;
     s->st.threads.fetch_add(1, std::memory_order_relaxed);
     return true;
   } catch (const std::system_error& e) {
     *err = e;
     std::lock_guard<spinlock> l(s->lock);
+    --s->mstarting;
     auto it = std::find_if(s->allm.begin(), s->allm.end(), [mp](const std::unique_ptr<m>& x) { return x.get() == mp; });
     s->allm.erase(it);  // never ran: nobody else holds it
     return false;
@@ -664,6 +669,7 @@ void sched::stop() noexcept {
   // finishes when that goroutine next parks, yields or passes a check (sysmon has asked it to).
   std::vector<std::thread*> threads;
   for (;;) {
+    bool starting;
     {
       std::lock_guard<spinlock> l(lock);
       for (auto& mp : allm) mp->park.wake();
@@ -676,8 +682,12 @@ void sched::stop() noexcept {
       threads.clear();
       for (auto& mp : allm)
         if (mp->thread.joinable()) threads.push_back(&mp->thread);
+      starting = mstarting != 0;
     }
-    if (threads.empty()) break;
+    // An M being started (by a goroutine's wakep, or a plain thread's ready) is in allm but not
+    // yet joinable; wait for its thread to be stored rather than free the records under it.
+    if (threads.empty() && !starting) break;
+    if (threads.empty()) std::this_thread::yield();
     for (std::thread* t : threads) t->join();
   }
   g_current.store(nullptr, std::memory_order_release);

@@ -91,6 +91,7 @@ struct sched {
   stack_pool stacks;
   std::vector<std::unique_ptr<p>> allp;
   std::vector<std::unique_ptr<m>> allm;   // guarded by lock
+  int mstarting = 0;              // guarded by lock: Ms in allm whose std::thread is not stored yet
 
   spinlock lock;                  // idle lists, global queue, allm, timer sleeper
   g* gq_head = nullptr;           // global run queue

@@ -109,7 +109,6 @@ void fiber_destroyed([[maybe_unused]] g* gp) noexcept {
 void switch_to(m* mp, g* to, post_action post, void* arg) noexcept {
   g* from = mp->curg;
   save_tls(mp, from ? from->tls : mp->g0_tls);
-  __atomic_store_n(&mp->curg, to, __ATOMIC_RELEASE);  // sysmon reads it
   switch_req r{mp, from, to, post, arg};
 #if defined(WEFT_SANITIZE_ADDRESS)
   // A dead goroutine passes no fake-stack slot: ASan may then free its fake frames.
@@ -121,6 +120,10 @@ void switch_to(m* mp, g* to, post_action post, void* arg) noexcept {
 #if defined(WEFT_SANITIZE_THREAD)
   __tsan_switch_to_fiber(to ? to->tsan_fiber : mp->tsan_fiber, 0);
 #endif
+  // curg names `to` only now: until the jump, this code (and the sanitizers' switch hooks,
+  // whose frames are large) runs on from's stack, and a fault there must be classified as
+  // from's — in-place growth through the reserve (diag/signals.cpp) looks at curg.
+  __atomic_store_n(&mp->curg, to, __ATOMIC_RELEASE);  // sysmon reads it
   ontop_fcontext(to ? to->ctx : mp->g0ctx, &r, on_switch);
 }
 

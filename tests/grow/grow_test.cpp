@@ -34,6 +34,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include "runtime/diag/testing.hpp"
 #include "runtime/sched/g.hpp"
 #include "weft/weft.hpp"
 
@@ -272,9 +273,6 @@ __attribute__((noinline)) long park_in_chain(frame_state* parent, long depth, lo
 }
 
 TEST_P(Grow, ParkedGoroutinesAreShrunkByScans) {
-  if (segmented())
-    GTEST_SKIP() << "known gap (issue 5, open): with strategy=segmented about one run in ten leaves one "
-                    "parked goroutine at 1 MiB after the scans go quiet";
   constexpr int kN = 32;
   g_bad = 0;
   std::atomic<long> sum{0};
@@ -303,20 +301,18 @@ TEST_P(Grow, ParkedGoroutinesAreShrunkByScans) {
           });
         }
         parked.wait();
-        // Each scan halves every parked goroutine once; ten scans take 1 MiB down to the
-        // smallest size that still holds what is used plus the headroom.  A goroutine still
-        // between parked.done() and its park (its thread may be descheduled for a while on a
-        // loaded machine) is caught by a later scan: keep scanning until three scans in a
-        // row shrink nothing, at least 12 in all, giving up after 10 s.
-        auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-        std::uint64_t last = ~std::uint64_t{0};
-        for (int i = 0, quiet = 0; (i < 12 || quiet < 3) && std::chrono::steady_clock::now() < give_up; ++i) {
-          weft::scan();
-          std::uint64_t now = weft::get_stats().stack_shrinks;
-          quiet = now == last ? quiet + 1 : 0;
-          last = now;
-          weft::yield();
-        }
+        // parked.done() comes just before the park: a goroutine can still be running (its
+        // thread descheduled, or waking this one) while the scans begin, and a scan skips a
+        // running goroutine by design.  Scan only once all kN are parked on go_on.
+        auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+        weft::detail::testing::runtime_snapshot snap{};
+        while (weft::detail::testing::snapshot(&snap) && snap.g_waiting < std::uint64_t{kN} &&
+               std::chrono::steady_clock::now() < give_up)
+          weft::sleep_for(std::chrono::microseconds(200));
+        EXPECT_GE(snap.g_waiting, std::uint64_t{kN}) << "the goroutines did not all park within 30 s";
+        // Each scan halves every parked goroutine once; ten take 1 MiB down to the smallest
+        // size that still holds what is used plus the headroom.
+        for (int i = 0; i < 12; ++i) weft::scan();
         st = weft::get_stats();
         for (int i = 0; i < kN; ++i) go_on.send(1);
         finished.wait();
