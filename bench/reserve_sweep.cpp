@@ -1,5 +1,6 @@
 // weft_reserve_sweep — the measurement behind the default stack_reserve and stack_min
-// (bench/RESERVE.md): for each (stack_min, stack_reserve) pair, in a fresh child process,
+// (BENCHMARKS.md, "Stack growth (issue 5)"): for each (stack_min, stack_reserve) pair, in a
+// fresh child process,
 //   - N goroutines parked on a channel: RSS, page tables (VmPTE) and address space per
 //     goroutine, and the time to start them;
 //   - a fresh goroutine recursing 4000 frames of ~440 bytes (the growth benchmark), and one
@@ -179,9 +180,10 @@ int main(int argc, char** argv) {
     auto colon = item.find(':');
     std::size_t min = parse_size(item.substr(0, colon)), reserve = parse_size(item.substr(colon + 1));
     // Page tables: markers over guard + reserve (madvise guards live in PTEs) ~ slot / 512;
-    // memory: ~12 KiB per parked goroutine.  Keep the child under half of MemAvailable.
+    // memory: ~4.5 KiB per parked goroutine measured, 6 KiB assumed.  Keep the child under
+    // half of MemAvailable.
     double slot = 64.0 * 1024 + static_cast<double>(std::max(min, reserve));
-    double per = slot / 512 + 12 * 1024;
+    double per = slot / 512 + 6 * 1024;
     long run_n = n;
     double avail = mem_available_kb() * 1024 / 2;
     while (run_n > 1000 && per * static_cast<double>(run_n) > avail) run_n /= 2;

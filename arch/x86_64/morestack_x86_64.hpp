@@ -29,9 +29,11 @@
 #define WEFT_MS_FP_RET 8        /* return address into the prologue */
 #define WEFT_MS_FP_STACK_ARGS 24 /* the function's stack arguments (libgcc's layout: GCC's varargs code reads 24(%rbp)) */
 
-// gold's split_stack_adjust_size default: the room it promises a function without checks
-// that split-stack code calls (it adds this to the caller's check, or routes the caller
-// through __morestack_non_split, which must look for it).
+// The room a function without checks gets when split-stack code calls it.  The linker adds
+// its split-stack-adjust-size to the caller's check, or routes the caller through
+// __morestack_non_split, which must look for the same room: weft::split_stack links with
+// --split-stack-adjust-size=16384 to match (gold's default is 1 MiB, LLD's 16 KiB; with
+// gold's default every such call still works, but takes the __morestack_non_split path).
 #define WEFT_MS_NON_SPLIT_ROOM 0x4000
 
 // `lea 24(%rbp), %r11` (4c 8d 5d 18, read as a little-endian dword): the first instruction

@@ -411,6 +411,13 @@ __morestack_large_model:
 DW.ref.__gcc_personality_v0:
 	.quad	__gcc_personality_v0
 
+	/* For gold and LLD this object counts as split-stack code, so split-stack functions that
+	   call __morestack (or __morestack_allocate_stack_space) are not taken for callers of code
+	   without checks — which would route every one of them through __morestack_non_split —
+	   and, as it also has functions without prologues, the linker does not try to adjust
+	   theirs (libgcc's morestack.o is marked the same way). */
+	.section .note.GNU-split-stack, "", @progbits
+	.section .note.GNU-no-split-stack, "", @progbits
 #endif /* __x86_64__ && __ELF__ */
 
 	.section .note.GNU-stack, "", @progbits

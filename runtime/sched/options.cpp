@@ -76,6 +76,13 @@ constexpr std::string_view kReserveAllowed = "0 (pure copying) or a power of two
 
 }  // namespace
 
+// Chosen by measurement (bench/reserve_sweep.cpp; the table is in BENCHMARKS.md, "Stack growth
+// (issue 5)").  stack_min: a parked goroutine costs the same RSS and page tables at 4, 8 and 16
+// KiB (it touches its top page only); 8 KiB leaves 4 KiB above the limit's headroom, so a
+// goroutine does not grow at its first check.  stack_reserve: page tables grow with the slot
+// (642 B per parked goroutine at 256 KiB, 2.2 KB at 1 MiB, beside ~4.4 KB of RSS); 256 KiB is
+// the smallest reserve under which a busy ~100 KB stack never copies, and deep growth there is
+// already well under Go's time.
 std::size_t default_stack_min() noexcept { return 8 * 1024; }
 std::size_t default_stack_reserve() noexcept { return 256 * 1024; }
 
