@@ -345,14 +345,19 @@ static g* steal_from(sched* s, p* pp, p* victim, bool take_runnext) noexcept {
     if (!take_runnext) return nullptr;
     // The victim's runnext is about to run there: a goroutine that just readied another and
     // is about to park hands over in well under a few µs.  Give a running victim that long
-    // before taking it, as Go does (runqgrab's usleep(3)); stealing at once makes two
-    // goroutines ping-ponging on one P bounce between Ms.
-    if (victim->status.load(std::memory_order_acquire) == pstatus::running) {
-      std::int64_t until = monotonic_ns() + 3'000;
-      while (victim->runnext.load(std::memory_order_acquire) && monotonic_ns() < until) arch::cpu_relax();
-    }
+    // before taking it, and take only the G seen before the wait, as Go does (runqgrab:
+    // usleep(3), then runnext.cas(next, 0)); stealing at once makes two goroutines
+    // ping-ponging on one P bounce between Ms.  The wait reads only the clock: polling the
+    // victim's runnext would pull its cache line away from the victim at every hand-off (two
+    // goroutines ping-ponging refill it faster than the wait ends), which cost the owner more
+    // than the steal saved.
     g* gp = victim->runnext.load(std::memory_order_acquire);
-    if (gp && victim->runnext.compare_exchange_strong(gp, nullptr, std::memory_order_acq_rel)) {
+    if (!gp) return nullptr;
+    if (victim->status.load(std::memory_order_acquire) == pstatus::running) {
+      const std::int64_t until = monotonic_ns() + 3'000;
+      while (monotonic_ns() < until) arch::cpu_relax();
+    }
+    if (victim->runnext.compare_exchange_strong(gp, nullptr, std::memory_order_acq_rel)) {
       s->st.steals.fetch_add(1, std::memory_order_relaxed);
       return gp;
     }
@@ -493,8 +498,20 @@ static g* find_runnable(sched* s, m* mp, std::uint64_t& rnd) noexcept {
 
 // ---- running a G on g0 --------------------------------------------------------------------
 
+// A G a yield put on a run queue is published before its switch is done: its status says
+// `running` until the assembly has saved its context (switch.hpp, switch_direct).  Whoever
+// takes it from a queue waits out that window (a few dozen instructions on the other CPU).
+// (If that CPU was preempted inside the window, spinning would only burn ours: yield it.)
+static inline void wait_switched_out(g* gp) noexcept {
+  for (unsigned spins = 0; __builtin_expect(gp->status.load(std::memory_order_acquire) == gstatus::running, 0);) {
+    if (++spins < 1024) arch::cpu_relax();
+    else ::sched_yield();
+  }
+}
+
 static void execute(sched* s, m* mp, g* gp) noexcept {
   (void)s;
+  wait_switched_out(gp);
   set_status(gp, gstatus::runnable, gstatus::running);
   bump(mp->pp->schedtick);
   switch_to(mp, gp, nullptr, nullptr);
@@ -829,6 +846,7 @@ void switch_away(m* mp, g* gp, post_action post, void* arg) noexcept {
     }
   }
   if (next) {
+    wait_switched_out(next);
     set_status(next, gstatus::runnable, gstatus::running);
     bump(pp->schedtick);
     switch_to(mp, next, post, arg);
@@ -860,6 +878,24 @@ void gosched_on(m* mp) noexcept {
       !mp->lockedg && !s->stopping.load(std::memory_order_relaxed)) {
     if (s->timers.next_when() > monotonic_ns()) return;
   }
+#if WEFT_DIRECT_SWITCH
+  // The common case: the next G of this P, switched to directly; gp goes to the queue's tail
+  // before its context is saved, still marked running (see wait_switched_out).
+  if (pp && !mp->lockedg && pp->schedtick.load(std::memory_order_relaxed) % kGlobalCheckEvery != 0 &&
+      !s->stopping.load(std::memory_order_relaxed)) {
+    if (g* next = runq_get(pp)) {
+      if (!next->locked_m) {
+        wait_switched_out(next);
+        set_status(next, gstatus::runnable, gstatus::running);
+        bump(pp->schedtick);
+        runq_put(s, pp, gp, false);
+        switch_direct(mp, gp, next);
+        return;
+      }
+      runq_put(s, pp, next, true);  // wired to another M: g0 hands it over (switch_away)
+    }
+  }
+#endif
   if (mp->lockedg) {
     // A wired G yields through g0, which gives it straight back (it may not run elsewhere).
     switch_to(mp, nullptr, [](m* m2, g* g2, void*) noexcept {

@@ -16,6 +16,11 @@
 #include <sanitizer/tsan_interface.h>
 #endif
 
+#if WEFT_DIRECT_SWITCH
+// arch/x86_64/switch_x86_64_sysv_elf_gas.S: saves into *save_ctx, then stores new_status.
+extern "C" void weft_switch_x86_64(boost::context::detail::fcontext_t* save_ctx, std::uint32_t* status, std::uint32_t new_status,
+                                   boost::context::detail::fcontext_t to_ctx) noexcept;
+#endif
 
 namespace weft::detail {
 namespace {
@@ -126,5 +131,22 @@ void switch_to(m* mp, g* to, post_action post, void* arg) noexcept {
   __atomic_store_n(&mp->curg, to, __ATOMIC_RELEASE);  // sysmon reads it
   ontop_fcontext(to ? to->ctx : mp->g0ctx, &r, on_switch);
 }
+
+#if WEFT_DIRECT_SWITCH
+void switch_direct(m* mp, g* from, g* to) noexcept {
+  // The work on_switch would do on the far side, done here before the jump: `from` needs no
+  // post action beyond its status, which the assembly stores once the context is saved.
+  save_tls(mp, from->tls);
+  restore_tls(mp, to->tls);
+  arch::store_limit(to->preempt.load(std::memory_order_relaxed) ? ~std::uintptr_t{0} : to->limit);
+#if defined(WEFT_SANITIZE_THREAD)
+  __tsan_switch_to_fiber(to->tsan_fiber, 0);  // on from's stack, before curg names `to`
+#endif
+  __atomic_store_n(&mp->curg, to, __ATOMIC_RELEASE);  // sysmon reads it
+  static_assert(sizeof(std::atomic<gstatus>) == sizeof(std::uint32_t) && std::atomic<gstatus>::is_always_lock_free);
+  weft_switch_x86_64(&from->ctx, reinterpret_cast<std::uint32_t*>(&from->status),
+                     static_cast<std::uint32_t>(gstatus::runnable), to->ctx);
+}
+#endif
 
 }  // namespace weft::detail

@@ -7,6 +7,13 @@
 // (errno, the exception globals) and stack limit.  So a yield or park that finds another
 // goroutine ready costs one switch, not two through g0 (Boost.Fiber uses ontop the same way).
 //
+// A yield needs less: its only post action is "runnable", so switch_direct (below) puts the
+// goroutine on its queue first and has the assembly store that status after saving the
+// context — no ontop call, no on_switch, no post action: 345 instructions per yield round trip
+// instead of 477 (callgrind, BENCHMARKS.md).  Rejected: the same trick for parking, whose
+// commit may fail and must run after the save; and doing without the status store (a stealer
+// could resume a context that is not yet saved).
+//
 // What a switch saves: the callee-saved registers, the stack pointer, the x87 control word and
 // MXCSR (Boost.Context's frame); errno; libstdc++'s caught-exception stack and uncaught count.
 // What it does not: the signal mask, SIMD registers (caller-saved in the SysV ABI), and any
@@ -21,6 +28,20 @@ namespace weft::detail {
 // `post` runs on the target's stack once the source is saved.  Returns when the source is
 // resumed — possibly on another M.
 void switch_to(m* mp, g* to, post_action post, void* arg) noexcept;
+
+// The direct switch, for a yield: from `from` (running, and already on a run queue with that
+// status) straight to `to` (taken from a queue and set running by the caller), with no post
+// action.  `from`'s status becomes `runnable` only once its context is saved (the assembly
+// stores it last), so an M that takes `from` from a queue meanwhile must wait for that
+// (wait_switched_out, sched.cpp) before resuming it.  Half the work of switch_to: no ontop
+// call, no on_switch, no post-switch action.  Built on x86_64 without AddressSanitizer (whose
+// fiber hooks need a call on the far side of every switch); elsewhere gosched uses switch_to.
+#if defined(__x86_64__) && defined(__ELF__) && !defined(WEFT_SANITIZE_ADDRESS)
+#define WEFT_DIRECT_SWITCH 1
+void switch_direct(m* mp, g* from, g* to) noexcept;
+#else
+#define WEFT_DIRECT_SWITCH 0
+#endif
 
 // The first code a new goroutine's context runs (make_fcontext target).
 void goroutine_entry(boost::context::detail::transfer_t t) noexcept;

@@ -146,6 +146,45 @@ TEST(SchedTwoP, StealingHappensUnderImbalancedLoad) {
   EXPECT_GT(on_other_thread.load(), 0);
 }
 
+// A yield publishes the goroutine on its P's queue before its context is saved (the direct
+// switch, runtime/sched/switch.hpp); an M that steals it in that window must wait for the
+// save.  Many yielders on several Ps are stolen back and forth; each keeps state in its own
+// frame and checks it after every yield — a goroutine resumed from a stale context would find
+// it wrong, or crash.
+TEST(SchedFourP, YieldersStolenBetweenPsResumeWhereTheyLeftOff) {
+  constexpr int kG = 32, kYields = 20000;
+  std::atomic<long> bad{0}, total{0}, moved{0};
+  weft::stats st{};
+  weft::run(
+      [&] {
+        std::vector<weft::task<void>> ts;
+        for (int i = 0; i < kG; ++i)
+          ts.push_back(weft::spawn([&, i] {
+            volatile long frame[8];
+            for (int k = 0; k < 8; ++k) frame[k] = i * 1000 + k;
+            long tid = ::syscall(SYS_gettid), n = 0;
+            for (int y = 0; y < kYields; ++y) {
+              weft::yield();
+              for (int k = 0; k < 8; ++k)
+                if (frame[k] != i * 1000 + k + y) bad.fetch_add(1);
+              for (int k = 0; k < 8; ++k) frame[k] = frame[k] + 1;
+              long now = ::syscall(SYS_gettid);
+              if (now != tid) moved.fetch_add(1, std::memory_order_relaxed);
+              tid = now;
+              ++n;
+            }
+            total.fetch_add(n);
+          }));
+        for (auto& t : ts) t.join();
+        st = weft::get_stats();
+      },
+      opts_with(4));
+  EXPECT_EQ(bad.load(), 0);
+  EXPECT_EQ(total.load(), long{kG} * kYields);
+  EXPECT_GT(st.steals, 0u) << "no goroutine was stolen: the case did not exercise the window";
+  RecordProperty("migrations", std::to_string(moved.load()));
+}
+
 TEST_P(Sched, SleepNeverWakesEarly) {
   weft::run(
       [] {
