@@ -8,11 +8,14 @@
 //                  uncontended, and contended by 3 more goroutines / threads (4 on `procs`)
 //   skynet         a tree of 1,111,111 goroutines (10 children per node, 1M leaves), each
 //                  leaf sends its number up an unbuffered channel, each node sums ten
-//                  (https://github.com/atemerev/skynet); an iteration: one whole tree
+//                  (https://github.com/atemerev/skynet); an iteration: one whole tree,
+//                  warm (after an untimed tree in the same runtime, as Go's figure is) and
+//                  cold (the first tree of a fresh runtime, startup and teardown included)
 // The Go equivalents: bench/go/pingpong.go and bench/go/skynet.go (same shapes, GOMAXPROCS=2).
 // Build: -DCMAKE_BUILD_TYPE=Release; run: weft_bench_sync --benchmark_min_time=1
 // The benchmark argument is `procs` (weft) — compare with Go at the same GOMAXPROCS.
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <deque>
 #include <mutex>
@@ -235,18 +238,38 @@ void skynet(weft::chan<long> c, long num, long size, long div) {
   c.send(sum);
 }
 
+long skynet_tree() {
+  weft::chan<long> c;
+  weft::go(skynet, c, 0L, 1'000'000L, 10L);
+  return *c.recv();
+}
+
+// Warm: one untimed tree first, then the timed ones, in the same runtime.  Go's figure
+// (bench/go/skynet.go, testing.Benchmark) is likewise a run after earlier runs in the same
+// process (its b.N = 1 probe and the runs that size b.N), with its heap already grown.
 void BM_WeftSkynet(benchmark::State& state) {
   weft::run([&] {
-    for (auto _ : state) {
-      weft::chan<long> c;
-      weft::go(skynet, c, 0L, 1'000'000L, 10L);
-      long sum = *c.recv();
-      if (sum != 499'999'500'000L) state.SkipWithError("wrong skynet sum");
-    }
+    if (skynet_tree() != 499'999'500'000L) state.SkipWithError("wrong skynet sum");
+    for (auto _ : state)
+      if (skynet_tree() != 499'999'500'000L) state.SkipWithError("wrong skynet sum");
   }, procs(state));
   state.SetItemsProcessed(state.iterations() * 1'111'111);
 }
 BENCHMARK(BM_WeftSkynet)->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMillisecond);
+
+// Cold: the first tree of a fresh runtime (every stack slot carved and guarded, every page
+// faulted in for the first time); the runtime's start and teardown are not timed.
+void BM_WeftSkynetCold(benchmark::State& state) {
+  for (auto _ : state) {
+    weft::run([&] {
+      const auto t0 = std::chrono::steady_clock::now();
+      if (skynet_tree() != 499'999'500'000L) state.SkipWithError("wrong skynet sum");
+      state.SetIterationTime(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    }, procs(state));
+  }
+  state.SetItemsProcessed(state.iterations() * 1'111'111);
+}
+BENCHMARK(BM_WeftSkynetCold)->Arg(1)->Arg(2)->UseManualTime()->Unit(benchmark::kMillisecond);
 
 }  // namespace
 
