@@ -5,6 +5,10 @@
 
 #include "runtime/sched/sched.hpp"
 
+namespace weft::detail {
+extern std::atomic<unsigned> heap_alloc_countdown;  // runtime/sched/api.cpp
+}  // namespace weft::detail
+
 namespace weft::detail::testing {
 
 bool snapshot(runtime_snapshot* out) {
@@ -25,5 +29,7 @@ bool snapshot(runtime_snapshot* out) {
     if (gp->status.load(std::memory_order_acquire) == gstatus::waiting) ++out->g_waiting;
   return true;
 }
+
+void fail_heap_alloc(unsigned nth) { heap_alloc_countdown.store(nth, std::memory_order_relaxed); }
 
 }  // namespace weft::detail::testing

@@ -23,4 +23,9 @@ struct runtime_snapshot {
 // Fills `out` and returns true, or returns false when no runtime is running.
 WEFT_API bool snapshot(runtime_snapshot* out);
 
+// The `nth` heap allocation of the runtime from now (1: the next one; runtime/sched/api.cpp
+// heap_alloc: closures, task states, G records, channel buffers) throws std::bad_alloc, once,
+// as if the heap were exhausted at exactly that point.  0 cancels.
+WEFT_API void fail_heap_alloc(unsigned nth);
+
 }  // namespace weft::detail::testing

@@ -20,7 +20,17 @@
 namespace weft {
 namespace detail {
 
+// Fault injection for tests (diag/testing.hpp fail_heap_alloc): k > 0 means the k-th call
+// from now throws.  One relaxed load per call when unused.
+std::atomic<unsigned> heap_alloc_countdown{0};
+
 void* heap_alloc(std::size_t bytes) {
+  if (__builtin_expect(heap_alloc_countdown.load(std::memory_order_relaxed) != 0, 0)) {
+    unsigned n = heap_alloc_countdown.load(std::memory_order_relaxed);
+    while (n != 0 && !heap_alloc_countdown.compare_exchange_weak(n, n - 1, std::memory_order_relaxed)) {
+    }
+    if (n == 1) throw std::bad_alloc();
+  }
 #if defined(WEFT_ALLOCATOR_MIMALLOC)
   void* p = mi_malloc(bytes);
 #else

@@ -750,7 +750,14 @@ std::uint64_t new_goroutine(sched* s, closure* c) {
   }
   g* gp = gfree_get(s, pp);
   if (!gp) {
-    void* mem = heap_alloc(sizeof(g));
+    void* mem;
+    try {
+      mem = heap_alloc(sizeof(g));
+    } catch (...) {  // out of memory for the record: give back what was taken, then report it
+      s->stacks.free(stk, pp ? &pp->scache : nullptr);
+      delete c;
+      throw;
+    }
     gp = new (mem) g();
     fiber_created(gp);
     std::lock_guard<spinlock> l(s->allg_lock);

@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <memory>
 #include <string>
 #include <thread>
 #include <vector>
@@ -159,6 +160,35 @@ TEST(Reliability, RuntimeRestartsCleanlyAndReleasesItsPooledStacks) {
 }
 
 // ---- messages a user meets (README, "Errors you can meet") -------------------------------------------
+
+// Out of memory for a goroutine's own record, after its closure and stack were had: go()
+// throws std::bad_alloc, and the closure (with what it captured) and the stack go back — the
+// runtime carries on.  diag/testing.hpp makes the allocation fail at exactly that point.
+TEST(Reliability, OutOfMemoryForAGoroutineRecordGivesBackItsClosureAndStack) {
+  weft::run(
+      [] {
+        weft::detail::testing::runtime_snapshot before{}, after{};
+        ASSERT_TRUE(weft::detail::testing::snapshot(&before));
+        auto token = std::make_shared<int>(7);
+        bool threw = false;
+        // A fresh runtime has no dead G records to reuse: go() allocates its closure (1st),
+        // takes a stack, then allocates the G record (2nd).
+        weft::detail::testing::fail_heap_alloc(2);
+        try {
+          weft::go([token] { (void)*token; });
+        } catch (const std::bad_alloc&) {
+          threw = true;
+        }
+        weft::detail::testing::fail_heap_alloc(0);
+        EXPECT_TRUE(threw) << "go() did not report the failed allocation";
+        EXPECT_EQ(token.use_count(), 1) << "the closure (and what it captured) was not freed";
+        ASSERT_TRUE(weft::detail::testing::snapshot(&after));
+        EXPECT_EQ(after.slots_in_use, before.slots_in_use) << "the stack taken for it was not given back";
+        auto t = weft::spawn([] { return 41 + 1; });
+        EXPECT_EQ(t.join(), 42) << "the runtime did not carry on";
+      },
+      procs(1));
+}
 
 TEST(Reliability, MisuseIsNamedAndLosesNothing) {
   auto what_of = [](auto&& f) -> std::string {
