@@ -321,7 +321,7 @@ __attribute__((noinline, cold)) static void runq_put_slow(sched* s, p* pp, g* gp
 }
 
 // Puts a runnable G on pp: in runnext (kicking the previous one to the ring) or at the tail.
-void runq_put(sched* s, p* pp, g* gp, bool next) noexcept {
+static inline __attribute__((always_inline)) void runq_put_inline(sched* s, p* pp, g* gp, bool next) noexcept {
   if (next) {
     g* old = pp->runnext.exchange(gp, std::memory_order_acq_rel);
     if (!old) return;
@@ -330,12 +330,15 @@ void runq_put(sched* s, p* pp, g* gp, bool next) noexcept {
   if (__builtin_expect(!pp->q.push(gp), 0)) runq_put_slow(s, pp, gp);
 }
 
-g* runq_get(p* pp) noexcept {
+static inline __attribute__((always_inline)) g* runq_get_inline(p* pp) noexcept {
   if (pp->runnext.load(std::memory_order_relaxed)) {
     if (g* gp = pp->runnext.exchange(nullptr, std::memory_order_acq_rel)) return gp;
   }
   return pp->q.pop();
 }
+
+void runq_put(sched* s, p* pp, g* gp, bool next) noexcept { runq_put_inline(s, pp, gp, next); }
+g* runq_get(p* pp) noexcept { return runq_get_inline(pp); }
 
 // Steals half of victim's ring into pp's; returns one G to run.
 static g* steal_from(sched* s, p* pp, p* victim, bool take_runnext) noexcept {
@@ -875,34 +878,15 @@ static void yield_post(m* mp, g* gp, void*) noexcept {
 
 void gosched() noexcept { gosched_on(current_m()); }
 
-void gosched_on(m* mp) noexcept {
-  g* gp = mp->curg;
-  gp->preempt.store(false, std::memory_order_relaxed);
-  p* pp = mp->pp;
-  sched* s = mp->s;
+// Everything but the direct switch: nothing else to run, a wired G, the periodic look at the
+// global queue, a G wired to another M.  Out of line, so that the common path below needs
+// few registers (its prologue and epilogue were a tenth of a yield).
+__attribute__((noinline)) static void gosched_slow(m* mp, g* gp, p* pp, sched* s) noexcept {
   // Nothing else to run anywhere: keep going (saves two switches).
   if (pp && pp->q.empty() && !pp->runnext.load(std::memory_order_relaxed) && s->gq_size.load(std::memory_order_relaxed) == 0 &&
       !mp->lockedg && !s->stopping.load(std::memory_order_relaxed)) {
     if (s->timers.next_when() > monotonic_ns()) return;
   }
-#if WEFT_DIRECT_SWITCH
-  // The common case: the next G of this P, switched to directly; gp goes to the queue's tail
-  // before its context is saved, still marked running (see wait_switched_out).
-  if (pp && !mp->lockedg && pp->schedtick.load(std::memory_order_relaxed) % kGlobalCheckEvery != 0 &&
-      !s->stopping.load(std::memory_order_relaxed)) {
-    if (g* next = runq_get(pp)) {
-      if (!next->locked_m) {
-        wait_switched_out(next);
-        set_status(next, gstatus::runnable, gstatus::running);
-        bump(pp->schedtick);
-        runq_put(s, pp, gp, false);
-        switch_direct(mp, gp, next);
-        return;
-      }
-      runq_put(s, pp, next, true);  // wired to another M: g0 hands it over (switch_away)
-    }
-  }
-#endif
   if (mp->lockedg) {
     // A wired G yields through g0, which gives it straight back (it may not run elsewhere).
     switch_to(mp, nullptr, [](m* m2, g* g2, void*) noexcept {
@@ -913,6 +897,32 @@ void gosched_on(m* mp) noexcept {
     return;
   }
   switch_away(mp, gp, yield_post, nullptr);
+}
+
+void gosched_on(m* mp) noexcept {
+  g* gp = mp->curg;
+  gp->preempt.store(false, std::memory_order_relaxed);
+  p* pp = mp->pp;
+  sched* s = mp->s;
+#if WEFT_DIRECT_SWITCH
+  // The common case: the next G of this P, switched to directly; gp goes to the queue's tail
+  // before its context is saved, still marked running (see wait_switched_out).
+  if (pp && !mp->lockedg && pp->schedtick.load(std::memory_order_relaxed) % kGlobalCheckEvery != 0 &&
+      !s->stopping.load(std::memory_order_relaxed)) {
+    if (g* next = runq_get_inline(pp)) {
+      if (__builtin_expect(!next->locked_m, 1)) {
+        wait_switched_out(next);
+        set_status(next, gstatus::runnable, gstatus::running);
+        bump(pp->schedtick);
+        runq_put_inline(s, pp, gp, false);
+        switch_direct(mp, gp, next);
+        return;
+      }
+      runq_put(s, pp, next, true);  // wired to another M: g0 hands it over (switch_away)
+    }
+  }
+#endif
+  gosched_slow(mp, gp, pp, s);
 }
 
 struct park_req {

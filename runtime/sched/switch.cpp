@@ -111,8 +111,28 @@ void fiber_destroyed([[maybe_unused]] g* gp) noexcept {
 #endif
 }
 
+#if defined(WEFT_SANITIZE_ADDRESS) || defined(WEFT_SANITIZE_THREAD)
+// The sanitizers' hooks in a switch (and TSan's instrumentation of every access, whose trace
+// buffer switch has a frame of several KiB) run on the leaving goroutine's stack, some of them
+// after curg already names the target — and code without checks grows only through faults,
+// which diag/signals.cpp classifies by curg.  So, while curg still names the leaving
+// goroutine, touch the headroom below sp: a fault then grows the right stack, in place.
+__attribute__((noinline)) static void prefault_headroom() noexcept {
+  volatile char room[kStackHeadroom - 4096];
+  for (std::size_t i = 0; i < sizeof room; i += 4096) room[i] = 0;
+  room[sizeof room - 1] = 0;
+}
+#define WEFT_PREFAULT_HEADROOM(from) \
+  do {                               \
+    if (from) prefault_headroom();   \
+  } while (0)
+#else
+#define WEFT_PREFAULT_HEADROOM(from) ((void)0)
+#endif
+
 void switch_to(m* mp, g* to, post_action post, void* arg) noexcept {
   g* from = mp->curg;
+  WEFT_PREFAULT_HEADROOM(from);
   save_tls(mp, from ? from->tls : mp->g0_tls);
   switch_req r{mp, from, to, post, arg};
 #if defined(WEFT_SANITIZE_ADDRESS)
@@ -134,6 +154,7 @@ void switch_to(m* mp, g* to, post_action post, void* arg) noexcept {
 
 #if WEFT_DIRECT_SWITCH
 void switch_direct(m* mp, g* from, g* to) noexcept {
+  WEFT_PREFAULT_HEADROOM(from);
   // The work on_switch would do on the far side, done here before the jump: `from` needs no
   // post action beyond its status, which the assembly stores once the context is saved.
   save_tls(mp, from->tls);
