@@ -29,6 +29,13 @@ inline std::uintptr_t load_limit() noexcept {
   return v;
 }
 inline void store_limit(std::uintptr_t v) noexcept { asm volatile("mov %0, %%fs:0x70" : : "r"(v) : "memory"); }
+// Reads one byte at `addr` for its side effect (a fault, if the page is not accessible), out
+// of the sanitizers' sight.
+inline void touch_byte(std::uintptr_t addr) noexcept {
+  unsigned char v;
+  asm volatile("movb (%1), %0" : "=q"(v) : "r"(addr) : "memory");
+  (void)v;
+}
 // The slot's address in this thread, for another thread (sysmon) to poison.
 inline std::uintptr_t* limit_slot_address() noexcept {
   std::uintptr_t tcb;
@@ -45,6 +52,11 @@ inline std::uintptr_t stack_pointer() noexcept {
 std::uintptr_t* limit_slot_address() noexcept;  // a thread_local (arch/aarch64/limit.cpp)
 inline std::uintptr_t load_limit() noexcept { return __atomic_load_n(limit_slot_address(), __ATOMIC_RELAXED); }
 inline void store_limit(std::uintptr_t v) noexcept { __atomic_store_n(limit_slot_address(), v, __ATOMIC_RELAXED); }
+inline void touch_byte(std::uintptr_t addr) noexcept {
+  unsigned char v;
+  asm volatile("ldrb %w0, [%1]" : "=r"(v) : "r"(addr) : "memory");
+  (void)v;
+}
 #else
 #error "weft supports x86_64 and aarch64"
 #endif

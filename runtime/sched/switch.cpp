@@ -116,15 +116,19 @@ void fiber_destroyed([[maybe_unused]] g* gp) noexcept {
 // buffer switch has a frame of several KiB) run on the leaving goroutine's stack, some of them
 // after curg already names the target — and code without checks grows only through faults,
 // which diag/signals.cpp classifies by curg.  So, while curg still names the leaving
-// goroutine, touch the headroom below sp: a fault then grows the right stack, in place.
-__attribute__((noinline)) static void prefault_headroom() noexcept {
-  volatile char room[kStackHeadroom - 4096];
-  for (std::size_t i = 0; i < sizeof room; i += 4096) room[i] = 0;
-  room[sizeof room - 1] = 0;
+// goroutine, touch the headroom below sp: a fault in the reserve then grows the right stack,
+// in place.  Never below the top of the guard: where the slot has no room (stack_reserve 0)
+// the touch stays inside the stack, and the check that is about to run decides.  The loads
+// are assembly, so the sanitizers do not instrument them.
+__attribute__((noinline)) static void prefault_headroom(m* mp, g* from) noexcept {
+  const std::uintptr_t floor = from->stk.slot_lo + mp->s->stacks.config().guard_bytes;
+  const std::uintptr_t sp = arch::stack_pointer();
+  const std::uintptr_t low = sp > floor + kStackHeadroom ? sp - kStackHeadroom : floor;
+  for (std::uintptr_t a = (sp & ~std::uintptr_t{4095}) - 4096; a >= low; a -= 4096) arch::touch_byte(a);
 }
-#define WEFT_PREFAULT_HEADROOM(from) \
-  do {                               \
-    if (from) prefault_headroom();   \
+#define WEFT_PREFAULT_HEADROOM(from)       \
+  do {                                     \
+    if (from) prefault_headroom(mp, from); \
   } while (0)
 #else
 #define WEFT_PREFAULT_HEADROOM(from) ((void)0)
