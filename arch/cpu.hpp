@@ -23,12 +23,9 @@ inline std::uintptr_t stack_pointer() noexcept {
   asm volatile("mov %%rsp, %0" : "=r"(sp));
   return sp;
 }
-inline std::uintptr_t load_limit() noexcept {
-  std::uintptr_t v;
-  asm volatile("mov %%fs:0x70, %0" : "=r"(v));
-  return v;
+inline void store_limit(std::uintptr_t v) noexcept {
+  asm volatile("mov %0, %%fs:%c1" : : "r"(v), "i"(kLimitSlotOffset) : "memory");
 }
-inline void store_limit(std::uintptr_t v) noexcept { asm volatile("mov %0, %%fs:0x70" : : "r"(v) : "memory"); }
 // Reads one byte at `addr` for its side effect (a fault, if the page is not accessible), out
 // of the sanitizers' sight.
 inline void touch_byte(std::uintptr_t addr) noexcept {
@@ -50,7 +47,6 @@ inline std::uintptr_t stack_pointer() noexcept {
   return sp;
 }
 std::uintptr_t* limit_slot_address() noexcept;  // a thread_local (arch/aarch64/limit.cpp)
-inline std::uintptr_t load_limit() noexcept { return __atomic_load_n(limit_slot_address(), __ATOMIC_RELAXED); }
 inline void store_limit(std::uintptr_t v) noexcept { __atomic_store_n(limit_slot_address(), v, __ATOMIC_RELAXED); }
 inline void touch_byte(std::uintptr_t addr) noexcept {
   unsigned char v;

@@ -12,7 +12,13 @@
 //     (runtime/stack/quarantine.cpp).
 //   - anything else: not weft's.  The handler the process had before weft gets it; with none,
 //     the default action runs (the process dies by the signal, as it would have without weft).
-// Only async-signal-safe work is done here: reading the M's records, madvise/mprotect, write.
+// Not all of it is async-signal-safe, and it need not be: the fault is synchronous (the
+// goroutine's own instruction on this thread), so the handler never interrupts the runtime in
+// the middle of its own work.  Classifying, a successful grow in place (one madvise/mprotect)
+// and chaining are safe: they read the M's records and make system calls.  A failed grow
+// builds a resource_error (allocation, an exception), and every report goes through fatal(),
+// which formats with snprintf; if the faulting code was inside malloc those can deadlock on
+// its lock — accepted, since the process is dying then anyway.
 #include "runtime/diag/signals.hpp"
 
 #include <atomic>
@@ -24,7 +30,6 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "arch/cpu.hpp"
 #include "runtime/diag/fatal.hpp"
 #include "runtime/sched/sched.hpp"
 #include "runtime/stack/grow.hpp"
@@ -56,13 +61,9 @@ void chain(int sig, siginfo_t* info, void* uctx) noexcept {
   std::memset(&dfl, 0, sizeof dfl);
   dfl.sa_handler = SIG_DFL;
   sigemptyset(&dfl.sa_mask);
-  ::sigaction(sig, &dfl, nullptr);
-}
-
-std::size_t round_pow2(std::size_t v) noexcept {
-  std::size_t r = 1;
-  while (r < v) r <<= 1;
-  return r;
+  // Were the handler left in place, the instruction would fault again forever: die as the
+  // signal would have killed the process (the exit status a shell reports for it).
+  if (::sigaction(sig, &dfl, nullptr) != 0) ::_exit(128 + sig);
 }
 
 void on_fault(int sig, siginfo_t* info, void* uctx) noexcept {
@@ -74,21 +75,17 @@ void on_fault(int sig, siginfo_t* info, void* uctx) noexcept {
     sched* s = mp->s;
     const stack_config& cfg = s->stacks.config();
     std::uintptr_t guard_top = gp->stk.slot_lo + cfg.guard_bytes;
-    std::size_t need = round_pow2(gp->stk.hi - (addr & ~std::uintptr_t{4095}) + kStackHeadroom);
-    if (need < gp->stk.size() * 2) need = gp->stk.size() * 2;
-    if (addr >= guard_top && need <= s->stacks.capacity(gp->stk)) check_stack_max(s, gp, need);
+    // Grow to cover the faulting page, as a check asking for 0 bytes below it would.
+    const std::size_t need = size_needed(gp, addr & ~std::uintptr_t{4095}, 0);
     if (addr >= guard_top && need <= s->stacks.capacity(gp->stk)) {
+      check_stack_max(s, gp, need);
       bool grown = false;
       try {
-        grown = s->stacks.grow_in_place(gp->stk, need);
+        grown = try_grow_in_place(s, gp, need);
       } catch (...) {
-        grown = false;
+        // madvise/mprotect refused: report the overflow below.
       }
       if (grown) {
-        gp->limit = gp->stk.lo + kStackHeadroom;
-        ++gp->grows;
-        s->st.stack_grows.fetch_add(1, std::memory_order_relaxed);
-        if (!gp->preempt.load(std::memory_order_relaxed)) arch::store_limit(gp->limit);
         errno = saved_errno;
         return;
       }

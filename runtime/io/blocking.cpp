@@ -18,7 +18,7 @@ void enter_blocking() noexcept {
   if (!mp || !mp->curg || !mp->pp) return;
   g* gp = mp->curg;
   p* pp = mp->pp;
-  cas_status(gp, gstatus::running, gstatus::syscall);
+  set_status(gp, gstatus::running, gstatus::syscall);
   bump(pp->syscalltick);
   pp->status.store(pstatus::syscall, std::memory_order_release);
   sysmon_wake(mp->s);
@@ -33,7 +33,7 @@ void exit_blocking() noexcept {
   p* pp = mp->pp;
   pstatus expected = pstatus::syscall;
   if (pp && pp->status.compare_exchange_strong(expected, pstatus::running, std::memory_order_acq_rel)) {
-    cas_status(gp, gstatus::syscall, gstatus::running);
+    set_status(gp, gstatus::syscall, gstatus::running);
     return;
   }
   // sysmon took the P.
@@ -41,21 +41,18 @@ void exit_blocking() noexcept {
   p* np;
   {
     std::lock_guard<spinlock> l(s->lock);
-    np = s->stopping.load() ? nullptr : pidle_get_locked_public(s);
+    np = s->stopping.load() ? nullptr : pidle_get_locked(s);
   }
   if (np) {
-    mp->pp = np;
-    __atomic_store_n(&np->mp, mp, __ATOMIC_RELEASE);
-    np->status.store(pstatus::running, std::memory_order_release);
-    cas_status(gp, gstatus::syscall, gstatus::running);
+    acquirep(mp, np);
+    set_status(gp, gstatus::syscall, gstatus::running);
     return;
   }
-  cas_status(gp, gstatus::syscall, gstatus::running);
+  set_status(gp, gstatus::syscall, gstatus::running);
+  // No P: to the global queue, from g0 once this goroutine is saved.
   switch_to(mp, nullptr, [](m* m2, g* g2, void*) noexcept {
-    cas_status(g2, gstatus::running, gstatus::runnable);
-    sched* s2 = m2->s;
-    std::lock_guard<spinlock> l(s2->lock);
-    gq_put_locked_public(s2, g2);
+    set_status(g2, gstatus::running, gstatus::runnable);
+    put_runnable(m2->s, nullptr, g2, false);
   }, nullptr);
 }
 

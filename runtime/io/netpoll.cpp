@@ -92,7 +92,8 @@ class netpoller {
         if (it->second.writer == &w) it->second.writer = nullptr;
         if (!it->second.reader && !it->second.writer) {
           // Disarm; ENOENT/EBADF: the descriptor was closed meanwhile, which is the caller's affair.
-          ::epoll_ctl(epfd_, EPOLL_CTL_DEL, fd, nullptr);
+          if (::epoll_ctl(epfd_, EPOLL_CTL_DEL, fd, nullptr) != 0 && errno != ENOENT && errno != EBADF)
+            fatal("netpoller: epoll_ctl(DEL) of fd %d failed: %s", fd, std::strerror(errno));
           table_.erase(it);
         }
       }
@@ -169,16 +170,18 @@ class netpoller {
   std::thread thread_;
 };
 
+// Made outside any lock (it starts a thread); of two made at once, the first published wins and
+// the other is dropped.
 netpoller* netpoll_get(sched* s) {
-  std::lock_guard<spinlock> l(s->lock);
-  if (!s->netpoll) s->netpoll = new netpoller();
-  return s->netpoll;
+  if (netpoller* np = s->netpoll.load(std::memory_order_acquire)) return np;
+  auto* made = new netpoller();
+  netpoller* seen = nullptr;
+  if (s->netpoll.compare_exchange_strong(seen, made, std::memory_order_acq_rel, std::memory_order_acquire)) return made;
+  delete made;
+  return seen;
 }
 
-void netpoll_destroy(sched* s) noexcept {
-  delete s->netpoll;
-  s->netpoll = nullptr;
-}
+void netpoll_destroy(sched* s) noexcept { delete s->netpoll.exchange(nullptr, std::memory_order_acq_rel); }
 
 bool netpoll_wait(netpoller* np, int fd, std::uint32_t events, std::int64_t deadline_ns) {
   return np->wait(fd, events, deadline_ns);

@@ -48,7 +48,8 @@ inline void futex_wake(std::atomic<std::uint32_t>* word, int n = 1) noexcept {
 
 inline std::int64_t monotonic_ns() noexcept {
   timespec ts;
-  ::clock_gettime(CLOCK_MONOTONIC, &ts);
+  if (__builtin_expect(::clock_gettime(CLOCK_MONOTONIC, &ts) != 0, 0))
+    fatal("clock_gettime(CLOCK_MONOTONIC) failed: errno %d (every deadline and timer depends on it)", errno);
   return std::int64_t(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
 }
 
@@ -70,28 +71,36 @@ struct note {
   }
 };
 
-// A small lock for the scheduler's own structures: spins briefly, then sleeps on a futex.
-// Never held across a goroutine switch.
+// ---- the lock word ------------------------------------------------------------------------
+// A lock on one futex word: spins briefly, then sleeps (Drepper, "Futexes Are Tricky", mutex
+// #3: 0 free, 1 locked, 2 locked with sleepers).  Used by spinlock below and, on words inside
+// user-visible objects, by runtime/sync.  Never held across a goroutine switch.
+inline void word_lock(std::atomic<std::uint32_t>& w) noexcept {
+  std::uint32_t c = 0;
+  if (w.compare_exchange_strong(c, 1, std::memory_order_acquire, std::memory_order_relaxed)) return;
+  for (int i = 0; i < 64; ++i) {
+    arch::cpu_relax();
+    c = 0;
+    if (w.load(std::memory_order_relaxed) == 0 &&
+        w.compare_exchange_weak(c, 1, std::memory_order_acquire, std::memory_order_relaxed))
+      return;
+  }
+  if (c != 2) c = w.exchange(2, std::memory_order_acquire);
+  while (c != 0) {
+    futex_wait(&w, 2);
+    c = w.exchange(2, std::memory_order_acquire);
+  }
+}
+
+inline void word_unlock(std::atomic<std::uint32_t>& w) noexcept {
+  if (w.exchange(0, std::memory_order_release) == 2) futex_wake(&w, 1);
+}
+
+// A small lock for the scheduler's own structures (a lock word as a BasicLockable).
 class spinlock {
  public:
-  void lock() noexcept {
-    std::uint32_t c = 0;
-    if (state_.compare_exchange_strong(c, 1, std::memory_order_acquire)) return;
-    for (int i = 0; i < 64; ++i) {
-      arch::cpu_relax();
-      c = 0;
-      if (state_.load(std::memory_order_relaxed) == 0 && state_.compare_exchange_weak(c, 1, std::memory_order_acquire)) return;
-    }
-    // 2: locked with sleepers (Drepper, "Futexes Are Tricky", mutex #3).
-    if (c != 2) c = state_.exchange(2, std::memory_order_acquire);
-    while (c != 0) {
-      futex_wait(&state_, 2);
-      c = state_.exchange(2, std::memory_order_acquire);
-    }
-  }
-  void unlock() noexcept {
-    if (state_.exchange(0, std::memory_order_release) == 2) futex_wake(&state_, 1);
-  }
+  void lock() noexcept { word_lock(state_); }
+  void unlock() noexcept { word_unlock(state_); }
   bool try_lock() noexcept {
     std::uint32_t c = 0;
     return state_.compare_exchange_strong(c, 1, std::memory_order_acquire);

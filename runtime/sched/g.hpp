@@ -61,7 +61,6 @@ struct g {
   thread_state tls;
   const char* wait_reason = "";    // for dumps: what it is parked on
   std::uint32_t grows = 0, shrinks = 0;
-  std::int64_t run_since_ns = 0;   // when it last started running (sysmon)
   segment* seg = nullptr;          // split-stack segments: the newest link (stack/grow.hpp)
   stack* spare = nullptr;          // the last segment left, kept for the next link
   void* asan_fake_stack = nullptr; // AddressSanitizer fiber bookkeeping

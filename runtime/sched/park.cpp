@@ -12,7 +12,6 @@
 // goroutine holds a pin (g::pins) while it waits; a pinned stack may still be shrunk in place,
 // which moves nothing.
 #include <mutex>
-#include <thread>
 
 #include "runtime/sched/sched.hpp"
 #include "weft/runtime.hpp"

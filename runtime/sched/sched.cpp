@@ -30,15 +30,11 @@
 #include "runtime/sched/sched.hpp"
 
 #include <algorithm>
-#include <cerrno>
 #include <cstdio>
-#include <cstring>
 #include <mutex>
 #include <system_error>
 
 #include <pthread.h>
-#include <signal.h>
-#include <sys/mman.h>
 #include <unistd.h>
 
 #include "arch/cpu.hpp"
@@ -50,6 +46,30 @@
 #include "weft/runtime.hpp"
 
 namespace weft::detail {
+
+// Shared with runtime/io (sched.hpp); sched.lock held for the _locked ones.
+void gq_put_locked(sched* s, g* gp) noexcept {
+  gp->sched_link = nullptr;
+  if (s->gq_tail) s->gq_tail->sched_link = gp;
+  else s->gq_head = gp;
+  s->gq_tail = gp;
+  s->gq_size.fetch_add(1, std::memory_order_relaxed);
+}
+
+p* pidle_get_locked(sched* s) noexcept {
+  p* pp = s->pidle;
+  if (!pp) return nullptr;
+  s->pidle = pp->idle_link;
+  pp->idle_link = nullptr;
+  s->npidle.fetch_sub(1, std::memory_order_release);
+  return pp;
+}
+
+void acquirep(m* mp, p* pp) noexcept {
+  mp->pp = pp;
+  __atomic_store_n(&pp->mp, mp, __ATOMIC_RELEASE);  // sysmon reads it
+  pp->status.store(pstatus::running, std::memory_order_release);
+}
 
 namespace {
 
@@ -67,14 +87,6 @@ std::uint32_t fastrand(std::uint64_t& state) noexcept {
 }
 
 // ---- global queue (sched.lock held) -----------------------------------------------------
-void gq_put_locked(sched* s, g* gp) noexcept {
-  gp->sched_link = nullptr;
-  if (s->gq_tail) s->gq_tail->sched_link = gp;
-  else s->gq_head = gp;
-  s->gq_tail = gp;
-  s->gq_size.fetch_add(1, std::memory_order_relaxed);
-}
-
 g* gq_pop_locked(sched* s) noexcept {
   g* gp = s->gq_head;
   if (!gp) return nullptr;
@@ -113,15 +125,6 @@ void pidle_put_locked(sched* s, p* pp) noexcept {
   s->npidle.fetch_add(1, std::memory_order_release);
 }
 
-p* pidle_get_locked(sched* s) noexcept {
-  p* pp = s->pidle;
-  if (!pp) return nullptr;
-  s->pidle = pp->idle_link;
-  pp->idle_link = nullptr;
-  s->npidle.fetch_sub(1, std::memory_order_release);
-  return pp;
-}
-
 void midle_put_locked(sched* s, m* mp) noexcept {
   mp->idle_link = s->midle;
   s->midle = mp;
@@ -145,12 +148,6 @@ bool midle_remove_locked(sched* s, m* mp) noexcept {
     }
   }
   return false;
-}
-
-void acquirep(m* mp, p* pp) noexcept {
-  mp->pp = pp;
-  __atomic_store_n(&pp->mp, mp, __ATOMIC_RELEASE);  // sysmon reads it
-  pp->status.store(pstatus::running, std::memory_order_release);
 }
 
 void m_main(m* mp) noexcept;
@@ -202,6 +199,18 @@ void newm(sched* s, p* pp, bool spinning) noexcept {
   if (spinning) s->nmspinning.fetch_sub(1, std::memory_order_release);
   std::lock_guard<spinlock> l(s->lock);
   pidle_put_locked(s, pp);
+}
+
+// A wired goroutine and a P for it, handed to its M (nextp before nextg: see struct m).
+void hand_wired(m* owner, p* pp, g* gp) noexcept {
+  owner->nextp = pp;
+  owner->nextg = gp;
+}
+
+// The same, to another M, which is woken to run them.
+void wake_wired(m* owner, p* pp, g* gp) noexcept {
+  hand_wired(owner, pp, gp);
+  owner->park.wake();
 }
 
 // Gives pp (or an idle P) to an idle or new M.  Go's startm.
@@ -297,9 +306,6 @@ static void dump_goroutines() noexcept {
   if (locked) s->allg_lock.unlock();
 }
 
-p* pidle_get_locked_public(sched* s) noexcept { return pidle_get_locked(s); }
-void gq_put_locked_public(sched* s, g* gp) noexcept { gq_put_locked(s, gp); }
-
 // Never inlined: inlined, a compiler may compute the thread-local's address once per function
 // (clang -O2 does), and after a switch that migrated the goroutine that address is the old
 // thread's.  The asm keeps the call from being treated as pure and merged.
@@ -339,6 +345,15 @@ static inline __attribute__((always_inline)) g* runq_get_inline(p* pp) noexcept 
 
 void runq_put(sched* s, p* pp, g* gp, bool next) noexcept { runq_put_inline(s, pp, gp, next); }
 g* runq_get(p* pp) noexcept { return runq_get_inline(pp); }
+
+void put_runnable(sched* s, p* pp, g* gp, bool next) noexcept {
+  if (pp) {
+    runq_put_inline(s, pp, gp, next);
+    return;
+  }
+  std::lock_guard<spinlock> l(s->lock);
+  gq_put_locked(s, gp);
+}
 
 // Steals half of victim's ring into pp's; returns one G to run.
 static g* steal_from(sched* s, p* pp, p* victim, bool take_runnext) noexcept {
@@ -411,6 +426,14 @@ static void stopm(sched* s, m* mp) noexcept {
   }
 }
 
+// Fires the timers that are due.  The clock is read only if one is armed, and once.
+static void run_due_timers(sched* s) noexcept {
+  const std::int64_t next = s->timers.next_when();
+  if (next == timer_heap::kNever) return;
+  const std::int64_t now = monotonic_ns();
+  if (next <= now) s->timers.run_due(now);
+}
+
 // Finds a G to run for mp, sleeping if there is none.  Returns nullptr when the runtime stops.
 static g* find_runnable(sched* s, m* mp, std::uint64_t& rnd) noexcept {
   for (;;) {
@@ -425,7 +448,7 @@ static g* find_runnable(sched* s, m* mp, std::uint64_t& rnd) noexcept {
           pp = pidle_get_locked(s);
         }
         if (!pp) {
-          s->timers.run_due(monotonic_ns());
+          run_due_timers(s);
           stopm(s, mp);
           continue;
         }
@@ -433,7 +456,7 @@ static g* find_runnable(sched* s, m* mp, std::uint64_t& rnd) noexcept {
       }
     }
     p* pp = mp->pp;
-    if (s->timers.next_when() <= monotonic_ns()) s->timers.run_due(monotonic_ns());
+    run_due_timers(s);
 
     if (pp->schedtick.load(std::memory_order_relaxed) % kGlobalCheckEvery == 0 && s->gq_size.load(std::memory_order_relaxed) > 0) {
       std::lock_guard<spinlock> l(s->lock);
@@ -472,12 +495,9 @@ static g* find_runnable(sched* s, m* mp, std::uint64_t& rnd) noexcept {
       mp->pp = nullptr;
       pidle_put_locked(s, pp);
     }
-    bool was_spinning = mp->spinning;
     if (mp->spinning) {
       mp->spinning = false;
       s->nmspinning.fetch_sub(1, std::memory_order_acq_rel);
-    }
-    if (was_spinning) {
       bool work = s->gq_size.load(std::memory_order_acquire) > 0;
       for (auto& victim : s->allp)
         if (!victim->q.empty() || victim->runnext.load(std::memory_order_acquire)) work = true;
@@ -512,25 +532,33 @@ static inline void wait_switched_out(g* gp) noexcept {
   }
 }
 
-static void execute(sched* s, m* mp, g* gp) noexcept {
-  (void)s;
+// Takes gp, just taken from a run queue, to run on pp: once a yield's save is done, runnable →
+// running, counted as one schedule of pp.
+static inline __attribute__((always_inline)) void claim_g(p* pp, g* gp) noexcept {
   wait_switched_out(gp);
   set_status(gp, gstatus::runnable, gstatus::running);
-  bump(mp->pp->schedtick);
+  bump(pp->schedtick);
+}
+
+// Whether a goroutine leaving mp may switch straight to the next G of its P: not when the M
+// is wired, on the periodic tick when g0 looks at the global queue, or when stopping.
+static inline __attribute__((always_inline)) bool may_switch_direct(m* mp, p* pp, sched* s) noexcept {
+  return pp && !mp->lockedg && pp->schedtick.load(std::memory_order_relaxed) % kGlobalCheckEvery != 0 &&
+         !s->stopping.load(std::memory_order_relaxed);
+}
+
+static void execute(m* mp, g* gp) noexcept {
+  claim_g(mp->pp, gp);
   switch_to(mp, gp, nullptr, nullptr);
   // Back on g0.  A goroutine that came here only to have its stack copied goes straight back.
   while (g* again = std::exchange(mp->resume_g, nullptr)) switch_to(mp, again, nullptr, nullptr);
 }
 
 // A wired G picked by the wrong M: hand our P and the G to its M, and sleep (Go's startlockedm).
-static void start_locked_m(sched* s, m* mp, g* gp) noexcept {
-  m* owner = gp->locked_m;
+static void start_locked_m(m* mp, g* gp) noexcept {
   p* pp = std::exchange(mp->pp, nullptr);
   __atomic_store_n(&pp->mp, nullptr, __ATOMIC_RELAXED);
-  owner->nextp = pp;
-  owner->nextg = gp;
-  owner->park.wake();
-  (void)s;
+  wake_wired(gp->locked_m, pp, gp);
 }
 
 // An M wired to a G that just parked: give the P away and sleep until the G is readied and
@@ -559,18 +587,18 @@ static void schedule(sched* s, m* mp) noexcept {
       mp->nextg = nullptr;
       acquirep(mp, mp->nextp.exchange(nullptr));
       reset_spinning(s, mp);
-      execute(s, mp, gp);
+      execute(mp, gp);
       continue;
     }
     g* gp = find_runnable(s, mp, rnd);
     if (!gp) return;
     reset_spinning(s, mp);
     if (gp->locked_m && gp->locked_m != mp) {
-      start_locked_m(s, mp, gp);
+      start_locked_m(mp, gp);
       stopm(s, mp);
       continue;
     }
-    execute(s, mp, gp);
+    execute(mp, gp);
   }
 }
 
@@ -785,12 +813,7 @@ std::uint64_t new_goroutine(sched* s, closure* c) {
   s->st.goroutines_created.fetch_add(1, std::memory_order_relaxed);
   s->st.goroutines_live.fetch_add(1, std::memory_order_relaxed);
   std::uint64_t id = gp->id;
-  if (pp) {
-    runq_put(s, pp, gp, true);
-  } else {
-    std::lock_guard<spinlock> l(s->lock);
-    gq_put_locked(s, gp);
-  }
+  put_runnable(s, pp, gp, true);
   wakep(s);
   return id;
 }
@@ -816,7 +839,7 @@ static void gdead_post(m* mp, g* gp, void*) noexcept {
   }
   release_kept_stacks(mp->s, mp, gp);  // a spare split-stack segment, old stacks under ASan (stack/grow.hpp)
   gp->status.store(gstatus::dead, std::memory_order_release);
-  switch_away(mp, gp, gdead_post, nullptr);
+  switch_away(mp, gdead_post, nullptr);
   fatal("goroutine %llu resumed after it exited", (unsigned long long)gp->id);
 }
 
@@ -841,13 +864,12 @@ void goroutine_entry(boost::context::detail::transfer_t) noexcept {
 
 // ---- leaving a goroutine: yield, park, exit --------------------------------------------
 
-// Switches away from gp (the running G on mp) to the next G of mp's P if there is one that
-// may run here, else to g0.  `post` runs once gp is saved (switch.hpp).
-void switch_away(m* mp, g* gp, post_action post, void* arg) noexcept {
+// Switches away from the running G on mp (its curg) to the next G of mp's P if there is one
+// that may run here, else to g0.  `post` runs once the G is saved (switch.hpp).
+void switch_away(m* mp, post_action post, void* arg) noexcept {
   p* pp = mp->pp;
   g* next = nullptr;
-  if (pp && !mp->lockedg && pp->schedtick.load(std::memory_order_relaxed) % kGlobalCheckEvery != 0 &&
-      !mp->s->stopping.load(std::memory_order_relaxed)) {
+  if (may_switch_direct(mp, pp, mp->s)) {
     next = runq_get(pp);
     if (next && next->locked_m) {
       // Wired to another M: g0 hands it over.
@@ -855,49 +877,46 @@ void switch_away(m* mp, g* gp, post_action post, void* arg) noexcept {
       next = nullptr;
     }
   }
-  if (next) {
-    wait_switched_out(next);
-    set_status(next, gstatus::runnable, gstatus::running);
-    bump(pp->schedtick);
-    switch_to(mp, next, post, arg);
-  } else {
-    switch_to(mp, nullptr, post, arg);
-  }
-  (void)gp;
+  if (next) claim_g(pp, next);
+  switch_to(mp, next, post, arg);
 }
 
 static void yield_post(m* mp, g* gp, void*) noexcept {
   set_status(gp, gstatus::running, gstatus::runnable);
-  sched* s = mp->s;
-  if (mp->pp) runq_put(s, mp->pp, gp, false);
-  else {
-    std::lock_guard<spinlock> l(s->lock);
-    gq_put_locked(s, gp);
-  }
+  put_runnable(mp->s, mp->pp, gp, false);
 }
 
 void gosched() noexcept { gosched_on(current_m()); }
 
-// Everything but the direct switch: nothing else to run, a wired G, the periodic look at the
-// global queue, a G wired to another M.  Out of line, so that the common path below needs
-// few registers (its prologue and epilogue were a tenth of a yield).
-__attribute__((noinline)) static void gosched_slow(m* mp, g* gp, p* pp, sched* s) noexcept {
+// Everything but the direct switch (and gosched_past_wired): nothing else to run, a wired G,
+// the periodic look at the global queue, stopping.  Out of line, so that the common path below
+// needs few registers (its prologue and epilogue were a tenth of a yield).
+__attribute__((noinline)) static void gosched_slow(m* mp, p* pp, sched* s) noexcept {
   // Nothing else to run anywhere: keep going (saves two switches).
   if (pp && pp->q.empty() && !pp->runnext.load(std::memory_order_relaxed) && s->gq_size.load(std::memory_order_relaxed) == 0 &&
       !mp->lockedg && !s->stopping.load(std::memory_order_relaxed)) {
-    if (s->timers.next_when() > monotonic_ns()) return;
+    const std::int64_t next = s->timers.next_when();
+    if (next == timer_heap::kNever || next > monotonic_ns()) return;
   }
   if (mp->lockedg) {
     // A wired G yields through g0, which gives it straight back (it may not run elsewhere).
     switch_to(mp, nullptr, [](m* m2, g* g2, void*) noexcept {
-      cas_status(g2, gstatus::running, gstatus::runnable);
-      m2->nextp = std::exchange(m2->pp, nullptr);
-      m2->nextg = g2;
+      set_status(g2, gstatus::running, gstatus::runnable);
+      hand_wired(m2, std::exchange(m2->pp, nullptr), g2);
     }, nullptr);
     return;
   }
-  switch_away(mp, gp, yield_post, nullptr);
+  switch_away(mp, yield_post, nullptr);
 }
+
+#if WEFT_DIRECT_SWITCH
+// The next G of this P is wired to another M: back into runnext with it, and through g0,
+// which hands it over (schedule, start_locked_m).  Out of line, like gosched_slow.
+__attribute__((noinline)) static void gosched_past_wired(m* mp, p* pp, sched* s, g* next) noexcept {
+  runq_put(s, pp, next, true);
+  switch_to(mp, nullptr, yield_post, nullptr);
+}
+#endif
 
 void gosched_on(m* mp) noexcept {
   g* gp = mp->curg;
@@ -907,22 +926,20 @@ void gosched_on(m* mp) noexcept {
 #if WEFT_DIRECT_SWITCH
   // The common case: the next G of this P, switched to directly; gp goes to the queue's tail
   // before its context is saved, still marked running (see wait_switched_out).
-  if (pp && !mp->lockedg && pp->schedtick.load(std::memory_order_relaxed) % kGlobalCheckEvery != 0 &&
-      !s->stopping.load(std::memory_order_relaxed)) {
+  if (may_switch_direct(mp, pp, s)) {
     if (g* next = runq_get_inline(pp)) {
-      if (__builtin_expect(!next->locked_m, 1)) {
-        wait_switched_out(next);
-        set_status(next, gstatus::runnable, gstatus::running);
-        bump(pp->schedtick);
-        runq_put_inline(s, pp, gp, false);
-        switch_direct(mp, gp, next);
+      if (__builtin_expect(next->locked_m != nullptr, 0)) {
+        gosched_past_wired(mp, pp, s, next);
         return;
       }
-      runq_put(s, pp, next, true);  // wired to another M: g0 hands it over (switch_away)
+      claim_g(pp, next);
+      runq_put_inline(s, pp, gp, false);
+      switch_direct(mp, gp, next);
+      return;
     }
   }
 #endif
-  gosched_slow(mp, gp, pp, s);
+  gosched_slow(mp, pp, s);
 }
 
 struct park_req {
@@ -938,15 +955,8 @@ static void park_post(m* mp, g* gp, void* arg) noexcept {
   if (commit && !commit(gp, carg)) {
     // The event already happened: run it again soon.
     cas_status(gp, gstatus::waiting, gstatus::runnable);
-    if (mp->lockedg == gp) {
-      mp->nextp = std::exchange(mp->pp, nullptr);
-      mp->nextg = gp;
-    } else if (mp->pp) {
-      runq_put(mp->s, mp->pp, gp, true);
-    } else {
-      std::lock_guard<spinlock> l(mp->s->lock);
-      gq_put_locked(mp->s, gp);
-    }
+    if (mp->lockedg == gp) hand_wired(mp, std::exchange(mp->pp, nullptr), gp);
+    else put_runnable(mp->s, mp->pp, gp, true);
   }
 }
 
@@ -956,7 +966,7 @@ void park(park_commit commit, void* arg, const char* reason) noexcept {
   gp->wait_reason = reason;
   park_req r{commit, arg};
   if (mp->lockedg) switch_to(mp, nullptr, park_post, &r);
-  else switch_away(mp, gp, park_post, &r);
+  else switch_away(mp, park_post, &r);
 }
 
 void ready(g* gp) noexcept {
@@ -973,18 +983,11 @@ void ready(g* gp) noexcept {
         return;
       }
     }
-    owner->nextp = pp;
-    owner->nextg = gp;
-    owner->park.wake();
+    wake_wired(owner, pp, gp);
     return;
   }
   m* mp = current_m();
-  if (mp && mp->pp && mp->s == s) {
-    runq_put(s, mp->pp, gp, true);
-  } else {
-    std::lock_guard<spinlock> l(s->lock);
-    gq_put_locked(s, gp);
-  }
+  put_runnable(s, mp && mp->s == s ? mp->pp : nullptr, gp, true);
   wakep(s);
 }
 

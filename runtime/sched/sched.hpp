@@ -50,7 +50,6 @@ struct m {
   std::size_t g0_stack_size = 0;
   void* tsan_fiber = nullptr;     // the thread's own (g0) fiber
   std::thread thread;
-  std::int64_t blocking_since_ns = 0;
 };
 
 // A processor: the right to run goroutines.  `procs` of them.
@@ -112,7 +111,7 @@ struct sched {
   g* allg = nullptr;
 
   timer_heap timers;
-  netpoller* netpoll = nullptr;   // made on the first wait_readable/wait_writable
+  std::atomic<netpoller*> netpoll{nullptr};  // made on the first wait_readable/wait_writable
   std::atomic<std::uint64_t> next_goid{1};
   sched_stats st;
 
@@ -123,7 +122,6 @@ struct sched {
   std::thread sysmon_thread;
   note sysmon_note;
   std::atomic<bool> sysmon_sleeping{false};
-  std::int64_t next_scan_ns = 0;
 };
 
 // ---- the current thread ----------------------------------------------------------------
@@ -177,18 +175,22 @@ bool block(waiter& w, void (*unlock)(void*) noexcept, void* arg, const char* rea
 
 // ---- scheduler internals shared by the files of runtime/sched ---------------------------
 void wakep(sched* s) noexcept;
-p* pidle_get_locked_public(sched* s) noexcept;   // sched.lock held
-void gq_put_locked_public(sched* s, g* gp) noexcept;  // sched.lock held
+p* pidle_get_locked(sched* s) noexcept;          // an idle P, or nullptr; sched.lock held
+void gq_put_locked(sched* s, g* gp) noexcept;     // at the global queue's tail; sched.lock held
+void acquirep(m* mp, p* pp) noexcept;             // mp takes pp and runs with it
 void handoffp(sched* s, p* pp) noexcept;
 void runq_put(sched* s, p* pp, g* gp, bool next) noexcept;
 g* runq_get(p* pp) noexcept;
+// Puts a runnable gp on pp's run queue (in runnext if `next`), or, without a P, on the global
+// queue.
+void put_runnable(sched* s, p* pp, g* gp, bool next) noexcept;
 std::uint64_t new_goroutine(sched* s, closure* c);
 void start_sysmon(sched* s);
 void stop_sysmon(sched* s) noexcept;
 void sysmon_wake(sched* s) noexcept;
 void wake_timer_sleeper(sched* s, std::int64_t when) noexcept;
 using post_action = void (*)(m* mp, g* from, void* arg) noexcept;
-void switch_away(m* mp, g* gp, post_action post, void* arg) noexcept;
+void switch_away(m* mp, post_action post, void* arg) noexcept;
 
 // ---- blocking calls ----------------------------------------------------------------------
 void enter_blocking() noexcept;   // Go's entersyscall

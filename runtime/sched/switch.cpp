@@ -1,12 +1,11 @@
 #include "runtime/sched/switch.hpp"
 
 #include <cerrno>
-#include <cstring>
 
 #include <cxxabi.h>
-#include <pthread.h>
 
 #include "arch/cpu.hpp"
+#include "runtime/stack/grow.hpp"
 
 #if defined(WEFT_SANITIZE_ADDRESS)
 #include <sanitizer/asan_interface.h>
@@ -56,6 +55,26 @@ inline void restore_tls(m* mp, const thread_state& ts) noexcept {
   *mp->errno_ptr = ts.err;
 }
 
+// save_tls into `out`, then restore_tls from `in`, with the thread's two pointers read once
+// (through the separate calls the compiler reloads them, as the stores might alias the m).
+inline void exchange_tls(m* mp, thread_state& out, const thread_state& in) noexcept {
+  int* const err = mp->errno_ptr;
+  auto* const eh = static_cast<eh_globals_layout*>(mp->eh_globals);
+  out.err = *err;
+  out.eh_caught = eh->caught;
+  out.eh_uncaught = eh->uncaught;
+  eh->caught = in.eh_caught;
+  eh->uncaught = in.eh_uncaught;
+  *err = in.err;
+}
+
+// Makes `to` the context this thread runs: its errno and exception state, and its stack limit
+// (or the preemption poison).
+inline void enter_g(m* mp, g* to) noexcept {
+  restore_tls(mp, to->tls);
+  publish_limit(to);
+}
+
 transfer_t on_switch(transfer_t t) noexcept {
   auto* r = static_cast<switch_req*>(t.data);
   m* mp = r->mp;
@@ -71,8 +90,7 @@ transfer_t on_switch(transfer_t t) noexcept {
   // From here on `r` (on the source's stack) must not be read: post may publish the source.
   if (post) post(mp, from, arg);
   if (to) {
-    restore_tls(mp, to->tls);
-    arch::store_limit(to->preempt.load(std::memory_order_relaxed) ? ~std::uintptr_t{0} : to->limit);
+    enter_g(mp, to);
   } else {
     restore_tls(mp, mp->g0_tls);
     arch::store_limit(0);
@@ -161,9 +179,8 @@ void switch_direct(m* mp, g* from, g* to) noexcept {
   WEFT_PREFAULT_HEADROOM(from);
   // The work on_switch would do on the far side, done here before the jump: `from` needs no
   // post action beyond its status, which the assembly stores once the context is saved.
-  save_tls(mp, from->tls);
-  restore_tls(mp, to->tls);
-  arch::store_limit(to->preempt.load(std::memory_order_relaxed) ? ~std::uintptr_t{0} : to->limit);
+  exchange_tls(mp, from->tls, to->tls);
+  publish_limit(to);
 #if defined(WEFT_SANITIZE_THREAD)
   __tsan_switch_to_fiber(to->tsan_fiber, 0);  // on from's stack, before curg names `to`
 #endif

@@ -9,10 +9,10 @@
 //
 // A yield needs less: its only post action is "runnable", so switch_direct (below) puts the
 // goroutine on its queue first and has the assembly store that status after saving the
-// context — no ontop call, no on_switch, no post action: 345 instructions per yield round trip
-// instead of 477 (callgrind, BENCHMARKS.md).  Rejected: the same trick for parking, whose
-// commit may fail and must run after the save; and doing without the status store (a stealer
-// could resume a context that is not yet saved).
+// context — no ontop call, no on_switch, no post action: 311 instructions per yield round trip
+// in Release, from 477 through on_switch (callgrind, BENCHMARKS.md).  Rejected: the same trick
+// for parking, whose commit may fail and must run after the save; and doing without the status
+// store (a stealer could resume a context that is not yet saved).
 //
 // What a switch saves: the callee-saved registers, the stack pointer, the x87 control word and
 // MXCSR (Boost.Context's frame); errno; libstdc++'s caught-exception stack and uncaught count.

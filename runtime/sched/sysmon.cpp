@@ -78,21 +78,21 @@ bool watching(sched* s) noexcept {
 void sysmon_main(sched* s) noexcept {
   std::int64_t delay = kMinDelayNs;
   std::int64_t scan_ns = std::int64_t(s->opts.scan_interval.count()) * 1'000'000;
-  s->next_scan_ns = scan_ns ? monotonic_ns() + scan_ns : 0;
+  std::int64_t next_scan_ns = scan_ns ? monotonic_ns() + scan_ns : 0;
   while (!s->stopping.load(std::memory_order_acquire)) {
     std::int64_t now = monotonic_ns();
     bool acted = retake(s, now);
     if (s->timers.next_when() < now - kLateTimerNs) s->timers.run_due(now);
-    if (scan_ns && now >= s->next_scan_ns) {
+    if (scan_ns && now >= next_scan_ns) {
       scan_phase(s);
-      s->next_scan_ns = monotonic_ns() + scan_ns;
+      next_scan_ns = monotonic_ns() + scan_ns;
     }
     delay = acted ? kMinDelayNs : std::min(delay * 2, kMaxDelayNs);
     std::int64_t deadline = monotonic_ns() + delay;
     if (!watching(s)) {
       // Every P idle: sleep until woken (wakep / blocking) or until the next scan or timer.
       std::int64_t until = s->timers.next_when();
-      if (scan_ns) until = std::min(until, s->next_scan_ns);
+      if (scan_ns) until = std::min(until, next_scan_ns);
       s->sysmon_note.clear();
       s->sysmon_sleeping.store(true, std::memory_order_seq_cst);
       if (!watching(s) && !s->stopping.load()) s->sysmon_note.sleep(until == timer_heap::kNever ? 0 : until);

@@ -44,6 +44,7 @@
 // memory.
 #include "runtime/stack/grow.hpp"
 
+#include <bit>
 #include <climits>
 #include <cstring>
 
@@ -60,16 +61,8 @@
 
 namespace weft::detail {
 
-static_assert(sizeof(stack) + sizeof(stack*) <= kSegmentTop, "a kept stack's record must fit its top");
-
-std::size_t round_up_pow2(std::size_t v) noexcept {
-  std::size_t r = 1;
-  while (r < v) r <<= 1;
-  return r;
-}
-
 std::size_t size_needed(const g* gp, std::uintptr_t sp, std::size_t bytes) noexcept {
-  std::size_t need = round_up_pow2(gp->stk.hi - sp + bytes + kStackHeadroom);
+  std::size_t need = std::bit_ceil(gp->stk.hi - sp + bytes + kStackHeadroom);
   if (need < 2 * gp->stk.size()) need = 2 * gp->stk.size();
   return need;
 }
@@ -80,6 +73,15 @@ void check_stack_max(sched* s, g* gp, std::size_t size) noexcept {
     fatal("goroutine %llu stack exceeds %zu-byte limit (it needs %zu bytes; raise WEFT_STACK_MAX or "
           "options::stack_max, or look for runaway recursion)",
           (unsigned long long)gp->id, max, size);
+}
+
+m* yield_while_preempted(m* mp, g* gp) noexcept {
+  while (gp->preempt.load(std::memory_order_acquire)) {
+    arch::store_limit(gp->limit);
+    gosched();  // clears preempt; may resume on another M
+    mp = current_m();
+  }
+  return mp;
 }
 
 void fatal_on_g0(m* mp, void (*report)(m* mp, g* gp, void* arg) noexcept, void* arg) noexcept {
@@ -97,10 +99,6 @@ void require_stack_max(m* mp, g* gp, std::size_t size) noexcept {
     auto* q = static_cast<req*>(a);
     check_stack_max(m0->s, q->gp, q->size);
   }, &r);
-}
-
-void publish_limit(g* gp) noexcept {
-  arch::store_limit(gp->preempt.load(std::memory_order_relaxed) ? ~std::uintptr_t{0} : gp->limit);
 }
 
 namespace {
@@ -176,38 +174,25 @@ void move_stack(sched* s, m* mp, g* gp, const stack& fresh) noexcept {
   // tops; release_kept_stacks frees them).  The same frames' use-after-scope marks land on
   // the copy and are never cleared: code whose stacks get copied is built with
   // -fno-sanitize-address-use-after-scope (tests/grow/CMakeLists.txt).
-  auto* rec = reinterpret_cast<stack*>(old.hi - kSegmentTop);
-  rec[0] = old;
+  stack* rec = record_at_top(old);
   std::memcpy(static_cast<void*>(&rec[1]), &gp->asan_moved_from, sizeof(stack*));
   gp->asan_moved_from = rec;
   return;
 #endif
-  p* pp = mp ? mp->pp : nullptr;
-  s->stacks.free(old, pp ? &pp->scache : nullptr);
+  s->stacks.free(old, cache_of(mp));
 }
 
-struct grow_req {
-  std::size_t new_size;
-};
-
-// Post-switch action on g0: grow the goroutine that just switched here, and have g0 resume it.
+// Post-switch action on g0: grow the goroutine that just switched here to *arg bytes (a
+// std::size_t), and have g0 resume it.
 void grow_post(m* mp, g* gp, void* arg) noexcept {
-  std::size_t new_size = static_cast<grow_req*>(arg)->new_size;
-  copy_stack(mp->s, mp, gp, new_size);
+  copy_stack(mp->s, mp, gp, *static_cast<const std::size_t*>(arg));
   mp->resume_g = gp;
 }
 
 }  // namespace
 
-bool grow_in_place(sched* s, g* gp, std::size_t need) noexcept {
-  if (need > s->stacks.capacity(gp->stk)) return false;
-  bool grown = false;
-  try {
-    grown = s->stacks.grow_in_place(gp->stk, need);
-  } catch (const std::exception& e) {
-    fatal("goroutine %llu cannot grow its stack in place to %zu bytes: %s", (unsigned long long)gp->id, need, e.what());
-  }
-  if (!grown) return false;
+bool try_grow_in_place(sched* s, g* gp, std::size_t need) {
+  if (!s->stacks.grow_in_place(gp->stk, need)) return false;  // past the slot's capacity
   gp->limit = gp->stk.lo + kStackHeadroom;
   ++gp->grows;
   s->st.stack_grows.fetch_add(1, std::memory_order_relaxed);
@@ -215,11 +200,18 @@ bool grow_in_place(sched* s, g* gp, std::size_t need) noexcept {
   return true;
 }
 
+bool grow_in_place(sched* s, g* gp, std::size_t need) noexcept {
+  try {
+    return try_grow_in_place(s, gp, need);
+  } catch (const std::exception& e) {
+    fatal("goroutine %llu cannot grow its stack in place to %zu bytes: %s", (unsigned long long)gp->id, need, e.what());
+  }
+}
+
 void grow_by_copy(m* mp, std::size_t need) noexcept {
   ++mp->curg->grows;
   mp->s->st.stack_grows.fetch_add(1, std::memory_order_relaxed);
-  grow_req req{need};
-  switch_to(mp, nullptr, grow_post, &req);
+  switch_to(mp, nullptr, grow_post, &need);
 }
 
 void copy_stack(sched* s, m* mp, g* gp, std::size_t new_size) noexcept {
@@ -231,10 +223,9 @@ void copy_stack(sched* s, m* mp, g* gp, std::size_t new_size) noexcept {
           "weft::split_stack: a pinned stack then grows by a new segment), or end the pin before "
           "recursing deeper",
           (unsigned long long)gp->id, new_size, s->stacks.capacity(gp->stk), gp->pins.load(), new_size);
-  p* pp = mp ? mp->pp : nullptr;
   stack fresh;
   try {
-    fresh = s->stacks.alloc(new_size, pp ? &pp->scache : nullptr);
+    fresh = s->stacks.alloc(new_size, cache_of(mp));
   } catch (const std::exception& e) {
     fatal("goroutine %llu cannot grow its stack to %zu bytes: %s", (unsigned long long)gp->id, new_size, e.what());
   }
@@ -248,9 +239,8 @@ void shrink_stack(sched* s, m* mp, g* gp, std::size_t new_size) noexcept {
   bool in_place = gp->pins.load(std::memory_order_acquire) != 0 || cfg.reserve != 0 ||
                   s->opts.strategy == stack_strategy::segmented;
   if (!in_place) {
-    p* pp = mp ? mp->pp : nullptr;
     try {
-      move_stack(s, mp, gp, s->stacks.alloc(new_size, pp ? &pp->scache : nullptr));
+      move_stack(s, mp, gp, s->stacks.alloc(new_size, cache_of(mp)));
       return;
     } catch (...) {
       in_place = true;  // no memory for a smaller copy: halving in place is still correct
@@ -270,13 +260,12 @@ void release_spare_segment(sched* s, m* mp, g* gp) noexcept {
   gp->spare = nullptr;
   stack st = *spare;
   stack_reused(st.slot_lo, st.hi);
-  p* pp = mp ? mp->pp : nullptr;
-  s->stacks.free(st, pp ? &pp->scache : nullptr);
+  s->stacks.free(st, cache_of(mp));
 }
 
 void release_kept_stacks(sched* s, m* mp, g* gp) noexcept {
   release_spare_segment(s, mp, gp);
-  p* pp = mp ? mp->pp : nullptr;
+  stack_cache* cache = cache_of(mp);
   for (stack* rec = gp->asan_moved_from; rec;) {
     auto at = reinterpret_cast<std::uintptr_t>(rec);
     stack_reused(at, at + kSegmentTop);  // stale marks may cover the record itself
@@ -284,7 +273,7 @@ void release_kept_stacks(sched* s, m* mp, g* gp) noexcept {
     stack* next;
     std::memcpy(&next, static_cast<const void*>(&rec[1]), sizeof next);
     stack_reused(st.slot_lo, st.hi);
-    s->stacks.free(st, pp ? &pp->scache : nullptr);
+    s->stacks.free(st, cache);
     rec = next;
   }
   gp->asan_moved_from = nullptr;
@@ -294,11 +283,7 @@ void ensure_stack_slow(std::size_t bytes) {
   m* mp = current_m();
   g* gp = mp ? mp->curg : nullptr;
   if (!gp) return;
-  if (gp->preempt.load(std::memory_order_acquire)) {
-    arch::store_limit(gp->limit);
-    gosched();  // clears preempt; may resume on another M
-    mp = current_m();
-  }
+  mp = yield_while_preempted(mp, gp);
   std::uintptr_t sp = arch::stack_pointer();
   if (sp - bytes >= gp->limit && sp >= bytes) return;
   sched* s = mp->s;

@@ -4,6 +4,8 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "arch/cpu.hpp"
+#include "runtime/sched/sched.hpp"
 #include "runtime/stack/stack_pool.hpp"
 
 namespace weft::detail {
@@ -26,17 +28,36 @@ struct segment {
 // Bytes at the top of a segment that no frame uses: the segment's own `stack` record goes
 // there when it becomes a goroutine's spare (g::spare points at it).
 inline constexpr std::size_t kSegmentTop = 64;
+// A kept stack's record: the stack, and (the AddressSanitizer list of copied-from stacks) a
+// link to the next one.
+static_assert(sizeof(stack) + sizeof(stack*) <= kSegmentTop, "a kept stack's record must fit its top");
 
-// The smallest power of two >= v.
-std::size_t round_up_pow2(std::size_t v) noexcept;
+// Writes st's own record into its top kSegmentTop bytes, which no frame uses, and returns it:
+// how a stack the goroutine keeps (its spare segment; under AddressSanitizer a stack it was
+// copied out of) is remembered without an allocation.
+inline stack* record_at_top(const stack& st) noexcept {
+  auto* rec = reinterpret_cast<stack*>(st.hi - kSegmentTop);
+  *rec = st;
+  return rec;
+}
+
+// The per-P stack cache of the P this M holds, or nullptr (no M, or an M without a P): the
+// global pool is used then.
+inline stack_cache* cache_of(m* mp) noexcept {
+  p* pp = mp ? mp->pp : nullptr;
+  return pp ? &pp->scache : nullptr;
+}
 
 // The stack size that leaves `bytes` free below `sp` with the headroom to spare: doubling to
 // the smallest power of two that fits, and at least twice the current size.
 std::size_t size_needed(const g* gp, std::uintptr_t sp, std::size_t bytes) noexcept;
 
-// On the goroutine's own stack: makes the stack `need` bytes in place if its slot allows.
-// True if done (the limit is updated); false if the slot is too small.  Fatal if the
-// madvise/mprotect fails.
+// Makes gp's stack `need` bytes in place if its slot allows, and publishes the new limit.
+// True if done; false if the slot is too small.  Throws resource_error if the
+// madvise/mprotect fails (the stack is unchanged then).  The fault handler's way to grow: it
+// reports a failure as the overflow it is handling.
+bool try_grow_in_place(sched* s, g* gp, std::size_t need);
+// The same on the goroutine's own stack, where a failing madvise/mprotect is fatal.
 bool grow_in_place(sched* s, g* gp, std::size_t need) noexcept;
 
 // On the goroutine's own stack: switches to g0, which copies the stack into a slot of `need`
@@ -51,6 +72,10 @@ void copy_stack(sched* s, m* mp, g* gp, std::size_t new_size) noexcept;
 // On g0 (or the scanner), with gp not running: halves its stack — in place, or, with pure
 // copying (stack_reserve = 0) and no pin, by copying it into a smaller slot.
 void shrink_stack(sched* s, m* mp, g* gp, std::size_t new_size) noexcept;
+
+// On the goroutine's own stack: while sysmon asks gp to yield (g::preempt, with the limit word
+// poisoned), puts its real limit back and yields.  Returns the M it then runs on.
+m* yield_while_preempted(m* mp, g* gp) noexcept;
 
 // Fatal if a goroutine needing `size` bytes of stack would exceed stack_max.  Called on g0
 // or in the signal handler (on the alternate stack).
@@ -71,6 +96,8 @@ void release_kept_stacks(sched* s, m* mp, g* gp) noexcept;
 void release_spare_segment(sched* s, m* mp, g* gp) noexcept;
 
 // Puts the goroutine's limit into this thread's limit word (or the preemption poison).
-void publish_limit(g* gp) noexcept;
+inline void publish_limit(g* gp) noexcept {
+  arch::store_limit(gp->preempt.load(std::memory_order_relaxed) ? ~std::uintptr_t{0} : gp->limit);
+}
 
 }  // namespace weft::detail

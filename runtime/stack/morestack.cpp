@@ -22,6 +22,8 @@
 // exception always becomes the spare, since the unwinder is still running on it; an older
 // spare is freed then, as it is dead by that time.
 #if defined(__x86_64__)
+#include <algorithm>
+#include <bit>
 #include <cstring>
 
 #include "arch/cpu.hpp"
@@ -35,7 +37,6 @@ namespace weft::detail {
 
 static_assert(sizeof(segment) <= WEFT_MS_SEG_BYTES, "the segment record must fit its slot in the __morestack frame");
 static_assert(alignof(segment) <= 8);
-static_assert(sizeof(stack) + 16 <= kSegmentTop, "a spare segment's record must fit its top");
 
 namespace {
 
@@ -50,10 +51,10 @@ struct seg_req {
 void segment_post(m* mp, g* gp, void* arg) noexcept {
   auto* r = static_cast<seg_req*>(arg);
   sched* s = mp->s;
-  p* pp = mp->pp;
-  if (!r->to_free.empty()) s->stacks.free(r->to_free, pp ? &pp->scache : nullptr);
+  stack_cache* cache = cache_of(mp);
+  if (!r->to_free.empty()) s->stacks.free(r->to_free, cache);
   try {
-    r->got = s->stacks.alloc(r->size, pp ? &pp->scache : nullptr);
+    r->got = s->stacks.alloc(r->size, cache);
   } catch (const std::exception& e) {
     fatal("goroutine %llu cannot get a %zu-byte stack segment: %s", (unsigned long long)gp->id, r->size, e.what());
   }
@@ -61,27 +62,27 @@ void segment_post(m* mp, g* gp, void* arg) noexcept {
   mp->resume_g = gp;
 }
 
-struct free_req {
-  stack st;
-};
-
+// Post-switch action on g0: give *arg (a stack) back to the pool, then have g0 resume the
+// goroutine.
 void free_post(m* mp, g* gp, void* arg) noexcept {
-  auto* r = static_cast<free_req*>(arg);
-  p* pp = mp->pp;
-  mp->s->stacks.free(r->st, pp ? &pp->scache : nullptr);
+  mp->s->stacks.free(*static_cast<const stack*>(arg), cache_of(mp));
   mp->resume_g = gp;
+}
+
+// The segment for a function whose prologue found the stack short: it holds the frame, the
+// arguments copied from the caller, the segment's own top record and the headroom.
+std::size_t segment_size(const arch::morestack_frame* f) noexcept {
+  return std::bit_ceil(f->frame_bytes + f->args_bytes + kSegmentTop + kStackHeadroom);
 }
 
 // Makes `leaving` (a segment the goroutine is done with) its spare; a previous spare goes
 // back to the pool through g0.  The goroutine must not be running on the previous spare.
 void keep_as_spare(m* mp, g* gp, const stack& leaving) noexcept {
-  auto* rec = reinterpret_cast<stack*>(leaving.hi - kSegmentTop);
-  *rec = leaving;
   stack* old = gp->spare;
-  gp->spare = rec;
+  gp->spare = record_at_top(leaving);
   if (old) {
-    free_req r{*old};
-    switch_to(mp, nullptr, free_post, &r);
+    stack st = *old;
+    switch_to(mp, nullptr, free_post, &st);
   }
 }
 
@@ -101,7 +102,6 @@ std::uintptr_t link_segment(m* mp, g* gp, arch::morestack_frame* f, std::size_t 
       gp->spare = nullptr;
     }
     switch_to(mp, nullptr, segment_post, &r);
-    mp = current_m();
     fresh = r.got;
   }
   std::size_t below = gp->stk.size() + (gp->seg ? gp->seg->below : 0);
@@ -147,39 +147,26 @@ extern "C" std::uintptr_t weft_morestack(weft::arch::morestack_frame* f) noexcep
     fatal_on_g0(mp, [](m*, g*, void* a) noexcept {
       fatal("__morestack was called from %p, which is not a split-stack prologue (no `ret` after the call)", a);
     }, reinterpret_cast<void*>(f->ret_prologue));
-  for (;;) {
-    if (gp->preempt.load(std::memory_order_acquire)) {
-      arch::store_limit(gp->limit);
-      gosched();
-      mp = current_m();
-    }
-    const std::uintptr_t sp = f->entry_sp();
-    const std::size_t bytes = f->frame_bytes;
-    if (sp - bytes >= gp->limit && sp >= bytes && !gp->preempt.load(std::memory_order_acquire)) {
-      publish_limit(gp);
-      return 0;
-    }
-    if (gp->preempt.load(std::memory_order_acquire)) continue;
-    sched* s = mp->s;
-    if (s->opts.strategy == stack_strategy::segmented) {
-      // A segment holds the frame, the copied arguments, its own top record and the headroom.
-      std::size_t size = round_up_pow2(bytes + f->args_bytes + kSegmentTop + kStackHeadroom);
-      if (size < s->stacks.config().stack_min) size = s->stacks.config().stack_min;
-      return link_segment(mp, gp, f, size);
-    }
-    const std::size_t need = size_needed(gp, sp, bytes);
-    require_stack_max(mp, gp, need + (gp->seg ? gp->seg->below : 0));
-    if (grow_in_place(s, gp, need)) return 0;
-    if (gp->pins.load(std::memory_order_acquire) != 0) {
-      // Pinned past its slot: the frames stay where they are and the body runs on a segment
-      // as big as the copy would have been.
-      std::size_t size = round_up_pow2(bytes + f->args_bytes + kSegmentTop + kStackHeadroom);
-      if (size < need) size = need;
-      return link_segment(mp, gp, f, size);
-    }
-    grow_by_copy(mp, need);
-    return 0;  // the frame moved with the stack; the assembly finds it from %rsp
+  mp = yield_while_preempted(mp, gp);
+  const std::uintptr_t sp = f->entry_sp();
+  const std::size_t bytes = f->frame_bytes;
+  if (sp - bytes >= gp->limit && sp >= bytes) {
+    publish_limit(gp);  // the real limit after a yield (or the poison, if sysmon asked again)
+    return 0;
   }
+  sched* s = mp->s;
+  if (s->opts.strategy == stack_strategy::segmented)
+    return link_segment(mp, gp, f, std::max(segment_size(f), s->stacks.config().stack_min));
+  const std::size_t need = size_needed(gp, sp, bytes);
+  require_stack_max(mp, gp, need + (gp->seg ? gp->seg->below : 0));
+  if (grow_in_place(s, gp, need)) return 0;
+  if (gp->pins.load(std::memory_order_acquire) != 0) {
+    // Pinned past its slot: the frames stay where they are and the body runs on a segment
+    // as big as the copy would have been.
+    return link_segment(mp, gp, f, std::max(segment_size(f), need));
+  }
+  grow_by_copy(mp, need);
+  return 0;  // the frame moved with the stack; the assembly finds it from %rsp
 }
 
 // Makes room for a `size`-byte block of dynamic stack (alloca, a VLA) below `sp`, the
@@ -189,12 +176,7 @@ extern "C" void weft_morestack_alloca(std::size_t size, std::uintptr_t sp) noexc
   g* gp = mp ? mp->curg : nullptr;
   if (!gp) return;  // a thread stack: it has the room
   for (;;) {
-    if (gp->preempt.load(std::memory_order_acquire)) {
-      arch::store_limit(gp->limit);
-      gosched();
-      mp = current_m();
-      continue;
-    }
+    mp = yield_while_preempted(mp, gp);
     // The block, and headroom below it for the calls the function makes next (they check).
     if (sp >= size + kStackHeadroom && sp - size - kStackHeadroom >= gp->limit) {
       publish_limit(gp);
@@ -242,14 +224,10 @@ extern "C" void weft_morestack_unwind(weft::arch::morestack_frame* f) noexcept {
   g* gp = mp->curg;
   if (stack* old = gp->spare) {
     gp->spare = nullptr;
-    free_req r{*old};
-    switch_to(mp, nullptr, free_post, &r);
-    mp = current_m();
+    stack st = *old;
+    switch_to(mp, nullptr, free_post, &st);
   }
-  stack leaving = unlink_segment(gp, f);
-  auto* rec = reinterpret_cast<stack*>(leaving.hi - kSegmentTop);
-  *rec = leaving;
-  gp->spare = rec;
+  gp->spare = record_at_top(unlink_segment(gp, f));
 }
 
 #endif  // __x86_64__

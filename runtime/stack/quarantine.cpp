@@ -22,6 +22,7 @@
 
 #include "runtime/diag/fatal.hpp"
 #include "runtime/sched/sched.hpp"
+#include "runtime/stack/grow.hpp"
 #include "runtime/stack/guard.hpp"
 
 namespace weft::detail {
@@ -81,8 +82,7 @@ bool quarantine_moved(sched* s, m* mp, std::uint64_t goid, const stack& old, con
     // stays out of circulation (address space only) rather than handing out a closed stack.
     try {
       stackvm::open_range(mode, evicted.lo, evicted.size());
-      p* pp = mp ? mp->pp : nullptr;
-      s->stacks.free(evicted, pp ? &pp->scache : nullptr);
+      s->stacks.free(evicted, cache_of(mp));
     } catch (...) {
     }
   }

@@ -1,8 +1,8 @@
 // stack_pool.cpp — the stack allocator of stack_pool.hpp.
 //
 // Arenas.  Every slot class has its own chain of arenas, and a class's slots are carved from
-// its newest arena with a bump index (so slot = arena base + index * slot_bytes, and a fault
-// address maps back to its slot by one division).  Arena sizes grow geometrically per class:
+// its newest arena with a bump index (so slot = arena base + index * slot_bytes, and a stack
+// finds its slot's in-use flag by one division).  Arena sizes grow geometrically per class:
 // the first holds 64 MiB worth of slots (at least one), each next one twice as many, capped at
 // 64 GiB (at least one slot).  With the default config (256 KiB reserve + 64 KiB guard = 320
 // KiB slots) a million stacks fit in 14 arenas (64 MiB .. 64 GiB, then 64 GiB each), so the
@@ -37,8 +37,8 @@
 // and releasing run outside it.  A lock-free (Treiber) stack was rejected: it needs an ABA tag
 // or hazard scheme for batch refill/drain, and the lock is taken once per kBatch stacks on the
 // cached path, so it is not the bottleneck (see bench/stack_bench.cpp).  arena_mu_ serializes
-// arena creation (rare); readers find arenas through an append-only array published with a
-// release store of its length, so classify_fault (the fault handler) takes no lock.
+// arena creation (rare); free() validates a stack against the arenas through an append-only
+// array published with a release store of its length, so it takes no lock for that.
 //
 // Mapping budget.  mappings_ counts the VMAs this pool adds (1 per arena, 2 per slot in
 // mprotect mode).  Before adding, the estimate plus the other mappings of the process is
@@ -70,10 +70,9 @@ constexpr std::size_t kMaxArenaBytes = std::size_t{64} << 30;
 constexpr std::uint32_t kMaxArenas = 4096;  // 64 GiB each at most: more than 47-bit space holds
 constexpr std::uint32_t kNoArena = ~std::uint32_t{0};
 
-// Per-slot metadata word (one per slot, in the arena's descriptor).
-constexpr std::uint32_t kInUse = std::uint32_t{1} << 31;
-constexpr std::uint32_t kCarved = std::uint32_t{1} << 30;
-constexpr std::uint32_t kPagesMask = kCarved - 1;
+// Slots per arena at most (the slot index is 32-bit; 2^30 - 1 keeps arena sizes as they were
+// when the index shared its word with flags).
+constexpr std::size_t kMaxArenaSlots = (std::size_t{1} << 30) - 1;
 
 std::size_t round_up(std::size_t n, std::size_t to) { return (n + to - 1) / to * to; }
 
@@ -92,7 +91,7 @@ struct stack_pool::impl {
     std::size_t slot_bytes = 0;
     std::uint32_t cls = 0;
     std::uint32_t slots = 0;
-    std::atomic<std::uint32_t>* meta = nullptr;  // kInUse | kCarved | accessible pages
+    std::atomic<bool>* in_use = nullptr;  // per slot: handed out by alloc, not yet freed
   };
 
   struct alignas(64) class_pool {
@@ -142,7 +141,7 @@ struct stack_pool::impl {
     const std::uint32_t n = narenas.load(std::memory_order_acquire);
     for (std::uint32_t i = 0; i < n; ++i) {
       stackvm::unmap(reinterpret_cast<void*>(arenas[i].base), arenas[i].bytes);
-      delete[] arenas[i].meta;
+      delete[] arenas[i].in_use;
     }
   }
 
@@ -155,15 +154,9 @@ struct stack_pool::impl {
     return shift <= min_shift ? 0 : shift - min_shift;
   }
 
-  std::atomic<std::uint32_t>& meta_of(const stack& s) const noexcept {
+  std::atomic<bool>& in_use_of(const stack& s) const noexcept {
     const arena& a = arenas[s.arena];
-    return a.meta[(s.slot_lo - a.base) / a.slot_bytes];
-  }
-
-  void record_size(const stack& s) noexcept {
-    std::atomic<std::uint32_t>& m = meta_of(s);
-    const std::uint32_t flags = m.load(std::memory_order_relaxed) & ~kPagesMask;
-    m.store(flags | static_cast<std::uint32_t>(s.size() / page), std::memory_order_relaxed);
+    return a.in_use[(s.slot_lo - a.base) / a.slot_bytes];
   }
 
   // ---- mapping budget -------------------------------------------------------------------
@@ -234,7 +227,7 @@ struct stack_pool::impl {
   // Called with cp.mu held.
   void new_arena(std::uint32_t cls, class_pool& cp) {
     const std::size_t slot_bytes = slot_bytes_of(cls);
-    const std::size_t max_slots = std::max<std::size_t>(1, std::min<std::size_t>(kMaxArenaBytes / slot_bytes, kPagesMask));
+    const std::size_t max_slots = std::max<std::size_t>(1, std::min<std::size_t>(kMaxArenaBytes / slot_bytes, kMaxArenaSlots));
     std::size_t slots = std::max<std::size_t>(1, kFirstArenaBytes / slot_bytes);
     for (std::uint32_t i = 0; i < cp.arenas_made && slots < max_slots; ++i) slots *= 2;
     slots = std::min(slots, max_slots);
@@ -259,8 +252,8 @@ struct stack_pool::impl {
           "WEFT_STACK_MAX (slots are guard + max(size, reserve) bytes), raise `ulimit -v`, or "
           "check vm.overcommit_memory (2 ignores MAP_NORESERVE)");
     }
-    auto* meta = new (std::nothrow) std::atomic<std::uint32_t>[slots]();
-    if (!meta) {
+    auto* flags = new (std::nothrow) std::atomic<bool>[slots]();
+    if (!flags) {
       stackvm::unmap(p, slots * slot_bytes);
       release_maps(1);
       throw resource_error(std::make_error_code(std::errc::not_enough_memory),
@@ -269,14 +262,14 @@ struct stack_pool::impl {
     std::lock_guard lk(arena_mu);
     const std::uint32_t idx = narenas.load(std::memory_order_relaxed);
     if (idx >= kMaxArenas) {  // a race with another class since the check above
-      delete[] meta;
+      delete[] flags;
       stackvm::unmap(p, slots * slot_bytes);
       release_maps(1);
       throw resource_error(std::make_error_code(std::errc::not_enough_memory),
                            "weft: stack pool: out of stack arenas; lower WEFT_STACK_RESERVE or WEFT_STACK_MAX");
     }
     arenas[idx] = arena{reinterpret_cast<std::uintptr_t>(p), slots * slot_bytes, slot_bytes, cls,
-                        static_cast<std::uint32_t>(slots), meta};
+                        static_cast<std::uint32_t>(slots), flags};
     narenas.store(idx + 1, std::memory_order_release);
     bytes_reserved.fetch_add(slots * slot_bytes, std::memory_order_relaxed);
     cp.arena = idx;
@@ -324,7 +317,6 @@ struct stack_pool::impl {
       }
       throw;
     }
-    meta_of(s).store(kCarved | static_cast<std::uint32_t>(size / page), std::memory_order_relaxed);
     carved[cls].v.fetch_add(1, std::memory_order_relaxed);
     return s;
   }
@@ -466,7 +458,6 @@ struct stack_pool::impl {
     const std::uintptr_t new_lo = s.hi - new_size;
     stackvm::close_range(mode, s.lo, new_lo - s.lo);
     s.lo = new_lo;
-    record_size(s);
   }
 };
 
@@ -549,8 +540,7 @@ stack stack_pool::alloc(std::size_t size, stack_cache* cache) {
       throw;
     }
   }
-  std::atomic<std::uint32_t>& m = im.meta_of(s);
-  m.store(m.load(std::memory_order_relaxed) | kInUse, std::memory_order_relaxed);
+  im.in_use_of(s).store(true, std::memory_order_relaxed);
   im.in_use[cls].v.fetch_add(1, std::memory_order_relaxed);
   return s;
 }
@@ -562,11 +552,10 @@ void stack_pool::free(const stack& s, stack_cache* cache) noexcept {
       s.slot_lo < im.arenas[s.arena].base || s.slot_lo >= im.arenas[s.arena].base + im.arenas[s.arena].bytes)
     fatal("stack pool: free of a stack [%#zx, %#zx) that this pool never gave out", static_cast<std::size_t>(s.lo),
           static_cast<std::size_t>(s.hi));
-  std::atomic<std::uint32_t>& m = im.meta_of(s);
-  const std::uint32_t word = m.load(std::memory_order_relaxed);
-  if (!(word & kInUse))
+  std::atomic<bool>& used = im.in_use_of(s);
+  if (!used.load(std::memory_order_relaxed))
     fatal("stack pool: stack [%#zx, %#zx) freed twice", static_cast<std::size_t>(s.lo), static_cast<std::size_t>(s.hi));
-  m.store(word & ~kInUse, std::memory_order_relaxed);
+  used.store(false, std::memory_order_relaxed);
   im.in_use[s.cls].v.fetch_sub(1, std::memory_order_relaxed);
 
   if (cache && s.cls < stack_cache::kClasses && s.size() <= im.cache_stack_bytes) {
@@ -598,7 +587,6 @@ bool stack_pool::grow_in_place(stack& s, std::size_t new_size) {
   const std::uintptr_t new_lo = s.hi - new_size;
   stackvm::open_range(im.mode, new_lo, s.lo - new_lo);
   s.lo = new_lo;
-  im.record_size(s);
   return true;
 }
 
@@ -606,25 +594,6 @@ void stack_pool::shrink_in_place(stack& s, std::size_t new_size) { impl_->shrink
 
 void stack_pool::release_idle() noexcept {
   for (std::uint32_t cls = 0; cls < impl_->nclasses; ++cls) impl_->release_class(cls);
-}
-
-bool stack_pool::classify_fault(std::uintptr_t addr, std::uintptr_t* slot_lo, std::uintptr_t* slot_hi) const noexcept {
-  const impl& im = *impl_;
-  const std::uint32_t n = im.narenas.load(std::memory_order_acquire);
-  for (std::uint32_t i = 0; i < n; ++i) {
-    const impl::arena& a = im.arenas[i];
-    if (addr < a.base || addr - a.base >= a.bytes) continue;
-    const std::size_t idx = (addr - a.base) / a.slot_bytes;
-    const std::uint32_t word = a.meta[idx].load(std::memory_order_relaxed);
-    if (!(word & kCarved)) return false;
-    const std::uintptr_t lo = a.base + idx * a.slot_bytes;
-    const std::uintptr_t hi = lo + a.slot_bytes;
-    if (addr >= hi - std::size_t{word & kPagesMask} * im.page) return false;  // accessible part
-    if (slot_lo) *slot_lo = lo;
-    if (slot_hi) *slot_hi = hi;
-    return true;
-  }
-  return false;
 }
 
 std::size_t stack_pool::class_capacity(std::uint32_t cls) const noexcept { return impl_->capacity_of(cls); }
@@ -637,15 +606,13 @@ stack_pool_stats stack_pool::stats() const {
   st.mappings = im.maps.load(std::memory_order_relaxed);
   st.map_limit = im.limit();
   st.in_use_per_class.resize(im.nclasses);
-  st.pooled_per_class.resize(im.nclasses);
   for (std::uint32_t cls = 0; cls < im.nclasses; ++cls) {
     // Two relaxed loads race with alloc/free: a snapshot, clamped so it never goes negative.
     const std::uint64_t used = im.in_use[cls].v.load(std::memory_order_relaxed);
     const std::uint64_t carved = im.carved[cls].v.load(std::memory_order_relaxed);
     st.in_use_per_class[cls] = used;
-    st.pooled_per_class[cls] = carved > used ? carved - used : 0;
     st.slots_in_use += used;
-    st.slots_pooled += st.pooled_per_class[cls];
+    st.slots_pooled += carved > used ? carved - used : 0;
     st.slots_carved += carved;
   }
   return st;

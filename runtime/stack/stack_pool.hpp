@@ -78,11 +78,10 @@ struct stack_cache {
 struct stack_pool_stats {
   std::uint64_t bytes_reserved = 0;    // address space of all arenas
   std::uint64_t slots_in_use = 0;
-  std::uint64_t slots_pooled = 0;
+  std::uint64_t slots_pooled = 0;      // in per-P caches and the global pool
   std::uint64_t bytes_released = 0;    // given back to the OS by release_idle, total
   std::uint64_t mappings = 0;          // VMAs the pool estimates it has added
   std::vector<std::uint64_t> in_use_per_class;
-  std::vector<std::uint64_t> pooled_per_class;  // in per-P caches and the global pool
   std::uint64_t slots_carved = 0;      // slots ever set up (in use + pooled)
   std::uint64_t map_limit = 0;         // vm.max_map_count (or the testing budget); 0: unknown
 };
@@ -121,11 +120,6 @@ class stack_pool {
   // only: the stacks that sat unused since the previous call, and the oldest beyond
   // pool_keep_bytes per class).  Makes syscalls per released stack: call it without locks held.
   void release_idle() noexcept;
-
-  // Which slot, if any, holds this address: for the fault handler.  Lock-free read.
-  // Fills `s` with the slot's bounds (lo/hi as last recorded) and returns true if addr lies in
-  // a slot's guard or reserve (below its accessible range).
-  bool classify_fault(std::uintptr_t addr, std::uintptr_t* slot_lo, std::uintptr_t* slot_hi) const noexcept;
 
   const stack_config& config() const noexcept { return cfg_; }
   std::size_t class_capacity(std::uint32_t cls) const noexcept;

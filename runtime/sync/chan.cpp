@@ -74,12 +74,22 @@ void chan_nil(const char* op) {
               ": the channel is nil (made from nullptr or moved from); in Go this would block forever");
 }
 
-void chan_send(chan_core* c, void* src) {
+namespace {
+
+// Takes c's lock for an operation a closed channel refuses (send, close): if it is closed,
+// releases the lock again and throws closed_channel.
+void lock_open(chan_core* c) {
   word_lock(c->lock);
   if (c->closed) {
     word_unlock(c->lock);
     throw closed_channel();
   }
+}
+
+}  // namespace
+
+void chan_send(chan_core* c, void* src) {
+  lock_open(c);
   wait_node* to_wake;
   if (chan_send_ready(c, src, &to_wake)) {
     word_unlock(c->lock);
@@ -97,11 +107,7 @@ void chan_send(chan_core* c, void* src) {
 }
 
 bool chan_try_send(chan_core* c, void* src) {
-  word_lock(c->lock);
-  if (c->closed) {
-    word_unlock(c->lock);
-    throw closed_channel();
-  }
+  lock_open(c);
   wait_node* to_wake;
   bool sent = chan_send_ready(c, src, &to_wake);
   word_unlock(c->lock);
@@ -140,11 +146,7 @@ bool chan_try_recv(chan_core* c, void* dst) {
 }
 
 void chan_close(chan_core* c) {
-  word_lock(c->lock);
-  if (c->closed) {
-    word_unlock(c->lock);
-    throw closed_channel();
-  }
+  lock_open(c);
   c->closed = true;
   // Unlink everyone first (chained through `next`, free once unlinked), wake after unlock.
   wait_node* wake_list = nullptr;
@@ -157,11 +159,7 @@ void chan_close(chan_core* c) {
     }
   }
   word_unlock(c->lock);
-  while (wake_list) {
-    wait_node* n = wake_list;
-    wake_list = n->next;  // read before waking: the node may vanish once its owner runs
-    wake_node(n);
-  }
+  wake_chain(wake_list);
 }
 
 bool chan_closed(chan_core* c) noexcept {

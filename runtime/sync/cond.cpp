@@ -51,11 +51,7 @@ void cond_notify(wait_list& wl, bool all) noexcept {
       if (!all) break;
     }
   }
-  while (wake_list) {
-    wait_node* n = wake_list;
-    wake_list = n->next;
-    wake_node(n);
-  }
+  wake_chain(wake_list);
 }
 
 }  // namespace weft::detail

@@ -21,7 +21,6 @@
 // Rejected: a separate "select done" flag per channel (Go's selectDone) — the waiter's claim
 // already decides the one winner, for channel wakers and timers alike.
 #include <cstdint>
-#include <cstring>
 #include <functional>
 #include <memory>
 
@@ -60,20 +59,14 @@ void lock_all(const lock_set& l) noexcept {
   for (std::size_t i = 0; i < l.n; ++i) word_lock(l.cores[i]->lock);
 }
 
+// Releases in reverse order.  Reads each lock's address before releasing it and nothing after
+// the last (lowest) one, so it may run as block()'s unlock: see the top of the file.
 void unlock_all(const lock_set& l) noexcept {
   for (std::size_t i = l.n; i-- > 0;) word_unlock(l.cores[i]->lock);
 }
 
-// block()'s unlock: runs once the selecting goroutine is parked.  Reads each lock's address
-// before releasing it and nothing after the last (lowest) one: see the top of the file.
-void unlock_all_cb(void* a) noexcept {
-  auto* l = static_cast<lock_set*>(a);
-  chan_core** cores = l->cores;
-  for (std::size_t i = l->n; i-- > 0;) {
-    chan_core* c = cores[i];
-    word_unlock(c->lock);
-  }
-}
+// block()'s unlock: runs once the selecting goroutine is parked.
+void unlock_all_cb(void* a) noexcept { unlock_all(*static_cast<lock_set*>(a)); }
 
 // Small arrays on the stack for a few cases, on the heap beyond.
 template <class T>

@@ -23,11 +23,7 @@ void wait_group_add(wait_group_state& s, std::int64_t n) {
       wake_list = w;
     }
   }
-  while (wake_list) {
-    wait_node* w = wake_list;
-    wake_list = w->next;
-    wake_node(w);
-  }
+  wake_chain(wake_list);
 }
 
 void wait_group_wait(wait_group_state& s) {

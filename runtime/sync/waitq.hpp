@@ -24,7 +24,6 @@
 #include <atomic>
 #include <cstdint>
 
-#include "arch/cpu.hpp"
 #include "runtime/sched/futex.hpp"
 #include "runtime/sched/sched.hpp"
 #include "weft/sync.hpp"
@@ -44,28 +43,8 @@ struct wait_node {
 };
 
 // ---- the lock word ------------------------------------------------------------------------
-// The same lock as runtime/sched's spinlock (spin briefly, then sleep on the futex; Drepper's
-// mutex #3), on a word that lives in a user-visible object.  Never held across a switch.
-inline void word_lock(std::atomic<std::uint32_t>& w) noexcept {
-  std::uint32_t c = 0;
-  if (w.compare_exchange_strong(c, 1, std::memory_order_acquire, std::memory_order_relaxed)) return;
-  for (int i = 0; i < 64; ++i) {
-    arch::cpu_relax();
-    c = 0;
-    if (w.load(std::memory_order_relaxed) == 0 &&
-        w.compare_exchange_weak(c, 1, std::memory_order_acquire, std::memory_order_relaxed))
-      return;
-  }
-  if (c != 2) c = w.exchange(2, std::memory_order_acquire);
-  while (c != 0) {
-    futex_wait(&w, 2);
-    c = w.exchange(2, std::memory_order_acquire);
-  }
-}
-
-inline void word_unlock(std::atomic<std::uint32_t>& w) noexcept {
-  if (w.exchange(0, std::memory_order_release) == 2) futex_wake(&w, 1);
-}
+// word_lock / word_unlock (runtime/sched/futex.hpp): the scheduler's spinlock, on a word that
+// lives in a user-visible object.
 
 // block()'s unlock callback for a lone lock word.
 inline void word_unlock_cb(void* w) noexcept { word_unlock(*static_cast<std::atomic<std::uint32_t>*>(w)); }
@@ -125,6 +104,17 @@ inline wait_node* wq_pop_claimed(wait_queue& q) noexcept {
 inline void wake_node(wait_node* n) noexcept {
   waiter* w = n->w;
   w->wake();
+}
+
+// Wakes every node of a chain linked through `next` — built under the lock in whatever order
+// the caller wants them woken, woken after it is released.  Reads each node's link before
+// waking it: the node may vanish once its owner runs.
+inline void wake_chain(wait_node* n) noexcept {
+  while (n) {
+    wait_node* next = n->next;
+    wake_node(n);
+    n = next;
+  }
 }
 
 }  // namespace weft::detail

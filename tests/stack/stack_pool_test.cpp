@@ -336,27 +336,6 @@ TEST_P(Guarded, GrowAndShrinkOpenAndCloseExactlyTheRightPages) {
   pool.free(s);
 }
 
-TEST_P(Guarded, ClassifyFaultFindsTheSlot) {
-  stack_pool pool(config(GetParam()));
-  stack a = pool.alloc(8 * K);
-  stack b = pool.alloc(8 * K);
-  std::uintptr_t lo = 0, hi = 0;
-  EXPECT_TRUE(pool.classify_fault(b.lo - 1, &lo, &hi));
-  EXPECT_EQ(lo, b.slot_lo);
-  EXPECT_EQ(hi, b.hi);
-  EXPECT_TRUE(pool.classify_fault(a.slot_lo, &lo, &hi));
-  EXPECT_EQ(lo, a.slot_lo);
-  EXPECT_FALSE(pool.classify_fault(a.lo, &lo, &hi));
-  EXPECT_FALSE(pool.classify_fault(a.hi - 1, &lo, &hi));
-  int local = 0;
-  EXPECT_FALSE(pool.classify_fault(reinterpret_cast<std::uintptr_t>(&local), &lo, &hi));
-  ASSERT_TRUE(pool.grow_in_place(a, 64 * K));  // the recorded lo follows growth
-  EXPECT_FALSE(pool.classify_fault(a.hi - 64 * K, &lo, &hi));
-  EXPECT_TRUE(pool.classify_fault(a.hi - 64 * K - 1, &lo, &hi));
-  pool.free(a);
-  pool.free(b);
-}
-
 INSTANTIATE_TEST_SUITE_P(Modes, Guarded, ::testing::Values(guard_mode::madvise, guard_mode::mprotect),
                          [](const auto& info) { return std::string(weft::detail::stackvm::mode_name(info.param)); });
 
