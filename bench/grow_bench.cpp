@@ -16,10 +16,12 @@
 //                             and each calling a leaf without checks in every frame, plain and
 //                             split (gold routes the latter through __morestack_non_split).
 //
-//   build-grow/bench/weft_bench_grow --benchmark_min_time=0.5
+//   .ci/build && build/bench/weft_bench_grow --benchmark_min_time=0.5
 //
-// Built like the library (RelWithDebInfo: -O2 -g), no sanitizers; grow_bench_split.cpp with
-// -fsplit-stack, the executable linked with gold (weft::split_stack).
+// Built like the library (RelWithDebInfo: -O2 -g), no sanitizers; grow_bench_split.cpp alone
+// with -fsplit-stack, and the executable linked with gold and --split-stack-adjust-size=16384
+// (the link flags weft::split_stack gives users, set on this target directly: it does not
+// link weft::split_stack, whose -fsplit-stack would reach every file).
 #include <cstdint>
 #include <cstring>
 #include <memory>
@@ -28,6 +30,7 @@
 
 #include <benchmark/benchmark.h>
 
+#include "recurse440.hpp"
 #include "weft/weft.hpp"
 
 // grow_bench_split.cpp (-fsplit-stack)
@@ -39,15 +42,6 @@ long plain_leaf(long x);  // here, without checks: what fib_split_calling_plain 
 namespace {
 
 constexpr long kDepth = 4000;
-
-// ~440-byte frames: a 400-byte array, the return address, saved registers.
-__attribute__((noinline)) long recurse440(long d) {
-  WEFT_STACK_CHECK(512);
-  volatile unsigned char buf[400];
-  buf[d % 400] = static_cast<unsigned char>(d);
-  if (d == 0) return buf[0];
-  return recurse440(d - 1) ^ buf[(d * 7) % 400];
-}
 
 __attribute__((noinline)) long fib_plain(int n) { return n < 2 ? n : fib_plain(n - 1) + fib_plain(n - 2); }
 

@@ -5,8 +5,9 @@
 //   kmodel_clone_join        weft::kmodel::start_task on a cached model stack: the same clone
 //   kmodel_clone3_join       flags less CLONE_SETTLS, no TCB, no TLS, the same futex join
 //
-// Each at glibc's default stack size (8 MiB under the usual ulimit -s) and at 64 KiB.  The
-// weft goroutine spawn+join benchmark joins this file's table when the scheduler lands.
+// Each at glibc's default stack size (8 MiB under the usual ulimit -s) and at 64 KiB.  A weft
+// goroutine's spawn+join, for comparison: bench/sched_bench.cpp (BM_WeftSpawnJoin) and
+// weft-compare's spawn row.
 // Built with the project's flags (RelWithDebInfo: -O2 -g; the library adds
 // -fstack-clash-protection).  Run: build/bench/weft_bench_kmodel
 #include <atomic>

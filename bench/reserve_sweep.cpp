@@ -26,6 +26,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "recurse440.hpp"
 #include "weft/weft.hpp"
 
 namespace {
@@ -75,14 +76,6 @@ std::string size_text(std::size_t v) {
   if (v == 0) return "0";
   if (v % (1 << 20) == 0) return std::to_string(v >> 20) + " MiB";
   return std::to_string(v >> 10) + " KiB";
-}
-
-__attribute__((noinline)) long recurse440(long d) {
-  WEFT_STACK_CHECK(512);
-  volatile unsigned char buf[400];
-  buf[d % 400] = static_cast<unsigned char>(d);
-  if (d == 0) return buf[0];
-  return recurse440(d - 1) ^ buf[(d * 7) % 400];
 }
 
 double median(std::vector<double> v) {

@@ -6,7 +6,8 @@
 //                     vs a bare Boost.Context jump_fcontext ping-pong (the floor)
 // An iteration of every ping-pong is one round trip: two switches.
 // The Go equivalents are in bench/go/sched.go (same shapes, GOMAXPROCS as noted).
-// Build flags: the project's (RelWithDebInfo: -O2 -g); run with --benchmark_min_time=1.
+// BENCHMARKS.md's figures: a Release build (cmake -S . -B build-rel -G Ninja
+// -DCMAKE_BUILD_TYPE=Release), run with --benchmark_min_time=0.5.
 #include <atomic>
 #include <thread>
 #include <vector>

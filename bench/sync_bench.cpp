@@ -10,10 +10,13 @@
 //                  leaf sends its number up an unbuffered channel, each node sums ten
 //                  (https://github.com/atemerev/skynet); an iteration: one whole tree,
 //                  warm (after an untimed tree in the same runtime, as Go's figure is) and
-//                  cold (the first tree of a fresh runtime, startup and teardown included)
+//                  cold (the first tree of a fresh runtime; its startup and teardown untimed)
 // The Go equivalents: bench/go/pingpong.go and bench/go/skynet.go (same shapes, GOMAXPROCS=2).
 // Build: -DCMAKE_BUILD_TYPE=Release; run: weft_bench_sync --benchmark_min_time=1
-// The benchmark argument is `procs` (weft) — compare with Go at the same GOMAXPROCS.
+// The benchmark argument is `procs` (weft) — compare with Go at the same GOMAXPROCS.  Every
+// benchmark passes its options to weft::run, so WEFT_* variables are not read here: the
+// standalone loops bench/pingpong_loop.cpp and bench/skynet_cpu.cpp (which does read them)
+// are behind the other figures of BENCHMARKS.md's "Channels and sync".
 #include <atomic>
 #include <chrono>
 #include <condition_variable>

@@ -80,8 +80,6 @@ unsigned usable_cpus() {
   return static_cast<unsigned>(CPU_COUNT(&set));
 }
 
-double t0_seconds(wc::steady::time_point t0) { return wc::seconds_since(t0); }
-
 struct harness {
   wc::config cfg;
   wc::report rep;
@@ -90,7 +88,7 @@ struct harness {
   wc::steady::time_point t0 = wc::steady::now();
 
   void progress(const std::string& msg) const {
-    std::fprintf(stderr, "weft-compare: [%5.1fs] %s\n", t0_seconds(t0), msg.c_str());
+    std::fprintf(stderr, "weft-compare: [%5.1fs] %s\n", wc::seconds_since(t0), msg.c_str());
     std::fflush(stderr);
   }
 

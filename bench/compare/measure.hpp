@@ -1,5 +1,5 @@
 // measure.hpp — what a workload reads off the process and the clock: RSS, page-table bytes
-// (VmPTE), address space and VMAs from /proc/self, medians of repeated timings.
+// (VmPTE), address space and VMAs from /proc/self; the timing loops; medians of their runs.
 #pragma once
 
 #include <chrono>
@@ -32,6 +32,47 @@ std::uint64_t mem_available();
 using steady = std::chrono::steady_clock;
 inline double seconds_since(steady::time_point t) {
   return std::chrono::duration<double>(steady::now() - t).count();
+}
+
+// Nanoseconds per item since t, for n items (n of 0 counts as 1).
+inline double ns_per(steady::time_point t, std::uint64_t n) {
+  return seconds_since(t) * 1e9 / static_cast<double>(n ? n : 1);
+}
+
+// The timing loops every column shares (run_weft.cpp, run_threads.cpp), so all columns are
+// measured the same way by construction.
+//
+// time_reps: runs body() `reps` times, each doing n items; the ns per item of each run.
+template <class Body>
+std::vector<double> time_reps(std::uint64_t reps, std::uint64_t n, Body&& body) {
+  std::vector<double> xs;
+  xs.reserve(reps);
+  for (std::uint64_t r = 0; r < reps; ++r) {
+    const steady::time_point t = steady::now();
+    body();
+    xs.push_back(ns_per(t, n));
+  }
+  return xs;
+}
+
+// cold_then_reps: runs once() 1 + `reps` times, timing each in µs; the first run is the cold
+// one (fresh caches and stacks), kept apart from the rest.
+struct cold_and_warm {
+  double cold_us = 0;
+  std::vector<double> warm_us;
+};
+template <class Once>
+cold_and_warm cold_then_reps(std::uint64_t reps, Once&& once) {
+  cold_and_warm c;
+  c.warm_us.reserve(reps);
+  for (std::uint64_t r = 0; r <= reps; ++r) {
+    const steady::time_point t = steady::now();
+    once();
+    const double us = seconds_since(t) * 1e6;
+    if (r == 0) c.cold_us = us;
+    else c.warm_us.push_back(us);
+  }
+  return c;
 }
 
 // The median of xs (xs must not be empty; it is reordered).

@@ -38,7 +38,6 @@ void parked_and_capacity(const params& p, parker& k) {
   wait_parked(k, made);
   const proc_reading after = read_proc();
   const per_task d = per_task_delta(before, after, made);
-  emit("parked_n", static_cast<double>(made));
   emit("parked_rss", d.rss);
   emit("parked_pte", d.pte);
   emit("parked_vmas", d.vmas);

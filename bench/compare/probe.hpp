@@ -1,7 +1,7 @@
 // probe.hpp — the parked-task and capacity workloads, shared by every system: park N tasks and
 // read what they cost, then (when asked) keep parking until something gives.
 //
-// Prints: parked_n, parked_rss, parked_pte, parked_vmas, parked_virt (per task); then
+// Prints: parked_rss, parked_pte, parked_vmas, parked_virt (per task); then
 // capacity (tasks parked in all), capacity_seconds and a "stop" line:
 //   cap                      the harness's count cap
 //   memcap                   RSS + page tables reached the harness's memory cap

@@ -2,7 +2,11 @@
 #include "bench/compare/report.hpp"
 
 #include <algorithm>
+#include <cerrno>
 #include <cmath>
+#include <cstring>
+#include <fstream>
+#include <stdexcept>
 
 #include "bench/compare/limits.hpp"
 
@@ -121,8 +125,7 @@ std::string format_value(const metric_desc& m, double v) {
 
 std::string format_cell(const metric_desc& m, const cell& c) {
   std::string v = format_value(m, c.value);
-  if (c.stop == "cap" || c.stop == "memcap" || c.stop == "time") return "≥" + v;
-  return v;
+  return capped(c) ? "≥" + v : v;
 }
 
 std::string format_ratio(double r) {
@@ -152,11 +155,27 @@ std::string label_of(const report& r, const metric_desc& m, bool brief) {
   return l;
 }
 
-std::string missing_text(const cell* c, footnotes& notes, system_id s, const metric_desc& m) {
+std::string missing_text(const cell* c, footnotes& notes, system_id s) {
   if (!c || c->state == cell::not_run) return "—";
-  (void)m;
   int n = notes.number(std::string(describe(s).name) + ": " + c->why);
   return std::string(c->state == cell::failed ? "failed" : "n/a") + " [" + std::to_string(n) + "]";
+}
+
+std::string stop_phrase(const cell& c, system_id s) {
+  const std::string n = with_commas(static_cast<std::uint64_t>(std::max(0.0, c.value)));
+  const std::string what = describe(s).goroutines ? " goroutines" : " threads";
+  if (c.stop == "cap") return "stopped at the harness's count cap, " + n + what;
+  if (c.stop == "memcap") return "stopped at the harness's memory cap, " + n + what;
+  if (c.stop == "time") return "stopped at the harness's time cap, " + n + what;
+  return "stopped at " + n + what + ": " + c.stop.substr(c.stop.rfind("limit ", 0) == 0 ? 6 : 0);
+}
+
+void write_file(const std::string& path, const std::string& text) {
+  std::ofstream f(path, std::ios::trunc);
+  if (!f) throw std::runtime_error("cannot write " + path + ": " + std::strerror(errno));
+  f << text;
+  f.close();
+  if (!f) throw std::runtime_error("cannot write " + path);
 }
 
 std::string projected_capacity(const report& r, system_id s) {
@@ -179,7 +198,11 @@ std::string projected_capacity(const report& r, system_id s) {
   const bound* best = &b[0];
   for (const bound& x : b)
     if (x.n < best->n) best = &x;
-  return "~" + with_commas(static_cast<std::uint64_t>(best->n)) + " by " + best->what;
+  std::string out = "~";  // appended, not "~" + string&&: GCC 12 warns falsely (-Wrestrict) there
+  out += with_commas(static_cast<std::uint64_t>(best->n));
+  out += " by ";
+  out += best->what;
+  return out;
 }
 
 }  // namespace weft_compare

@@ -56,7 +56,10 @@ struct report {
 // A row's label with the run's sizes filled in (D: the recursion depth).
 std::string label_of(const report& r, const metric_desc& m, bool brief);
 // The cell's text when it holds no figure: "failed [1]", "n/a [2]", "—".
-std::string missing_text(const cell* c, struct footnotes& notes, system_id s, const metric_desc& m);
+std::string missing_text(const cell* c, struct footnotes& notes, system_id s);
+// Why column s's capacity probe stopped, in words (the table and the Markdown say the same):
+// "stopped at the harness's count cap, 20,000 threads", "stopped at 65,530 threads: <limit>".
+std::string stop_phrase(const cell& c, system_id s);
 
 // "250 ns", "31.2 µs", "8.4 KiB", "32,458", "2.00"
 std::string format_value(const metric_desc& m, double v);
@@ -75,6 +78,8 @@ void write_table(std::FILE* out, const report& r);
 // Throw std::runtime_error naming the file if it cannot be written.
 void write_markdown(const std::string& path, const report& r, const std::string& svg_name);
 void write_svg(const std::string& path, const report& r);
+// Writes text to path (truncating it); throws std::runtime_error naming the file.
+void write_file(const std::string& path, const std::string& text);
 
 // How many goroutines the machine would hold, from the measured per-task costs: the tightest
 // of memory (MemAvailable / (RSS + page tables)), address space and mappings.

@@ -2,11 +2,7 @@
 // figures with ratios to pthreads, how many fit, the growth details, what each column and
 // workload is, and every failure with its reason.
 #include <algorithm>
-#include <cerrno>
-#include <cstring>
-#include <fstream>
 #include <sstream>
-#include <stdexcept>
 
 #include "bench/compare/limits.hpp"
 #include "bench/compare/report.hpp"
@@ -55,7 +51,7 @@ void write_markdown(const std::string& path, const report& r, const std::string&
         md << " " << format_cell(*m, *c);
         if (std::string q = r.ratio_text(s, m->key); !q.empty() && s != system_id::pthread) md << " (" << q << ")";
       } else {
-        md << " " << missing_text(c, notes, s, *m);
+        md << " " << missing_text(c, notes, s);
       }
       md << " |";
     }
@@ -84,11 +80,7 @@ void write_markdown(const std::string& path, const report& r, const std::string&
         md << (c->state == cell::unavailable ? "not available: " : "failed: ") << md_escape(c->why) << "\n";
         continue;
       }
-      std::string what = describe(s).goroutines ? " goroutines" : " threads";
-      if (c->stop == "cap") md << "stopped at the harness's count cap, " << count_text(c->value) << what;
-      else if (c->stop == "memcap") md << "stopped at the harness's memory cap, " << count_text(c->value) << what;
-      else if (c->stop == "time") md << "stopped at the harness's time cap, " << count_text(c->value) << what;
-      else md << "stopped at " << count_text(c->value) << what << ": " << md_escape(c->stop.rfind("limit ", 0) == 0 ? c->stop.substr(6) : c->stop);
+      md << md_escape(stop_phrase(*c, s));
       if (auto secs = r.extra_of(s, "capacity_seconds")) md << " (" << static_cast<int>(*secs * 10 + 0.5) / 10.0 << " s)";
       md << ".";
       if (std::string e = r.text_of(s, "capacity_estimate"); !e.empty())
@@ -179,11 +171,7 @@ void write_markdown(const std::string& path, const report& r, const std::string&
       for (const std::string& n : ns) md << "- " << describe(s).name << ": " << md_escape(n) << "\n";
   }
 
-  std::ofstream f(path, std::ios::trunc);
-  if (!f) throw std::runtime_error("cannot write " + path + ": " + std::strerror(errno));
-  f << md.str();
-  f.close();
-  if (!f) throw std::runtime_error("cannot write " + path);
+  write_file(path, md.str());
 }
 
 }  // namespace weft_compare

@@ -2,12 +2,9 @@
 // its ratio, on a log scale, so "10× cheaper" and "10× dearer" are the same length.  Hand-written
 // SVG 1.1, no scripts, no external fonts or files.
 #include <algorithm>
-#include <cerrno>
 #include <cmath>
 #include <cstring>
-#include <fstream>
 #include <sstream>
-#include <stdexcept>
 
 #include "bench/compare/report.hpp"
 
@@ -166,11 +163,7 @@ void write_svg(const std::string& path, const report& r) {
   }
   svg << "</svg>\n";
 
-  std::ofstream f(path, std::ios::trunc);
-  if (!f) throw std::runtime_error("cannot write " + path + ": " + std::strerror(errno));
-  f << svg.str();
-  f.close();
-  if (!f) throw std::runtime_error("cannot write " + path);
+  write_file(path, svg.str());
 }
 
 }  // namespace weft_compare

@@ -41,7 +41,7 @@ void write_table(std::FILE* out, const report& r) {
         value[i].push_back(format_cell(m, *c));
         ratio[i].push_back(r.ratio_text(s, m.key));
       } else {
-        value[i].push_back(missing_text(c, notes, s, m));
+        value[i].push_back(missing_text(c, notes, s));
         ratio[i].push_back("");
       }
     }
@@ -80,12 +80,7 @@ void write_table(std::FILE* out, const report& r) {
     for (system_id s : r.systems) {
       const cell* c = r.find(s, "capacity");
       if (!c || c->state != cell::ok) continue;
-      std::string what = describe(s).goroutines ? "goroutines" : "threads";
-      std::string msg;
-      if (c->stop == "cap") msg = "stopped at the harness's cap: " + with_commas(static_cast<std::uint64_t>(c->value)) + " " + what;
-      else if (c->stop == "memcap") msg = "stopped at the harness's memory cap: " + with_commas(static_cast<std::uint64_t>(c->value)) + " " + what;
-      else if (c->stop == "time") msg = "stopped at the harness's time cap: " + with_commas(static_cast<std::uint64_t>(c->value)) + " " + what;
-      else msg = "stopped at " + with_commas(static_cast<std::uint64_t>(c->value)) + " " + what + ": " + c->stop.substr(c->stop.rfind("limit ", 0) == 0 ? 6 : 0);
+      std::string msg = stop_phrase(*c, s);
       if (std::string e = r.text_of(s, "capacity_estimate"); !e.empty())
         msg += "; the kernel model's estimate: " + e.substr(0, e.find(" ("));
       else if (std::string p = projected_capacity(r, s); !p.empty())

@@ -91,10 +91,6 @@ void check_pthread(int rc, const char* what) {
   if (rc != 0) throw std::system_error(rc, std::generic_category(), what);
 }
 
-double ns_per(steady::time_point t, std::uint64_t n) {
-  return seconds_since(t) * 1e9 / static_cast<double>(n ? n : 1);
-}
-
 // ---- the task bodies ------------------------------------------------------------------------
 
 struct shared_state {
@@ -202,20 +198,13 @@ void spawn_workload(starter& s, const params& p) {
   }
   // One at a time first: the batches leave work behind (a thousand exited threads for the
   // kernel to reap, unmapped stacks) that slows what follows by 2-3x here.
-  std::vector<double> b, o;
-  for (std::uint64_t r = 0; r < reps; ++r) {
-    steady::time_point t = steady::now();
+  const std::vector<double> o = time_reps(reps, n1, [&] {
     for (std::uint64_t i = 0; i < n1; ++i) {
       starter::handle h = s.start(task_nothing, thread_nothing, &st);
       s.join(h);
     }
-    o.push_back(ns_per(t, n1));
-  }
-  for (std::uint64_t r = 0; r < reps; ++r) {
-    steady::time_point t = steady::now();
-    batched(nb);
-    b.push_back(ns_per(t, nb));
-  }
+  });
+  const std::vector<double> b = time_reps(reps, nb, [&] { batched(nb); });
   emit("spawn_batch_ns", median(b));
   emit("spawn_one_ns", median(o));
 }
@@ -235,12 +224,9 @@ void pingpong_workload(starter& s, const params& p) {
   starter::handle h = s.start(task_yielder, thread_yielder, &st);
   if (!s.is_clone()) check_pthread(pthread_setaffinity_np(h.thread, sizeof one, &one), "pthread_setaffinity_np");
   sched_yield();
-  std::vector<double> xs;
-  for (std::uint64_t r = 0; r < reps; ++r) {
-    steady::time_point t = steady::now();
+  const std::vector<double> xs = time_reps(reps, n, [n] {
     for (std::uint64_t i = 0; i < n; ++i) sched_yield();
-    xs.push_back(ns_per(t, n));
-  }
+  });
   st.stop.store(true);
   s.join(h);
   emit("pingpong_ns", median(xs));
@@ -253,19 +239,13 @@ void pingpong_workload(starter& s, const params& p) {
 void grow_workload(starter& s, const params& p) {
   st.depth = static_cast<unsigned>(param_u64(p, "depth", 4000));
   const std::uint64_t reps = param_u64(p, "reps", 15);
-  std::vector<double> xs;
-  double cold = 0;
-  for (std::uint64_t r = 0; r <= reps; ++r) {
-    steady::time_point t = steady::now();
+  const cold_and_warm g = cold_then_reps(reps, [&s] {
     starter::handle h = s.start(task_recurse, thread_recurse, &st);
     s.join(h);
-    double us = seconds_since(t) * 1e6;
-    if (r == 0) cold = us;
-    else xs.push_back(us);
-  }
-  emit("grow_us", median(xs));
-  emit("grow_mean_us", mean(xs));
-  emit("grow_cold_us", cold);
+  });
+  emit("grow_us", median(g.warm_us));
+  emit("grow_mean_us", mean(g.warm_us));
+  emit("grow_cold_us", g.cold_us);
   emit("frame_bytes", static_cast<double>(frame_bytes_plain()));
 }
 

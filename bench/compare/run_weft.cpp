@@ -22,10 +22,6 @@ namespace weft_compare {
 
 namespace {
 
-double ns_per(steady::time_point t, std::uint64_t n) {
-  return seconds_since(t) * 1e9 / static_cast<double>(n ? n : 1);
-}
-
 void spawn_workload(const params& p) {
   const std::uint64_t n1 = param_u64(p, "n1", 20000), nb = param_u64(p, "nb", 50000);
   const std::uint64_t batch = param_u64(p, "batch", 1000), reps = param_u64(p, "reps", 3);
@@ -40,17 +36,10 @@ void spawn_workload(const params& p) {
   };
   batched(batch);  // warm-up: Ms, stack caches
   // One at a time first, then the batches, as the thread columns do (run_threads.cpp).
-  std::vector<double> b, o;
-  for (std::uint64_t r = 0; r < reps; ++r) {
-    steady::time_point t = steady::now();
+  const std::vector<double> o = time_reps(reps, n1, [n1] {
     for (std::uint64_t i = 0; i < n1; ++i) weft::spawn([] {}).join();
-    o.push_back(ns_per(t, n1));
-  }
-  for (std::uint64_t r = 0; r < reps; ++r) {
-    steady::time_point t = steady::now();
-    batched(nb);
-    b.push_back(ns_per(t, nb));
-  }
+  });
+  const std::vector<double> b = time_reps(reps, nb, [&] { batched(nb); });
   emit("spawn_batch_ns", median(b));
   emit("spawn_one_ns", median(o));
 }
@@ -66,12 +55,9 @@ void pingpong_workload(const params& p) {
     }
   });
   weft::yield();  // let the partner start
-  std::vector<double> xs;
-  for (std::uint64_t r = 0; r < reps; ++r) {
-    steady::time_point t = steady::now();
+  const std::vector<double> xs = time_reps(reps, n, [n] {
     for (std::uint64_t i = 0; i < n; ++i) weft::yield();
-    xs.push_back(ns_per(t, n));
-  }
+  });
   stop.store(true);
   partner.join();
   emit("pingpong_ns", median(xs));
@@ -87,21 +73,14 @@ void grow_workload(system_id sys, const params& p) {
   const char* why = nullptr;
   if (split && !have_recurse_split(&why)) throw std::runtime_error(std::string("not available: ") + why);
   unsigned (*fn)(unsigned) noexcept = split ? recurse_split : recurse_checked;
-  std::vector<double> xs;
-  double cold = 0;
   const weft::stats s0 = weft::get_stats();
   volatile unsigned sink = 0;
-  for (std::uint64_t r = 0; r <= reps; ++r) {  // run 0 is the cold one: fresh arenas, no pooled stack
-    steady::time_point t = steady::now();
-    sink = sink ^ weft::spawn([fn, depth] { return fn(depth); }).join();
-    double us = seconds_since(t) * 1e6;
-    if (r == 0) cold = us;
-    else xs.push_back(us);
-  }
+  // The cold run: fresh arenas, no pooled stack.
+  const cold_and_warm g = cold_then_reps(reps, [&] { sink = sink ^ weft::spawn([fn, depth] { return fn(depth); }).join(); });
   const weft::stats s1 = weft::get_stats();
-  emit("grow_us", median(xs));
-  emit("grow_mean_us", mean(xs));
-  emit("grow_cold_us", cold);
+  emit("grow_us", median(g.warm_us));
+  emit("grow_mean_us", mean(g.warm_us));
+  emit("grow_cold_us", g.cold_us);
   emit("frame_bytes", static_cast<double>(split ? frame_bytes_split() : frame_bytes_checked()));
   const double runs = static_cast<double>(reps + 1);
   emit("grow_copies", static_cast<double>(s1.stack_copies - s0.stack_copies) / runs);

@@ -121,10 +121,9 @@ std::vector<std::string> child_params(workload w, const sizes& z, bool capacity)
 
 unsigned child_deadline_seconds(workload w, const sizes& z) {
   // About ten times what each takes on a busy 2-core machine.
-  const unsigned reps = static_cast<unsigned>(z.spawn_reps);
   switch (w) {
-    case workload::spawn: return 10 + 5 * reps;
-    case workload::pingpong: return 10 + 5 * reps;
+    case workload::spawn: return 10 + 5 * static_cast<unsigned>(z.spawn_reps);
+    case workload::pingpong: return 10 + 5 * static_cast<unsigned>(z.pingpong_reps);
     case workload::grow: return 30;
     case workload::parked:
     case workload::capacity: return 30 + static_cast<unsigned>(z.capacity_seconds) * 2;

@@ -239,7 +239,6 @@ func parked(args map[string]string) {
 	time.Sleep(20 * time.Millisecond) // the last ones reach their receive
 	after := readStatus()
 	per := func(a, b float64) float64 { return (a - b) / float64(n) }
-	emit("parked_n", float64(n))
 	emit("parked_rss", per(after.rss, before.rss))
 	emit("parked_pte", per(after.pte, before.pte))
 	emit("parked_vmas", per(after.vmas, before.vmas))

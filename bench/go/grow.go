@@ -5,6 +5,8 @@
 // Also: the same recursion on a goroutine whose stack already fits (no growth), so the
 // growth share can be read off.
 // Run: GOMAXPROCS=2 go run bench/go/grow.go   (prints name, µs per iteration)
+//go:build ignore
+
 package main
 
 import (

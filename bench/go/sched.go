@@ -3,6 +3,8 @@
 //   yield ping-pong: two goroutines calling runtime.Gosched on GOMAXPROCS=1; an iteration is
 //   one Gosched by the main goroutine, i.e. one round trip (two switches).
 // Run: go run bench/go/sched.go   (prints name, ns per iteration)
+//go:build ignore
+
 package main
 
 import (

@@ -418,16 +418,25 @@ TEST_P(Sync, SyncObjectsOnAGoroutineStackPinItWhileTheyLive) {
         auto heap = std::make_unique<weft::mutex>();
         weft::chan<int> c(1);
         EXPECT_FALSE(weft::this_stack().pinned);
-        // Blocked in a channel operation: pinned while parked, unpinned after.  (The child
-        // takes the handle by value: a closure holding a pointer into this stack would pin it
-        // itself until the child has ended, which is after join() returns.)
+        // Blocked in a channel operation (or a join): block() pins the stack while parked and
+        // unpins it when it resumes.  The parked goroutine cannot look at itself, and
+        // this_stack() reports only the caller's stack, so what is asserted is the edges: no
+        // pin before the child parks in recv (a chan handle does not pin), none left after it
+        // resumes; the same for this goroutine after send (which parks if the child is not yet
+        // waiting) and join.  (The child takes the handle by value: a closure holding a
+        // pointer into this stack would pin it itself until the child has ended, which is
+        // after join() returns.)
         weft::chan<int> ping;
         auto t = weft::spawn([ping]() mutable {
           weft::chan<int> local(0);
           (void)local;
-          return *ping.recv();
+          EXPECT_FALSE(weft::this_stack().pinned) << "before parking in recv";
+          int v = *ping.recv();
+          EXPECT_FALSE(weft::this_stack().pinned) << "after resuming from recv";
+          return v;
         });
         ping.send(1);
+        EXPECT_FALSE(weft::this_stack().pinned) << "after send";
         EXPECT_EQ(t.join(), 1);
         EXPECT_FALSE(weft::this_stack().pinned);
       },

@@ -61,6 +61,16 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   }
   std::uint32_t next = 1;
   int opno = 0;
+  // A receive (try_recv, recv, a select's receive case) got v from the channel that mdl models:
+  // it must be the model's oldest value, or nothing if the model has none (closed, or empty).
+  auto received = [&opno](const std::optional<value>& v, model& mdl) {
+    if (mdl.q.empty()) {
+      CHECK(!v);
+    } else {
+      CHECK(v && *v && **v == mdl.q.front());
+      mdl.q.pop_front();
+    }
+  };
   for (std::size_t i = 1; i + 1 < size; i += 2, ++opno) {
     std::uint8_t op = data[i], arg = data[i + 1];
     int k = arg % kChans;
@@ -80,13 +90,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         break;
       }
       case 1: {  // try_recv
-        auto v = c.try_recv();
-        if (mk.q.empty()) {
-          CHECK(!v);
-        } else {
-          CHECK(v && *v && **v == mk.q.front());
-          mk.q.pop_front();
-        }
+        received(c.try_recv(), mk);
         break;
       }
       case 2: {  // close
@@ -101,13 +105,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       }
       case 3: {  // recv, only where it cannot block
         if (!mk.can_recv()) break;
-        auto v = c.recv();
-        if (mk.q.empty()) {
-          CHECK(!v);
-        } else {
-          CHECK(v && *v && **v == mk.q.front());
-          mk.q.pop_front();
-        }
+        received(c.recv(), mk);
         break;
       }
       case 4: {  // send, only where it cannot block
@@ -184,12 +182,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         } else {
           CHECK(m[j].can_recv());
           CHECK(got.has_value());
-          if (m[j].q.empty()) {
-            CHECK(!*got);
-          } else {
-            CHECK(*got && **got && ***got == m[j].q.front());
-            m[j].q.pop_front();
-          }
+          received(*got, m[j]);
         }
         break;
       }
