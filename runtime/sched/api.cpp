@@ -225,7 +225,7 @@ stats get_stats() {
 }
 
 void scan() {
-  if (sched* s = current_sched()) scan_phase(s);
+  if (sched* s = current_sched()) scan_phase(s, scan_kind::requested);
 }
 
 stack_info this_stack() {

@@ -44,6 +44,15 @@ class runq {
     }
   }
 
+  // Owner only, a hint: the G `ahead` places behind the head (0: the next to pop), or nullptr.
+  // It may be stolen meanwhile; only prefetching reads it.
+  g* peek(std::uint32_t ahead) const noexcept {
+    std::uint32_t h = head_.load(std::memory_order_relaxed);
+    std::uint32_t t = tail_.load(std::memory_order_relaxed);
+    if (t - h <= ahead || t - h > kSize) return nullptr;
+    return slots_[(h + ahead) % kSize].load(std::memory_order_relaxed);
+  }
+
   // A thief: takes half (rounded up) of what is queued, into out (size >= kSize/2).
   std::uint32_t steal_half(g** out) noexcept { return grab(out, kSize / 2, false); }
 

@@ -11,6 +11,7 @@
 
 #include "runtime/sched/futex.hpp"
 #include "runtime/sched/g.hpp"
+#include "runtime/sched/global_queue.hpp"
 #include "runtime/sched/runq.hpp"
 #include "runtime/sched/timers.hpp"
 #include "runtime/stack/stack_pool.hpp"
@@ -93,9 +94,7 @@ struct sched {
   int mstarting = 0;              // guarded by lock: Ms in allm whose std::thread is not stored yet
 
   spinlock lock;                  // idle lists, global queue, allm, timer sleeper
-  g* gq_head = nullptr;           // global run queue
-  g* gq_tail = nullptr;
-  std::atomic<std::uint32_t> gq_size{0};
+  global_queue gq;                // global run queue (runtime/sched/global_queue.hpp)
   p* pidle = nullptr;
   std::atomic<std::uint32_t> npidle{0};
   m* midle = nullptr;
@@ -176,7 +175,6 @@ bool block(waiter& w, void (*unlock)(void*) noexcept, void* arg, const char* rea
 // ---- scheduler internals shared by the files of runtime/sched ---------------------------
 void wakep(sched* s) noexcept;
 p* pidle_get_locked(sched* s) noexcept;          // an idle P, or nullptr; sched.lock held
-void gq_put_locked(sched* s, g* gp) noexcept;     // at the global queue's tail; sched.lock held
 void acquirep(m* mp, p* pp) noexcept;             // mp takes pp and runs with it
 void handoffp(sched* s, p* pp) noexcept;
 void runq_put(sched* s, p* pp, g* gp, bool next) noexcept;

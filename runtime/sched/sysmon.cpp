@@ -84,7 +84,7 @@ void sysmon_main(sched* s) noexcept {
     bool acted = retake(s, now);
     if (s->timers.next_when() < now - kLateTimerNs) s->timers.run_due(now);
     if (scan_ns && now >= next_scan_ns) {
-      scan_phase(s);
+      scan_phase(s, scan_kind::periodic);
       next_scan_ns = monotonic_ns() + scan_ns;
     }
     delay = acted ? kMinDelayNs : std::min(delay * 2, kMaxDelayNs);

@@ -10,6 +10,8 @@
 // can be halved this way.
 #include "runtime/stack/scan.hpp"
 
+#include <algorithm>
+#include <cstdint>
 #include <mutex>
 
 #include "runtime/sched/sched.hpp"
@@ -18,6 +20,9 @@
 namespace weft::detail {
 
 namespace {
+
+// How long a pooled stack sits unused before a periodic scan gives its memory back.
+constexpr std::uint64_t kReleaseAfterMs = 3000;
 
 // Bytes in use on a parked goroutine's stack: from its saved context up to the top.
 std::size_t used_bytes(const g* gp) noexcept { return gp->stk.hi - reinterpret_cast<std::uintptr_t>(gp->ctx); }
@@ -41,10 +46,19 @@ void shrink_one(sched* s, g* gp) noexcept {
 
 }  // namespace
 
-void scan_phase(sched* s) noexcept {
-  std::lock_guard<spinlock> l(s->allg_lock);
-  for (g* gp = s->allg; gp; gp = gp->all_link) shrink_one(s, gp);
-  s->stacks.release_idle();
+void scan_phase(sched* s, scan_kind kind) noexcept {
+  {
+    std::lock_guard<spinlock> l(s->allg_lock);
+    for (g* gp = s->allg; gp; gp = gp->all_link) shrink_one(s, gp);
+  }
+  if (kind == scan_kind::requested) {
+    s->stacks.release_idle(1, true);
+    return;
+  }
+  // Unused for kReleaseAfterMs, in whole scan intervals (at least one).
+  const std::uint64_t interval = std::max<std::uint64_t>(1, static_cast<std::uint64_t>(s->opts.scan_interval.count()));
+  const std::uint64_t scans = (kReleaseAfterMs + interval - 1) / interval;
+  s->stacks.release_idle(static_cast<std::uint32_t>(std::min<std::uint64_t>(scans, stack_pool::kIdleHistory)), false);
 }
 
 }  // namespace weft::detail

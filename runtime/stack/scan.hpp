@@ -5,9 +5,15 @@ namespace weft::detail {
 
 struct sched;
 
+// How a scan phase gives pooled stack memory back.
+enum class scan_kind {
+  requested,  // weft::scan(): whatever sat unused since the previous scan, and what exceeds the
+              // per-class keep (the caller asked for memory back now)
+  periodic,   // sysmon's, every scan_interval: only what sat unused for about a second
+};
+
 // Visits every goroutine that is not running and halves the stack of each that uses less than
 // a quarter of it (never below stack_min); then returns pooled stacks' memory to the OS.
-// Called by sysmon every scan_interval and by weft::scan().
-void scan_phase(sched* s) noexcept;
+void scan_phase(sched* s, scan_kind kind) noexcept;
 
 }  // namespace weft::detail

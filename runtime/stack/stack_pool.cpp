@@ -48,6 +48,7 @@
 #include "runtime/stack/stack_pool.hpp"
 
 #include <algorithm>
+#include <array>
 #include <bit>
 #include <cerrno>
 #include <cstdio>
@@ -76,6 +77,13 @@ constexpr std::size_t kMaxArenaSlots = (std::size_t{1} << 30) - 1;
 
 std::size_t round_up(std::size_t n, std::size_t to) { return (n + to - 1) / to * to; }
 
+// Room for n more elements, growing geometrically: reserve(size() + n) alone allocates exactly
+// that much, so a list that grows n at a time would be copied whole on every call (the pool's
+// hot list under a per-P cache's drains: that was a tenth of skynet's time).
+void reserve_more(std::vector<stack>& v, std::size_t n) {
+  if (v.capacity() - v.size() < n) v.reserve(std::max(v.size() + n, 2 * v.capacity()));
+}
+
 [[noreturn]] void bad_config(const char* field, const char* var, std::size_t value, const char* allowed) {
   char buf[512];
   std::snprintf(buf, sizeof buf, "weft: stack pool: %s (%s) = %zu is not allowed; %s", field, var, value, allowed);
@@ -101,6 +109,10 @@ struct stack_pool::impl {
     std::vector<stack> raw;   // slots whose setup failed; reset before reuse
     std::size_t hot_bytes = 0;   // accessible bytes of `hot`
     std::size_t low_water = 0;   // min hot.size() since the previous release_idle
+    // low_water of the last kIdleHistory scans, newest at [(scans - 1) % kIdleHistory]: the
+    // bottom min(...) of `hot` over the last k of them sat unused for k whole intervals.
+    std::array<std::size_t, stack_pool::kIdleHistory> low_water_seen{};
+    std::uint64_t scans = 0;
     std::uint32_t arena = kNoArena;  // newest arena of this class
     std::uint32_t next_slot = 0;     // its first never-carved slot
     std::uint32_t arenas_made = 0;
@@ -383,7 +395,7 @@ struct stack_pool::impl {
     class_pool& cp = classes[cls];
     std::lock_guard lk(cp.mu);
     try {
-      cp.hot.reserve(cp.hot.size() + n);
+      reserve_more(cp.hot, n);
     } catch (...) {
       return;
     }
@@ -405,24 +417,34 @@ struct stack_pool::impl {
     }
   }
 
-  void release_class(std::uint32_t cls) noexcept {
+  void release_class(std::uint32_t cls, std::uint32_t idle_scans, bool cap) noexcept {
     class_pool& cp = classes[cls];
     std::vector<stack> victims;
     try {
       victims.reserve(stack_cache::kMax);
       std::lock_guard lk(cp.mu);
-      // The bottom low_water stacks sat unused since the previous scan; beyond them, release
-      // the oldest until what stays is within pool_keep_bytes.
-      std::size_t n = std::min(cp.low_water, cp.hot.size());
+      // Close this interval: the bottom low_water stacks sat unused since the previous scan.
+      cp.low_water_seen[cp.scans++ % stack_pool::kIdleHistory] = std::min(cp.low_water, cp.hot.size());
+      // Those unused for the last idle_scans intervals go (fewer scans than that so far: none).
+      std::size_t n = 0;
+      if (cp.scans >= idle_scans) {
+        n = cp.hot.size();
+        for (std::uint64_t k = 0; k < idle_scans; ++k)
+          n = std::min(n, cp.low_water_seen[(cp.scans - 1 - k) % stack_pool::kIdleHistory]);
+      }
       std::size_t idle_bytes = 0;
       for (std::size_t i = 0; i < n; ++i) idle_bytes += cp.hot[i].size();
       std::size_t keep_bytes = cp.hot_bytes - idle_bytes;
-      while (n < cp.hot.size() && keep_bytes > cfg.pool_keep_bytes) keep_bytes -= cp.hot[n++].size();
-      cp.cold.reserve(cp.cold.size() + n);  // so the insert below cannot fail
+      // With the cap, beyond them the oldest too, until what stays is within pool_keep_bytes.
+      if (cap)
+        while (n < cp.hot.size() && keep_bytes > cfg.pool_keep_bytes) keep_bytes -= cp.hot[n++].size();
+      reserve_more(cp.cold, n);  // so the insert below cannot fail
       victims.insert(victims.end(), cp.hot.begin(), cp.hot.begin() + static_cast<std::ptrdiff_t>(n));
       cp.hot.erase(cp.hot.begin(), cp.hot.begin() + static_cast<std::ptrdiff_t>(n));
       cp.hot_bytes = keep_bytes;
       cp.low_water = cp.hot.size();
+      // The released were the bottom n: every interval's idle count loses them.
+      for (std::size_t& w : cp.low_water_seen) w = w > n ? w - n : 0;
     } catch (...) {
       return;
     }
@@ -592,8 +614,10 @@ bool stack_pool::grow_in_place(stack& s, std::size_t new_size) {
 
 void stack_pool::shrink_in_place(stack& s, std::size_t new_size) { impl_->shrink(s, new_size); }
 
-void stack_pool::release_idle() noexcept {
-  for (std::uint32_t cls = 0; cls < impl_->nclasses; ++cls) impl_->release_class(cls);
+void stack_pool::release_idle(std::uint32_t idle_scans, bool cap) noexcept {
+  if (idle_scans < 1) idle_scans = 1;
+  if (idle_scans > kIdleHistory) idle_scans = kIdleHistory;
+  for (std::uint32_t cls = 0; cls < impl_->nclasses; ++cls) impl_->release_class(cls, idle_scans, cap);
 }
 
 std::size_t stack_pool::class_capacity(std::uint32_t cls) const noexcept { return impl_->capacity_of(cls); }

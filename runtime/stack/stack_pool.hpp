@@ -116,10 +116,14 @@ class stack_pool {
   // Gives the pages in [lo, hi - new_size) back to the OS and makes them inaccessible again.
   void shrink_in_place(stack& s, std::size_t new_size);
 
-  // The scan phase: returns pooled stacks' memory to the OS beyond the watermark (global pool
-  // only: the stacks that sat unused since the previous call, and the oldest beyond
-  // pool_keep_bytes per class).  Makes syscalls per released stack: call it without locks held.
-  void release_idle() noexcept;
+  // The scan phase: returns pooled stacks' memory to the OS (global pool only): per class, the
+  // stacks that sat unused through the last `idle_scans` calls (clamped to 1..kIdleHistory),
+  // and with `cap` also the oldest beyond pool_keep_bytes.  weft::scan() asks for 1 and the
+  // cap; sysmon's periodic scan for about a second's worth of scans and no cap (the scan
+  // phase, runtime/stack/scan.cpp, says why).  Makes syscalls per released stack: call it
+  // without locks held.
+  static constexpr std::uint32_t kIdleHistory = 64;
+  void release_idle(std::uint32_t idle_scans = 1, bool cap = true) noexcept;
 
   const stack_config& config() const noexcept { return cfg_; }
   std::size_t class_capacity(std::uint32_t cls) const noexcept;

@@ -587,6 +587,32 @@ TEST(StackPool, ReleaseIdleKeepsAtMostPoolKeepBytes) {
   }
 }
 
+// sysmon's periodic scans (runtime/stack/scan.cpp) release only what sat unused through every
+// one of the last few scans, and never for the cap alone: a workload that reuses its stacks
+// every second or so keeps them resident rather than faulting them in again each time.
+TEST(StackPool, PacedReleaseGivesBackOnlyWhatSatUnusedThroughTheLastScans) {
+  stack_config c = config(guard_mode::madvise);
+  c.pool_keep_bytes = 1 << 20;  // below what is pooled: the paced release ignores it
+  stack_pool pool(c);
+  pooled_set set = fill_pool(pool, 32);
+  const std::size_t full = 32 * 128 * K / kPage;
+  pool.release_idle(3, false);  // just freed (scan 1)
+  EXPECT_EQ(set.resident(), full);
+  std::vector<stack> used;  // four of them are used between scans 1 and 2
+  for (int i = 0; i < 4; ++i) used.push_back(pool.alloc(8 * K));
+  for (const stack& s : used) pool.free(s);
+  pool.release_idle(3, false);  // scan 2
+  pool.release_idle(3, false);  // scan 3: the 28 sat unused through scans 2 and 3 only
+  EXPECT_EQ(set.resident(), full);
+  EXPECT_EQ(pool.stats().bytes_released, 0u);
+  pool.release_idle(3, false);  // scan 4: the 28 sat unused through 2, 3 and 4
+  EXPECT_EQ(set.resident(), 4 * 128 * K / kPage);
+  EXPECT_EQ(pool.stats().bytes_released, 28 * 128 * K);
+  pool.release_idle(3, false);  // scan 5: the four were last used before scan 2
+  EXPECT_EQ(set.resident(), 0u);
+  EXPECT_EQ(pool.stats().bytes_released, 32 * 128 * K);
+}
+
 // ---- threads -------------------------------------------------------------------------------
 
 TEST(StackPool, ThreadsWithTheirOwnCachesShareOnePool) {
