@@ -211,8 +211,8 @@ stats get_stats() {
   stats out{};
   sched* s = current_sched();
   if (!s) return out;
-  out.goroutines_live = s->st.goroutines_live.load();
-  out.goroutines_created = s->st.goroutines_created.load();
+  out.goroutines_live = live_goroutines(s);
+  out.goroutines_created = made_goroutines(s);
   out.threads = s->st.threads.load();
   out.procs = s->allp.size();
   out.stack_grows = s->st.stack_grows.load();

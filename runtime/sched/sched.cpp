@@ -635,6 +635,7 @@ static stack_config stack_config_from(const options& o) {
   c.stack_max = o.stack_max;
   c.reserve = o.stack_reserve ? *o.stack_reserve : default_stack_reserve();
   c.guard = o.guard;
+  c.check_frees = o.debug;  // WEFT_DEBUG: a stack freed twice is caught
   return c;
 }
 
@@ -706,11 +707,61 @@ void sched::start() {
   }
 }
 
+// ---- goroutine counts -------------------------------------------------------------------
+// Each P's `made` and `ended` have one writer, the M holding the P, which bumps them with a
+// plain store (no locked instruction, no shared line); a P-less go() (a plain thread) uses the
+// shared *_without_p words.  Live = made - ended, read in this order: every ended first, then
+// every made.  A goroutine counted as ended was made before it ended (and its made store is
+// visible to whoever saw the ended one: release stores, acquire loads), so made >= ended; and
+// a sum of 0 means no goroutine was alive — one made after its P's `made` was read had a
+// parent that was alive when the ended counts were read, so the sum could not have been 0.
+// (Go likewise batches: runtime/proc.go's goidcache; its gcount() sums per-P free lists.)
+namespace {
+
+constexpr std::uint64_t kGoidBatch = 16;  // Go's _GoidCacheBatch
+
+std::uint64_t new_goid(sched* s, p* pp) noexcept {
+  if (!pp) return s->next_goid.fetch_add(1, std::memory_order_relaxed);
+  if (pp->goid_next == pp->goid_end) {
+    pp->goid_next = s->next_goid.fetch_add(kGoidBatch, std::memory_order_relaxed);
+    pp->goid_end = pp->goid_next + kGoidBatch;
+  }
+  return pp->goid_next++;
+}
+
+void count_made(sched* s, p* pp) noexcept {
+  if (pp) pp->made.store(pp->made.load(std::memory_order_relaxed) + 1, std::memory_order_release);
+  else s->made_without_p.fetch_add(1, std::memory_order_release);
+}
+
+// A goroutine has ended: counted, and if stop is waiting for the last one and this was it,
+// the waiter is woken.  The count's store and the flag's load are sequentially consistent,
+// pairing with wait_all_done's (one of the two sees the other).
+void count_ended(sched* s, p* pp) noexcept {
+  if (pp) pp->ended.store(pp->ended.load(std::memory_order_relaxed) + 1, std::memory_order_seq_cst);
+  else s->ended_without_p.fetch_add(1, std::memory_order_seq_cst);
+  if (s->waiting_all_done.load(std::memory_order_seq_cst) && live_goroutines(s) == 0) s->all_done.wake();
+}
+
+}  // namespace
+
+std::uint64_t made_goroutines(sched* s) noexcept {
+  std::uint64_t n = s->made_without_p.load(std::memory_order_seq_cst);
+  for (auto& pp : s->allp) n += pp->made.load(std::memory_order_seq_cst);
+  return n;
+}
+
+std::uint64_t live_goroutines(sched* s) noexcept {
+  std::uint64_t ended = s->ended_without_p.load(std::memory_order_seq_cst);
+  for (auto& pp : s->allp) ended += pp->ended.load(std::memory_order_seq_cst);
+  return made_goroutines(s) - ended;
+}
+
 void sched::wait_all_done() noexcept {
-  while (st.goroutines_live.load(std::memory_order_acquire) != 0) {
+  while (live_goroutines(this) != 0) {
     all_done.clear();
     waiting_all_done.store(true, std::memory_order_seq_cst);
-    if (st.goroutines_live.load(std::memory_order_seq_cst) == 0) break;
+    if (live_goroutines(this) == 0) break;
     all_done.sleep();
   }
   waiting_all_done.store(false);
@@ -806,7 +857,7 @@ std::uint64_t new_goroutine(sched* s, closure* c) {
   gp->stk = stk;
   gp->limit = stk.lo + kStackHeadroom;
   gp->fn = c;
-  gp->id = s->next_goid.fetch_add(1, std::memory_order_relaxed);
+  gp->id = new_goid(s, pp);
   gp->tls = thread_state{};
   gp->preempt.store(false, std::memory_order_relaxed);
   gp->pins.store(0, std::memory_order_relaxed);
@@ -817,8 +868,7 @@ std::uint64_t new_goroutine(sched* s, closure* c) {
   gp->asan_fake_stack = nullptr;
   gp->ctx = boost::context::detail::make_fcontext(reinterpret_cast<void*>(stk.hi), stk.size(), goroutine_entry);
   gp->status.store(gstatus::runnable, std::memory_order_release);
-  s->st.goroutines_created.fetch_add(1, std::memory_order_relaxed);
-  s->st.goroutines_live.fetch_add(1, std::memory_order_relaxed);
+  count_made(s, pp);
   std::uint64_t id = gp->id;
   put_runnable(s, pp, gp, true);
   wakep(s);
@@ -833,8 +883,7 @@ static void gdead_post(m* mp, g* gp, void*) noexcept {
   s->stacks.free(gp->stk, pp ? &pp->scache : nullptr);
   gp->stk = {};
   gfree_put(s, pp, gp);
-  if (s->st.goroutines_live.fetch_sub(1, std::memory_order_acq_rel) == 1 && s->waiting_all_done.load(std::memory_order_seq_cst))
-    s->all_done.wake();
+  count_ended(s, pp);
 }
 
 // Where a goroutine leaves: picks the next G (or g0) and never returns.

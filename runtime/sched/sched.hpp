@@ -63,6 +63,10 @@ struct p {
   stack_cache scache;
   g* gfree = nullptr;             // dead Gs for reuse (their records, not stacks)
   std::uint32_t ngfree = 0;
+  // Goroutines made and ended by the M holding this P (one writer: see live_goroutines), and
+  // the goroutine ids it hands out next, taken from sched::next_goid kGoidBatch at a time.
+  std::atomic<std::uint64_t> made{0}, ended{0};
+  std::uint64_t goid_next = 0, goid_end = 0;
   std::atomic<std::uint64_t> schedtick{0};    // goroutines scheduled here (sysmon watches it)
   std::atomic<std::uint64_t> syscalltick{0};  // blocking() calls entered here
   p* idle_link = nullptr;
@@ -75,7 +79,7 @@ struct p {
 inline void bump(std::atomic<std::uint64_t>& c) noexcept { c.store(c.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed); }
 
 struct sched_stats {
-  std::atomic<std::uint64_t> goroutines_live{0}, goroutines_created{0}, threads{0}, steals{0};
+  std::atomic<std::uint64_t> threads{0}, steals{0};
   std::atomic<std::uint64_t> stack_grows{0}, stack_shrinks{0}, stack_copies{0}, stack_bytes_copied{0};
 };
 
@@ -114,7 +118,10 @@ struct sched {
   std::atomic<std::uint64_t> next_goid{1};
   sched_stats st;
 
-  note all_done;                  // signalled when goroutines_live drops to zero
+  // Goroutines made / ended where no P was held (a plain thread's go()); with the Ps' own
+  // counters they give live_goroutines.
+  std::atomic<std::uint64_t> made_without_p{0}, ended_without_p{0};
+  note all_done;                  // signalled when live_goroutines() drops to zero
   std::atomic<bool> waiting_all_done{false};
 
   // sysmon
@@ -171,6 +178,12 @@ struct waiter {
 // registration of `w`.  With a deadline (CLOCK_MONOTONIC ns, 0 = none), a timer claims and
 // wakes `w` when it passes.  Returns true if woken by someone else, false if by the deadline.
 bool block(waiter& w, void (*unlock)(void*) noexcept, void* arg, const char* reason, std::int64_t deadline_ns = 0) noexcept;
+
+// ---- goroutine counts --------------------------------------------------------------------
+// Made and ended are counted per P, not on two shared words every goroutine would write
+// (with 2 Ps those cache lines bounced on every spawn and exit: 14% of skynet's time).
+std::uint64_t live_goroutines(sched* s) noexcept;   // exact when nothing is being made or ending
+std::uint64_t made_goroutines(sched* s) noexcept;
 
 // ---- scheduler internals shared by the files of runtime/sched ---------------------------
 void wakep(sched* s) noexcept;

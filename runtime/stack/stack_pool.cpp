@@ -166,6 +166,10 @@ struct stack_pool::impl {
     return shift <= min_shift ? 0 : shift - min_shift;
   }
 
+  // The caches that have been used with this pool (stack_cache::in_use_delta), under caches_mu.
+  mutable std::mutex caches_mu;
+  stack_cache* caches = nullptr;
+
   std::atomic<bool>& in_use_of(const stack& s) const noexcept {
     const arena& a = arenas[s.arena];
     return a.in_use[(s.slot_lo - a.base) / a.slot_bytes];
@@ -527,7 +531,50 @@ stack_pool::stack_pool(const stack_config& cfg) : cfg_(cfg), impl_(nullptr) {
   impl_ = im.release();
 }
 
-stack_pool::~stack_pool() { delete impl_; }
+stack_pool::~stack_pool() {
+  {
+    std::lock_guard lk(impl_->caches_mu);
+    for (stack_cache* c = impl_->caches; c; c = c->next_) c->owner_ = nullptr;  // they outlive the pool
+  }
+  delete impl_;
+}
+
+void stack_pool::attach(stack_cache& cache) noexcept {
+  if (cache.owner_ == this) return;
+  if (cache.owner_) fatal("stack pool: a stack cache used with two pools");
+  std::lock_guard lk(impl_->caches_mu);
+  cache.owner_ = this;
+  cache.next_ = impl_->caches;
+  impl_->caches = &cache;
+}
+
+void stack_pool::detach(stack_cache& cache) noexcept {
+  std::lock_guard lk(impl_->caches_mu);
+  for (stack_cache** at = &impl_->caches; *at; at = &(*at)->next_) {
+    if (*at != &cache) continue;
+    *at = cache.next_;
+    break;
+  }
+  // Its counts stay with the pool.
+  for (std::uint32_t cls = 0; cls < stack_cache::kClasses && cls < impl_->nclasses; ++cls)
+    impl_->in_use[cls].v.fetch_add(cache.in_use_delta[cls].load(std::memory_order_relaxed), std::memory_order_relaxed);
+  cache.owner_ = nullptr;
+}
+
+stack_cache::~stack_cache() {
+  if (owner_) owner_->detach(*this);
+}
+
+// On the cache's own counter when there is one (a plain store: its P is the only writer).
+inline void stack_pool::count_in_use(stack_cache* cache, std::uint32_t cls, std::uint64_t delta) noexcept {
+  if (cache && cls < stack_cache::kClasses) {
+    if (__builtin_expect(cache->owner_ != this, 0)) attach(*cache);
+    std::atomic<std::uint64_t>& c = cache->in_use_delta[cls];
+    c.store(c.load(std::memory_order_relaxed) + delta, std::memory_order_relaxed);
+    return;
+  }
+  impl_->in_use[cls].v.fetch_add(delta, std::memory_order_relaxed);
+}
 
 stack stack_pool::alloc(std::size_t size, stack_cache* cache) {
   impl& im = *impl_;
@@ -562,8 +609,8 @@ stack stack_pool::alloc(std::size_t size, stack_cache* cache) {
       throw;
     }
   }
-  im.in_use_of(s).store(true, std::memory_order_relaxed);
-  im.in_use[cls].v.fetch_add(1, std::memory_order_relaxed);
+  if (cfg_.check_frees) im.in_use_of(s).store(true, std::memory_order_relaxed);
+  count_in_use(cache, cls, 1);
   return s;
 }
 
@@ -574,11 +621,13 @@ void stack_pool::free(const stack& s, stack_cache* cache) noexcept {
       s.slot_lo < im.arenas[s.arena].base || s.slot_lo >= im.arenas[s.arena].base + im.arenas[s.arena].bytes)
     fatal("stack pool: free of a stack [%#zx, %#zx) that this pool never gave out", static_cast<std::size_t>(s.lo),
           static_cast<std::size_t>(s.hi));
-  std::atomic<bool>& used = im.in_use_of(s);
-  if (!used.load(std::memory_order_relaxed))
-    fatal("stack pool: stack [%#zx, %#zx) freed twice", static_cast<std::size_t>(s.lo), static_cast<std::size_t>(s.hi));
-  used.store(false, std::memory_order_relaxed);
-  im.in_use[s.cls].v.fetch_sub(1, std::memory_order_relaxed);
+  if (cfg_.check_frees) {
+    std::atomic<bool>& used = im.in_use_of(s);
+    if (!used.load(std::memory_order_relaxed))
+      fatal("stack pool: stack [%#zx, %#zx) freed twice", static_cast<std::size_t>(s.lo), static_cast<std::size_t>(s.hi));
+    used.store(false, std::memory_order_relaxed);
+  }
+  count_in_use(cache, s.cls, ~std::uint64_t{0});
 
   if (cache && s.cls < stack_cache::kClasses && s.size() <= im.cache_stack_bytes) {
     std::vector<stack>& v = cache->free[s.cls];
@@ -630,9 +679,13 @@ stack_pool_stats stack_pool::stats() const {
   st.mappings = im.maps.load(std::memory_order_relaxed);
   st.map_limit = im.limit();
   st.in_use_per_class.resize(im.nclasses);
+  std::lock_guard lk(im.caches_mu);
   for (std::uint32_t cls = 0; cls < im.nclasses; ++cls) {
-    // Two relaxed loads race with alloc/free: a snapshot, clamped so it never goes negative.
-    const std::uint64_t used = im.in_use[cls].v.load(std::memory_order_relaxed);
+    // Relaxed loads race with alloc/free: a snapshot, clamped so it never goes negative.
+    std::uint64_t used = im.in_use[cls].v.load(std::memory_order_relaxed);
+    if (cls < stack_cache::kClasses)
+      for (const stack_cache* c = im.caches; c; c = c->next_) used += c->in_use_delta[cls].load(std::memory_order_relaxed);
+    if (static_cast<std::int64_t>(used) < 0) used = 0;
     const std::uint64_t carved = im.carved[cls].v.load(std::memory_order_relaxed);
     st.in_use_per_class[cls] = used;
     st.slots_in_use += used;

@@ -65,7 +65,13 @@ struct stack_config {
   // Resident bytes the global pool may keep per class across a scan; release_idle gives back
   // the rest, and everything that sat unused since the previous scan.
   std::size_t pool_keep_bytes = 16 * 1024 * 1024;
+  // WEFT_DEBUG: a flag per slot, set by alloc and cleared by free, makes a stack freed twice a
+  // fatal error.  Off by default: flags of neighbouring slots share cache lines, which the Ps
+  // then pull from each other on every spawn and exit (6% of skynet's time at procs 2).
+  bool check_frees = false;
 };
+
+class stack_pool;
 
 // Per-P cache of small-class stacks (owned by one P; no lock).
 struct stack_cache {
@@ -73,6 +79,20 @@ struct stack_cache {
   static constexpr std::size_t kBatch = 16;     // refill / drain batch
   static constexpr std::size_t kMax = 64;       // drain down to kMax - kBatch above this
   std::vector<stack> free[kClasses];
+  // Stacks of each class the owner allocated minus those it freed through this cache: one
+  // writer, no shared line per spawn and exit; as wrapped arithmetic, since a stack may end on
+  // another P than the one that made it.  stack_pool::stats() sums them over its caches.
+  std::atomic<std::uint64_t> in_use_delta[kClasses] = {};
+
+  stack_cache() = default;
+  stack_cache(const stack_cache&) = delete;
+  stack_cache& operator=(const stack_cache&) = delete;
+  ~stack_cache();  // leaves the pool it was used with (which keeps its counts)
+
+ private:
+  friend class stack_pool;
+  stack_pool* owner_ = nullptr;        // set on first use with a pool
+  stack_cache* next_ = nullptr;        // the owner's list of its caches
 };
 
 struct stack_pool_stats {
@@ -133,7 +153,12 @@ class stack_pool {
   void set_map_budget_for_testing(std::size_t limit) noexcept;
 
  private:
+  friend struct stack_cache;
   struct impl;
+  void attach(stack_cache& cache) noexcept;  // on a cache's first use
+  void detach(stack_cache& cache) noexcept;  // from ~stack_cache
+  // Counts a stack of class cls handed out (+1) or back (-1, as wrapped arithmetic).
+  void count_in_use(stack_cache* cache, std::uint32_t cls, std::uint64_t delta) noexcept;
   stack_config cfg_;
   impl* impl_;
 };

@@ -587,6 +587,66 @@ TEST(StackPool, ReleaseIdleKeepsAtMostPoolKeepBytes) {
   }
 }
 
+// The pool's own consistency checks end the process with weft's fatal report: a stack it never
+// gave out (always checked), and, with check_frees (WEFT_DEBUG), a stack freed twice.
+TEST(StackPool, FreeingAStackThePoolNeverGaveOutIsFatal) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_EXIT(
+      {
+        stack_pool pool(config(guard_mode::madvise));
+        stack forged = pool.alloc(8 * K);
+        forged.arena += 1000;
+        pool.free(forged);
+      },
+      ::testing::ExitedWithCode(2), "weft: fatal error: stack pool: free of a stack .* that this pool never gave out");
+}
+
+TEST(StackPool, WithCheckFreesAStackFreedTwiceIsFatal) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  for (bool through_cache : {false, true}) {
+    SCOPED_TRACE(through_cache ? "through a cache" : "to the pool");
+    EXPECT_EXIT(
+        {
+          stack_config c = config(guard_mode::madvise);
+          c.check_frees = true;
+          stack_pool pool(c);
+          stack_cache cache;
+          stack_cache* via = through_cache ? &cache : nullptr;
+          stack s = pool.alloc(8 * K, via);
+          pool.free(s, via);
+          pool.free(s, via);
+        },
+        ::testing::ExitedWithCode(2), "weft: fatal error: stack pool: stack .* freed twice");
+  }
+}
+
+// slots_in_use counts stacks handed out through per-P caches too, also when a stack is freed
+// through another cache than the one it came from, and after a cache is gone.
+TEST(StackPool, InUseCountsStacksAcrossCaches) {
+  stack_pool pool(config(guard_mode::madvise));
+  std::vector<stack> v;
+  {
+    stack_cache a;
+    {
+      stack_cache b;
+      for (int i = 0; i < 10; ++i) v.push_back(pool.alloc(8 * K, &a));
+      v.push_back(pool.alloc(8 * K));
+      EXPECT_EQ(pool.stats().slots_in_use, 11u);
+      for (int i = 0; i < 4; ++i) {
+        pool.free(v.back(), &b);
+        v.pop_back();
+      }
+      EXPECT_EQ(pool.stats().slots_in_use, 7u);
+      pool.drain(b);
+    }
+    EXPECT_EQ(pool.stats().slots_in_use, 7u);  // b's count stayed with the pool
+    pool.drain(a);
+  }
+  EXPECT_EQ(pool.stats().slots_in_use, 7u);
+  for (const stack& s : v) pool.free(s);
+  EXPECT_EQ(pool.stats().slots_in_use, 0u);
+}
+
 // sysmon's periodic scans (runtime/stack/scan.cpp) release only what sat unused through every
 // one of the last few scans, and never for the cap alone: a workload that reuses its stacks
 // every second or so keeps them resident rather than faulting them in again each time.
