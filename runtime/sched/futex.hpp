@@ -53,6 +53,16 @@ inline std::int64_t monotonic_ns() noexcept {
   return std::int64_t(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
 }
 
+// Sleeps this thread for about ns nanoseconds (at least; the kernel's timer slack, 50 µs by
+// default, usually makes it longer — which is what Go's usleep(3) gets too).  An interrupted
+// sleep just ends early.
+inline void sleep_ns(std::int64_t ns) noexcept {
+  int saved = errno;
+  timespec ts{static_cast<time_t>(ns / 1'000'000'000), static_cast<long>(ns % 1'000'000'000)};
+  if (::nanosleep(&ts, nullptr) != 0 && errno != EINTR) fatal("nanosleep failed: errno %d", errno);
+  errno = saved;
+}
+
 // A one-shot (re-armable) event for one sleeper: Go's `note`.
 struct note {
   std::atomic<std::uint32_t> word{0};

@@ -225,9 +225,15 @@ void startm(sched* s, p* pp, bool spinning) noexcept {
 void wakep(sched* s) noexcept {
   sysmon_wake(s);
   if (s->npidle.load(std::memory_order_acquire) == 0) return;
+  // A load first: while an M spins, every ready() would otherwise take the line exclusive.
+  if (s->nmspinning.load(std::memory_order_relaxed) != 0) return;
   std::uint32_t z = 0;
   if (!s->nmspinning.compare_exchange_strong(z, 1, std::memory_order_acq_rel)) return;
+  m* self = current_m();
+  p* mine = self && self->s == s ? self->pp : nullptr;
+  if (mine) mine->waking.store(true, std::memory_order_release);
   startm(s, nullptr, true);
+  if (mine) mine->waking.store(false, std::memory_order_release);
 }
 
 // Hands a P that its M is giving up (blocking call, wired goroutine) to an M if there is work
@@ -370,17 +376,20 @@ static g* steal_from(sched* s, p* pp, p* victim, bool take_runnext) noexcept {
     if (!take_runnext) return nullptr;
     // The victim's runnext is about to run there: a goroutine that just readied another and
     // is about to park hands over in well under a few µs.  Give a running victim that long
-    // before taking it, and take only the G seen before the wait, as Go does (runqgrab:
-    // usleep(3), then runnext.cas(next, 0)); stealing at once makes two goroutines
-    // ping-ponging on one P bounce between Ms.  The wait reads only the clock: polling the
-    // victim's runnext would pull its cache line away from the victim at every hand-off (two
-    // goroutines ping-ponging refill it faster than the wait ends), which cost the owner more
-    // than the steal saved.
+    // before taking it, and take only the G seen before the wait, as Go does (runtime/proc.go
+    // runqgrab: usleep(3), then runnext.cas(next, 0)); stealing at once makes two goroutines
+    // ping-ponging on one P bounce between Ms.  The wait is a real sleep, as Go's is (timer
+    // slack makes it ~50 µs): a thief that waited by spinning on the clock came back every
+    // few µs and, with two goroutines ping-ponging on the other P, pulled that P's lines at
+    // every hand-off (procs 2 round trip 270-300 ns against 180-200 sleeping; polling
+    // runnext itself was worse still).  Time the victim's M spends waking another M (wakep's
+    // futex call, several µs on a VM) does not count: that wake-up is what brought the thief,
+    // and taking the G meanwhile split the pair ~14,000 times per 2M round trips (~400 now).
     g* gp = victim->runnext.load(std::memory_order_acquire);
     if (!gp) return nullptr;
     if (victim->status.load(std::memory_order_acquire) == pstatus::running) {
-      const std::int64_t until = monotonic_ns() + 3'000;
-      while (monotonic_ns() < until) arch::cpu_relax();
+      do sleep_ns(3'000);
+      while (victim->waking.load(std::memory_order_relaxed));
     }
     if (victim->runnext.compare_exchange_strong(gp, nullptr, std::memory_order_acq_rel)) {
       s->st.steals.fetch_add(1, std::memory_order_relaxed);
@@ -505,9 +514,14 @@ static g* find_runnable(sched* s, m* mp, std::uint64_t& rnd) noexcept {
     if (mp->spinning) {
       mp->spinning = false;
       s->nmspinning.fetch_sub(1, std::memory_order_acq_rel);
+      // Work that appeared meanwhile.  Not a running P's runnext: its owner is about to run it
+      // (the grace above just saw that happen), and counting it kept a thief of two goroutines
+      // ping-ponging on one P spinning without end, pulling that P's lines at every hand-off.
       bool work = s->gq.size_acquire() > 0;
       for (auto& victim : s->allp)
-        if (!victim->q.empty() || victim->runnext.load(std::memory_order_acquire)) work = true;
+        if (!victim->q.empty() || (victim->runnext.load(std::memory_order_acquire) &&
+                                   victim->status.load(std::memory_order_acquire) != pstatus::running))
+          work = true;
       if (work) {
         p* again;
         {

@@ -60,6 +60,10 @@ struct p {
   m* mp = nullptr;
   runq q;
   std::atomic<g*> runnext{nullptr};
+  // Set while this P's M is inside wakep's wake-up of another M (a futex syscall, some µs):
+  // a thief does not count that time towards its runnext grace (steal_from).
+  // On its own cache line: thieves poll it, and runnext's line is written at every hand-off.
+  alignas(64) std::atomic<bool> waking{false};
   stack_cache scache;
   g* gfree = nullptr;             // dead Gs for reuse (their records, not stacks)
   std::uint32_t ngfree = 0;
