@@ -195,7 +195,7 @@ namespace {
 bool wait_fd(int fd, short poll_events, std::uint32_t epoll_events, std::chrono::nanoseconds timeout) {
   if (fd < 0) throw std::invalid_argument("weft::wait_readable/wait_writable: fd " + std::to_string(fd) + " is not a descriptor");
   using namespace detail;
-  std::int64_t deadline = timeout.count() > 0 ? monotonic_ns() + timeout.count() : 0;
+  std::int64_t deadline = timeout.count() > 0 ? deadline_after(timeout.count()) : 0;
   sched* s = current_sched();
   if (current_g() && s) return netpoll_wait(netpoll_get(s), fd, epoll_events, deadline);
   // A plain thread: poll(2) blocks just this thread.

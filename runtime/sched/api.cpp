@@ -184,7 +184,11 @@ void sleep_for(std::chrono::nanoseconds d) {
     yield();
     return;
   }
-  sleep_until(std::chrono::steady_clock::now() + d);
+  // Saturating: sleep_for(nanoseconds::max()) sleeps for good, rather than overflowing into
+  // the past and returning at once.
+  const auto now = std::chrono::steady_clock::now();
+  sleep_until(d >= std::chrono::steady_clock::time_point::max() - now ? std::chrono::steady_clock::time_point::max()
+                                                                      : now + d);
 }
 
 void lock_thread() {

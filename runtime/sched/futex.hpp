@@ -53,6 +53,15 @@ inline std::int64_t monotonic_ns() noexcept {
   return std::int64_t(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
 }
 
+// The monotonic deadline ns nanoseconds from now (ns > 0), or 0 — "no deadline" to the callers
+// — when that lies beyond what an int64 holds (a timeout of hours::max() means forever, not an
+// overflow into the past).
+inline std::int64_t deadline_after(std::int64_t ns) noexcept {
+  const std::int64_t now = monotonic_ns();
+  if (ns >= INT64_MAX - now) return 0;
+  return now + ns;
+}
+
 // Sleeps this thread for about ns nanoseconds (at least; the kernel's timer slack, 50 µs by
 // default, usually makes it longer — which is what Go's usleep(3) gets too).  An interrupted
 // sleep just ends early.

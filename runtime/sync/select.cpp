@@ -83,12 +83,6 @@ struct scratch {
   T& operator[](std::size_t i) noexcept { return p[i]; }
 };
 
-std::int64_t deadline_after(std::int64_t ns) noexcept {
-  std::int64_t now = monotonic_ns();
-  if (ns >= INT64_MAX - now) return 0;  // too far to matter: no deadline
-  return now + ns;
-}
-
 }  // namespace
 
 std::size_t select_run(select_slot* slots, std::size_t n, bool* received) {

@@ -68,6 +68,20 @@ TEST_P(Io, TimeoutReturnsFalseAndNeverEarly) {
       opts());
 }
 
+// A timeout too long to add to the clock means "no deadline": it used to overflow into the
+// past, and the wait returned false at once.
+TEST_P(Io, AHugeTimeoutWaitsForTheDescriptor) {
+  socket_pair sp;
+  weft::run(
+      [&] {
+        auto reader = weft::spawn([&] { return weft::wait_readable(sp.fd[0], std::chrono::nanoseconds::max()); });
+        weft::sleep_for(1ms);
+        EXPECT_EQ(::write(sp.fd[1], "h", 1), 1);
+        EXPECT_TRUE(reader.join());
+      },
+      opts());
+}
+
 TEST_P(Io, ThousandGoroutinesPingPongOverSockets) {
   constexpr int kPairs = 500, kRounds = 20;
   std::vector<std::unique_ptr<socket_pair>> pairs;

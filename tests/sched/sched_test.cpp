@@ -231,6 +231,24 @@ TEST(SchedDeath, ExceptionEscapingGoIsFatalAndNamesTheGoroutine) {
       ::testing::ExitedWithCode(2), "weft: fatal error: goroutine [0-9]+: uncaught exception: boom in child");
 }
 
+// sleep_for(nanoseconds::max()) sleeps for good: now + d used to overflow into the past, and it
+// returned at once.  In a child process, which leaves by _exit with the sleeper still parked.
+TEST(SchedDeath, SleepForTheLongestDurationDoesNotReturn) {
+  EXPECT_EXIT(
+      {
+        std::atomic<bool> woke{false};
+        weft::run([&] {
+          weft::go([&] {
+            weft::sleep_for(std::chrono::nanoseconds::max());
+            woke.store(true);
+          });
+          weft::sleep_for(20ms);  // the sleeper has long parked, or (overflowed) come back
+          ::_exit(woke.load() ? 1 : 0);
+        });
+      },
+      ::testing::ExitedWithCode(0), "");
+}
+
 TEST(SchedDeath, BadConfigurationExitsWithStatus2) {
   EXPECT_EXIT(
       {
