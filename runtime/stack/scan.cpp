@@ -8,6 +8,12 @@
 // Halving in place releases the lower half's pages (MADV_DONTNEED) and makes them inaccessible
 // again; nothing moves, so even a pinned stack (or one that runtime wait records point into)
 // can be halved this way.
+//
+// Then pooled stacks' memory goes back to the OS (stack_pool::release_idle).  A periodic scan
+// releases only stacks unused for kReleaseAfterMs: releasing every 100 ms whatever sat idle for
+// one interval and everything beyond 16 MiB per class made a million-goroutine tree run every
+// second fault its ~100K stack pages in again each time (1.2-1.5 s of kernel time per tree,
+// BENCHMARKS.md); weft::scan(), asked for explicitly, still releases at once.
 #include "runtime/stack/scan.hpp"
 
 #include <algorithm>

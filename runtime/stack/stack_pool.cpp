@@ -26,10 +26,13 @@
 // bigger ones go to the global pool where release_idle can trim them.
 //
 // release_idle is Go's "free stack spans during GC" turned into a watermark: per class, the
-// hot list is LIFO, and its low-water mark since the previous scan counts the stacks nobody
-// touched for a whole interval; those, plus whatever exceeds pool_keep_bytes of accessible
-// memory, are shrunk to stack_min (guard re-installed, which zaps pages) and their top page(s)
-// MADV_DONTNEED'ed, then parked on the `cold` list.  MADV_FREE was measured and rejected: on
+// hot list is LIFO, and its low-water mark at each scan counts the stacks nobody touched for
+// that whole interval; the last kIdleHistory marks are kept, so the minimum of the last k of
+// them counts the stacks unused for k intervals.  Those (k = 1 for weft::scan(), about 3 s
+// worth for sysmon's periodic scans — the pacing Go's scavenger has too: a burst that recurs
+// keeps its stacks resident), plus, for weft::scan(), whatever exceeds pool_keep_bytes of
+// accessible memory, are shrunk to stack_min (guard re-installed, which zaps pages) and their
+// top page(s) MADV_DONTNEED'ed, then parked on the `cold` list.  MADV_FREE was measured and rejected: on
 // this machine (no memory pressure) RSS does not drop at all after MADV_FREE, so neither the
 // runtime's stats nor a user's `ps` would see the release; DONTNEED drops it at once.
 //
