@@ -34,8 +34,12 @@ namespace detail {
 WEFT_API void* heap_alloc(std::size_t bytes);
 WEFT_API void heap_free(void* p) noexcept;
 
-// A goroutine's body, type-erased.  Lives on the heap, owned by its goroutine.
+// A goroutine's body, type-erased, owned by its goroutine.  A small one is built at the top of
+// the goroutine's own stack (in_place), as Go copies a new goroutine's arguments onto its
+// stack: no heap allocation, and no separate cold line when the goroutine first runs.  A big
+// one (or an over-aligned one) lives on the heap.
 struct WEFT_API closure {
+  bool in_place = false;  // set by the runtime: destroyed, not deleted
   virtual ~closure() = default;
   virtual void run() = 0;
   // The closure's address range, for pin detection: a closure holding pointers into the
@@ -53,16 +57,36 @@ struct closure_of final : closure {
   std::pair<const void*, std::size_t> bytes() const noexcept override { return {&fn, sizeof(Fn)}; }
 };
 
+// Ends a closure the runtime owns: destroyed where it was built in place, deleted otherwise.
+inline void destroy_closure(closure* c) noexcept {
+  if (c->in_place) c->~closure();
+  else delete c;
+}
+
 // Starts a goroutine running c (the runtime owns c from here).  detached: an exception
 // escaping it is a fatal error.  Throws resource_error if no stack can be had (c is freed).
 WEFT_API std::uint64_t start_goroutine(closure* c);
 
-template <class F, class... A>
-closure* make_closure(F&& f, A&&... args) {
-  auto body = [f = std::forward<F>(f), ... args = std::forward<A>(args)]() mutable {
-    std::invoke(std::move(f), std::move(args)...);
-  };
-  return new closure_of<decltype(body)>(std::move(body));
+// The same for a closure of `size` bytes built at the top of the new goroutine's stack by
+// construct(mem, arg), which may throw (then nothing was started and the stack went back).
+WEFT_API std::uint64_t start_goroutine_in_place(std::size_t size, std::size_t align,
+                                                closure* (*construct)(void* mem, void* arg), void* arg);
+
+// Closures up to this size go on the goroutine's stack (which is at least 4 KiB).
+inline constexpr std::size_t kInPlaceClosureMax = 256;
+
+// Starts a goroutine running body() (moved from).
+template <class Body>
+std::uint64_t start_body(Body&& body) {
+  using B = std::decay_t<Body>;
+  using C = closure_of<B>;
+  if constexpr (sizeof(C) <= kInPlaceClosureMax && alignof(C) <= 16) {
+    return start_goroutine_in_place(
+        sizeof(C), alignof(C),
+        [](void* mem, void* b) -> closure* { return ::new (mem) C(std::move(*static_cast<B*>(b))); }, &body);
+  } else {
+    return start_goroutine(new C(std::move(body)));
+  }
 }
 
 // The completion half of a task: who waits for it, and how to wake them.  Implemented in
@@ -145,7 +169,10 @@ class task {
 // std::thread.  An exception escaping f is a fatal error naming the goroutine and what().
 template <class F, class... A>
 void go(F&& f, A&&... args) {
-  detail::start_goroutine(detail::make_closure(std::forward<F>(f), std::forward<A>(args)...));
+  auto body = [f = std::forward<F>(f), ... args = std::forward<A>(args)]() mutable {
+    std::invoke(std::move(f), std::move(args)...);
+  };
+  detail::start_body(std::move(body));
 }
 
 // Starts f(args...) on a new goroutine and returns a task to join it by.
@@ -167,9 +194,8 @@ auto spawn(F&& f, A&&... args) -> task<std::invoke_result_t<std::decay_t<F>, std
     st->done.signal();
     st->release();
   };
-  detail::closure* c = new detail::closure_of<decltype(body)>(std::move(body));
   try {
-    detail::start_goroutine(c);
+    detail::start_body(std::move(body));
   } catch (...) {
     st->~task_state();
     detail::heap_free(st);

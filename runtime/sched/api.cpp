@@ -8,6 +8,8 @@
 #include "runtime/diag/signals.hpp"
 #include "runtime/diag/sigpipe.hpp"
 #include "runtime/sched/sched.hpp"
+#include "runtime/sched/switch.hpp"
+#include "runtime/stack/grow.hpp"
 #include "runtime/stack/scan.hpp"
 #include "weft/runtime.hpp"
 #include "weft/stack.hpp"
@@ -48,34 +50,20 @@ void heap_free(void* p) noexcept {
 #endif
 }
 
-std::uint64_t start_goroutine(closure* c) {
-  sched* s = current_sched();
-  if (!s) {
-    delete c;
-    throw error("weft: go/spawn called with no runtime running; create a weft::runtime or use weft::run");
-  }
+namespace {
+
+// Starts c, which is on the heap (stk empty) or built in place at `top` of stk.  On failure
+// everything taken goes back — c (destroyed before the stack it may live on), stk — and the
+// error propagates.
+std::uint64_t start_prepared(sched* s, closure* c, const stack& stk, std::uintptr_t top) {
   // Automatic pin (DESIGN §3): a closure holding an address in the spawning goroutine's stack
   // (go([&] { ... }), a pointer to a local) pins that stack until the child has run and its
-  // closure — captures included, whose destructors may still write there — is destroyed.
-  // Only the current stack counts: older segments of a segmented stack never move.  The
-  // parent's id guards against a parent that exited first (its G record may be reused).
-  struct pinning_closure final : closure {
-    closure* inner;
-    g* parent;
-    std::uint64_t parent_id;
-    pinning_closure(closure* c, g* p) noexcept : inner(c), parent(p), parent_id(p->id) {}
-    ~pinning_closure() override { delete inner; }  // only if never run (spawn failed)
-    void run() override {
-      inner->run();
-      closure* done = inner;  // (no temporaries: see tests/grow/CMakeLists.txt on ASan)
-      inner = nullptr;
-      delete done;
-      // (A parent that exited first left its children dangling references: a bug the id
-      // check keeps from unpinning whoever reuses its record.)
-      if (__atomic_load_n(&parent->id, __ATOMIC_RELAXED) == parent_id) parent->pins.fetch_sub(1, std::memory_order_release);
-    }
-    std::pair<const void*, std::size_t> bytes() const noexcept override { return inner->bytes(); }
-  };
+  // closure — captures included, whose destructors may still write there — is destroyed
+  // (goroutine_entry unpins).  Only the current stack counts: older segments of a segmented
+  // stack never move.  The pin is recorded in the child's G, not in a wrapper around the
+  // closure: a closure built in place moves with the child's stack, and nothing outside that
+  // stack may point at it.
+  g* pin = nullptr;
   if (g* parent = current_g()) {
     auto [data, len] = c->bytes();
     auto addr = reinterpret_cast<std::uintptr_t>(data);
@@ -86,24 +74,54 @@ std::uint64_t start_goroutine(closure* c) {
       __builtin_memcpy(&v, reinterpret_cast<const void*>(w), sizeof v);
       points_in = v - lo < hi - lo;
     }
-    if (points_in) {
-      closure* wrapped;
-      try {
-        wrapped = new pinning_closure(c, parent);
-      } catch (...) {
-        delete c;
-        throw;
-      }
-      parent->pins.fetch_add(1, std::memory_order_relaxed);
-      try {
-        return new_goroutine(s, wrapped);  // deletes `wrapped` (and so c) if it throws
-      } catch (...) {
-        parent->pins.fetch_sub(1, std::memory_order_relaxed);
-        throw;
-      }
-    }
+    if (points_in) pin = parent;
   }
-  return new_goroutine(s, c);
+  if (!pin) return new_goroutine(s, c, stk, top, nullptr);
+  pin->pins.fetch_add(1, std::memory_order_relaxed);
+  try {
+    return new_goroutine(s, c, stk, top, pin);
+  } catch (...) {
+    pin->pins.fetch_sub(1, std::memory_order_relaxed);
+    throw;
+  }
+}
+
+sched* running_sched() {
+  sched* s = current_sched();
+  if (!s) throw error("weft: go/spawn called with no runtime running; create a weft::runtime or use weft::run");
+  return s;
+}
+
+}  // namespace
+
+std::uint64_t start_goroutine(closure* c) {
+  sched* s;
+  try {
+    s = running_sched();
+  } catch (...) {
+    delete c;
+    throw;
+  }
+  return start_prepared(s, c, stack{}, 0);
+}
+
+std::uint64_t start_goroutine_in_place(std::size_t size, std::size_t align, closure* (*construct)(void* mem, void* arg),
+                                       void* arg) {
+  sched* s = running_sched();
+  stack_cache* cache = cache_of(current_m());
+  const stack stk = s->stacks.alloc(s->stacks.config().stack_min, cache);
+  stack_reused(stk.lo, stk.hi);  // (AddressSanitizer: nothing left poisoned where it is built)
+  // At the top, aligned for it and for the stack pointer below it.
+  const std::uintptr_t top = (stk.hi - size) & ~(std::max<std::size_t>(align, 16) - 1);
+  closure* c;
+  try {
+    c = construct(reinterpret_cast<void*>(top), arg);
+  } catch (...) {
+    s->stacks.free(stk, cache);
+    throw;
+  }
+  c->in_place = true;
+  return start_prepared(s, c, stk, top);
 }
 
 void exit_config_error(const config_error& e) noexcept {

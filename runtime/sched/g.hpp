@@ -52,6 +52,8 @@ struct g {
   std::atomic<gstatus> status{gstatus::idle};
   std::uint64_t id = 0;
   closure* fn = nullptr;
+  g* pinned_parent = nullptr;       // whose stack fn points into (start_prepared); unpinned at exit
+  std::uint64_t pinned_parent_id = 0;  // its id then: a parent that exited first is not unpinned
   g* sched_link = nullptr;         // run queue / free list link
   g* all_link = nullptr;           // the list of every G (scans, dumps)
   m* locked_m = nullptr;           // lock_thread: the M it is wired to

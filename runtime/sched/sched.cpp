@@ -840,16 +840,18 @@ static void gfree_put(sched* s, p* pp, g* gp) noexcept {
   s->gfree = gp;
 }
 
-std::uint64_t new_goroutine(sched* s, closure* c) {
+std::uint64_t new_goroutine(sched* s, closure* c, stack stk, std::uintptr_t top, g* pin) {
   m* mp = current_m();
   p* pp = mp ? mp->pp : nullptr;
-  std::size_t size = s->stacks.config().stack_min;
-  stack stk;
-  try {
-    stk = s->stacks.alloc(size, pp ? &pp->scache : nullptr);
-  } catch (...) {
-    delete c;
-    throw;
+  if (stk.empty()) {
+    try {
+      stk = s->stacks.alloc(s->stacks.config().stack_min, pp ? &pp->scache : nullptr);
+    } catch (...) {
+      destroy_closure(c);
+      throw;
+    }
+    stack_reused(stk.lo, stk.hi);
+    top = stk.hi;
   }
   g* gp = gfree_get(s, pp);
   if (!gp) {
@@ -857,8 +859,8 @@ std::uint64_t new_goroutine(sched* s, closure* c) {
     try {
       mem = heap_alloc(sizeof(g));
     } catch (...) {  // out of memory for the record: give back what was taken, then report it
+      destroy_closure(c);  // first: it may live on the stack
       s->stacks.free(stk, pp ? &pp->scache : nullptr);
-      delete c;
       throw;
     }
     gp = new (mem) g();
@@ -867,10 +869,11 @@ std::uint64_t new_goroutine(sched* s, closure* c) {
     gp->all_link = s->allg;
     s->allg = gp;
   }
-  stack_reused(stk.lo, stk.hi);
   gp->stk = stk;
   gp->limit = stk.lo + kStackHeadroom;
   gp->fn = c;
+  gp->pinned_parent = pin;
+  gp->pinned_parent_id = pin ? pin->id : 0;
   gp->id = new_goid(s, pp);
   gp->tls = thread_state{};
   gp->preempt.store(false, std::memory_order_relaxed);
@@ -880,7 +883,7 @@ std::uint64_t new_goroutine(sched* s, closure* c) {
   gp->locked_m = nullptr;
   gp->lock_depth = 0;
   gp->asan_fake_stack = nullptr;
-  gp->ctx = boost::context::detail::make_fcontext(reinterpret_cast<void*>(stk.hi), stk.size(), goroutine_entry);
+  gp->ctx = boost::context::detail::make_fcontext(reinterpret_cast<void*>(top), top - stk.lo, goroutine_entry);
   gp->status.store(gstatus::runnable, std::memory_order_release);
   count_made(s, pp);
   std::uint64_t id = gp->id;
@@ -918,15 +921,24 @@ void goroutine_entry(boost::context::detail::transfer_t) noexcept {
   // not pass on what the ontop function returned, so the argument is stale.
   m* mp = current_m();
   g* gp = mp->curg;
+  // A local from here on, not gp->fn: a closure built in place moves with the stack when it
+  // is copied, and the copy adjusts pointers on the stack (this one), not in the G record.
+  closure* c = gp->fn;
+  gp->fn = nullptr;
   try {
-    gp->fn->run();
+    c->run();
   } catch (const std::exception& e) {
     fatal("goroutine %llu: uncaught exception: %s", (unsigned long long)gp->id, e.what());
   } catch (...) {
     fatal("goroutine %llu: uncaught exception of a type not derived from std::exception", (unsigned long long)gp->id);
   }
-  delete gp->fn;
-  gp->fn = nullptr;
+  destroy_closure(c);
+  if (g* parent = std::exchange(gp->pinned_parent, nullptr)) {
+    // (A parent that exited first left its children dangling references: a bug the id check
+    // keeps from unpinning whoever reuses its record.)
+    if (__atomic_load_n(&parent->id, __ATOMIC_RELAXED) == gp->pinned_parent_id)
+      parent->pins.fetch_sub(1, std::memory_order_release);
+  }
   // The closure may have parked: this goroutine may now be on another M.
   mp = current_m();
   goexit(mp, gp);

@@ -199,7 +199,11 @@ g* runq_get(p* pp) noexcept;
 // Puts a runnable gp on pp's run queue (in runnext if `next`), or, without a P, on the global
 // queue.
 void put_runnable(sched* s, p* pp, g* gp, bool next) noexcept;
-std::uint64_t new_goroutine(sched* s, closure* c);
+// Starts a goroutine running c: on stk from `top` down if given (c may be built in place
+// there), else on a new stack_min stack.  `pin`: a goroutine whose stack c points into, and
+// which the caller has pinned; the new goroutine unpins it once c is destroyed.  On failure c
+// is ended (before the stack it may live on goes back) and the error propagates.
+std::uint64_t new_goroutine(sched* s, closure* c, stack stk = {}, std::uintptr_t top = 0, g* pin = nullptr);
 void start_sysmon(sched* s);
 void stop_sysmon(sched* s) noexcept;
 void sysmon_wake(sched* s) noexcept;

@@ -12,6 +12,7 @@
 // stack growing past its slot with explicit checks only) are skipped there, with the reason.
 #include <algorithm>
 #include <atomic>
+#include <memory>
 #include <cinttypes>
 #include <cstdarg>
 #include <cstdint>
@@ -173,6 +174,36 @@ TEST_P(Grow, DeepPointerRichRecursionSurvivesGrowthAndCopies) {
   }
   if (segmented()) {
     EXPECT_EQ(after.stack_copies, 0u);
+  }
+}
+
+// A small closure is built on the goroutine's own stack (weft/runtime.hpp), so it moves when
+// the stack is copied: its captures — a short std::string, whose data pointer points into the
+// string itself, and a vector — must still read right afterwards, and its destructor must run
+// on the moved copy (the shared_ptr's count drops back).
+TEST_P(Grow, AClosureOnTheGoroutineStackMovesWithIt) {
+  g_bad = 0;
+  auto token = std::make_shared<int>(5);
+  std::string seen;
+  long sum = 0, copies = 0;
+  weft::run(
+      [&] {
+        const weft::stats before = weft::get_stats();
+        std::string word = "short";  // in the string's own buffer (SSO)
+        std::vector<int> nums{1, 2, 3};
+        weft::spawn([word, nums, token, &seen, &sum] {
+          sum = deep_checksum(4000);  // grows past the reserve: the copy strategies copy
+          seen = word + std::to_string(nums[0] + nums[1] + nums[2]) + std::to_string(*token);
+        }).join();
+        copies = static_cast<long>(weft::get_stats().stack_copies - before.stack_copies);
+      },
+      opts());
+  EXPECT_EQ(seen, "short65");
+  EXPECT_EQ(sum, 4000L * 4001 / 2);
+  EXPECT_EQ(g_bad.load(), 0);
+  EXPECT_EQ(token.use_count(), 1) << "the closure was not destroyed";
+  if (pure_copy()) {
+    EXPECT_GE(copies, 1) << "the stack was never copied: the test proves nothing";
   }
 }
 

@@ -8,6 +8,7 @@
 //     sigpipe.cpp says why and how), and a disposition the program chose is left alone;
 //   - fork: posix_spawn, std::system and fork-without-exec from goroutines on 2 Ps.
 // The RLIMIT_AS / RLIMIT_NPROC cases cannot run under sanitizers: limits_test.cpp.
+#include <array>
 #include <atomic>
 #include <cerrno>
 #include <chrono>
@@ -163,27 +164,37 @@ TEST(Reliability, RuntimeRestartsCleanlyAndReleasesItsPooledStacks) {
 
 // Out of memory for a goroutine's own record, after its closure and stack were had: go()
 // throws std::bad_alloc, and the closure (with what it captured) and the stack go back — the
-// runtime carries on.  diag/testing.hpp makes the allocation fail at exactly that point.
+// runtime carries on.  diag/testing.hpp makes the allocation fail at exactly that point.  Both
+// kinds of closure: a small one built on the new goroutine's stack, a big one on the heap.
 TEST(Reliability, OutOfMemoryForAGoroutineRecordGivesBackItsClosureAndStack) {
   weft::run(
       [] {
-        weft::detail::testing::runtime_snapshot before{}, after{};
-        ASSERT_TRUE(weft::detail::testing::snapshot(&before));
-        auto token = std::make_shared<int>(7);
-        bool threw = false;
-        // A fresh runtime has no dead G records to reuse: go() allocates its closure (1st),
-        // takes a stack, then allocates the G record (2nd).
-        weft::detail::testing::fail_heap_alloc(2);
-        try {
-          weft::go([token] { (void)*token; });
-        } catch (const std::bad_alloc&) {
-          threw = true;
-        }
-        weft::detail::testing::fail_heap_alloc(0);
-        EXPECT_TRUE(threw) << "go() did not report the failed allocation";
-        EXPECT_EQ(token.use_count(), 1) << "the closure (and what it captured) was not freed";
-        ASSERT_TRUE(weft::detail::testing::snapshot(&after));
-        EXPECT_EQ(after.slots_in_use, before.slots_in_use) << "the stack taken for it was not given back";
+        auto attempt = [](const char* kind, unsigned nth, auto&& start) {
+          SCOPED_TRACE(kind);
+          weft::detail::testing::runtime_snapshot before{}, after{};
+          ASSERT_TRUE(weft::detail::testing::snapshot(&before));
+          auto token = std::make_shared<int>(7);
+          bool threw = false;
+          weft::detail::testing::fail_heap_alloc(nth);
+          try {
+            start(token);
+          } catch (const std::bad_alloc&) {
+            threw = true;
+          }
+          weft::detail::testing::fail_heap_alloc(0);
+          EXPECT_TRUE(threw) << "go() did not report the failed allocation";
+          EXPECT_EQ(token.use_count(), 1) << "the closure (and what it captured) was not freed";
+          ASSERT_TRUE(weft::detail::testing::snapshot(&after));
+          EXPECT_EQ(after.slots_in_use, before.slots_in_use) << "the stack taken for it was not given back";
+        };
+        // A fresh runtime has no dead G records to reuse.  A small closure is built on the
+        // stack: the G record is go()'s first heap allocation.
+        attempt("in place", 1, [](const std::shared_ptr<int>& token) { weft::go([token] { (void)*token; }); });
+        // A big one goes to the heap first (1st), then the stack, then the G record (2nd).
+        attempt("on the heap", 2, [](const std::shared_ptr<int>& token) {
+          std::array<char, 2 * weft::detail::kInPlaceClosureMax> big{};
+          weft::go([token, big] { (void)*token, (void)big; });
+        });
         auto t = weft::spawn([] { return 41 + 1; });
         EXPECT_EQ(t.join(), 42) << "the runtime did not carry on";
       },
