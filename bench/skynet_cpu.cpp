@@ -2,7 +2,7 @@
 // BM_WeftSkynet) one after another in one runtime, with the CPU each takes: getrusage(RUSAGE_SELF)
 // user and system time around every tree, beside its wall time.  The first tree is the cold one
 // (fresh stack slots); the rest are warm, which is what BENCHMARKS.md's "CPU time per warm tree"
-// quotes.  The Go side: bench/go/skynet_cpu.go.
+// quotes.  The Go side: `go run bench/go/skynet.go cpu PROCS [TREES]`.
 //
 //   WEFT_PROCS=1 weft_skynet_cpu [TREES]          default: 4 trees
 //   WEFT_PROCS=1 WEFT_SCAN_MS=0 weft_skynet_cpu 4  (no periodic scan: BENCHMARKS.md's kernel share)
@@ -16,21 +16,10 @@
 
 #include <sys/resource.h>
 
+#include "skynet.hpp"
 #include "weft/weft.hpp"
 
 namespace {
-
-void skynet(weft::chan<long> c, long num, long size, long div) {
-  if (size == 1) {
-    c.send(num);
-    return;
-  }
-  weft::chan<long> rc;
-  for (long i = 0; i < div; ++i) weft::go(skynet, rc, num + i * (size / div), size / div, div);
-  long sum = 0;
-  for (long i = 0; i < div; ++i) sum += *rc.recv();
-  c.send(sum);
-}
 
 struct cpu_seconds {
   double user, sys;
@@ -38,7 +27,10 @@ struct cpu_seconds {
 
 cpu_seconds cpu_now() {
   rusage r{};
-  getrusage(RUSAGE_SELF, &r);
+  if (getrusage(RUSAGE_SELF, &r) != 0) {
+    std::perror("weft_skynet_cpu: getrusage");
+    std::exit(1);
+  }
   auto s = [](const timeval& t) { return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) / 1e6; };
   return {s(r.ru_utime), s(r.ru_stime)};
 }
@@ -57,18 +49,16 @@ int main(int argc, char** argv) {
     for (long i = 1; i <= trees; ++i) {
       const auto t0 = std::chrono::steady_clock::now();
       const cpu_seconds c0 = cpu_now();
-      weft::chan<long> c;
-      weft::go(skynet, c, 0L, 1'000'000L, 10L);
-      const long sum = *c.recv();
+      const long sum = skynet_tree();
       const cpu_seconds c1 = cpu_now();
       const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
       const weft::stats st = weft::get_stats();
       const double user = c1.user - c0.user, sys = c1.sys - c0.sys;
       std::printf("procs %llu tree %ld (%s): %.1f ms wall, CPU %.2f s (user %.2f s, sys %.2f s)%s\n",
                   static_cast<unsigned long long>(st.procs), i, i == 1 ? "cold" : "warm", ms, user + sys, user,
-                  sys, sum == 499'999'500'000L ? "" : ", WRONG SUM");
+                  sys, sum == kSkynetSum ? "" : ", WRONG SUM");
       std::fflush(stdout);
-      bad += sum != 499'999'500'000L;
+      bad += sum != kSkynetSum;
     }
     return bad ? 1 : 0;
   });

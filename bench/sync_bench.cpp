@@ -28,6 +28,7 @@
 #include <benchmark/benchmark.h>
 #include <semaphore.h>
 
+#include "skynet.hpp"
 #include "weft/weft.hpp"
 
 namespace {
@@ -229,32 +230,14 @@ BENCHMARK(BM_StdMutexContended)->UseRealTime();
 
 // ---- skynet -----------------------------------------------------------------------------------
 
-void skynet(weft::chan<long> c, long num, long size, long div) {
-  if (size == 1) {
-    c.send(num);
-    return;
-  }
-  weft::chan<long> rc;
-  for (long i = 0; i < div; ++i) weft::go(skynet, rc, num + i * (size / div), size / div, div);
-  long sum = 0;
-  for (long i = 0; i < div; ++i) sum += *rc.recv();
-  c.send(sum);
-}
-
-long skynet_tree() {
-  weft::chan<long> c;
-  weft::go(skynet, c, 0L, 1'000'000L, 10L);
-  return *c.recv();
-}
-
 // Warm: one untimed tree first, then the timed ones, in the same runtime.  Go's figure
 // (bench/go/skynet.go, testing.Benchmark) is likewise a run after earlier runs in the same
 // process (its b.N = 1 probe and the runs that size b.N), with its heap already grown.
 void BM_WeftSkynet(benchmark::State& state) {
   weft::run([&] {
-    if (skynet_tree() != 499'999'500'000L) state.SkipWithError("wrong skynet sum");
+    if (skynet_tree() != kSkynetSum) state.SkipWithError("wrong skynet sum");
     for (auto _ : state)
-      if (skynet_tree() != 499'999'500'000L) state.SkipWithError("wrong skynet sum");
+      if (skynet_tree() != kSkynetSum) state.SkipWithError("wrong skynet sum");
   }, procs(state));
   state.SetItemsProcessed(state.iterations() * 1'111'111);
 }
@@ -266,7 +249,7 @@ void BM_WeftSkynetCold(benchmark::State& state) {
   for (auto _ : state) {
     weft::run([&] {
       const auto t0 = std::chrono::steady_clock::now();
-      if (skynet_tree() != 499'999'500'000L) state.SkipWithError("wrong skynet sum");
+      if (skynet_tree() != kSkynetSum) state.SkipWithError("wrong skynet sum");
       state.SetIterationTime(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
     }, procs(state));
   }
