@@ -340,10 +340,13 @@ static inline __attribute__((always_inline)) void prefetch_queued(p* pp) noexcep
   }
 }
 
+static inline __attribute__((always_inline)) g* take_runnext(p* pp) noexcept {
+  if (!pp->runnext.load(std::memory_order_relaxed)) return nullptr;
+  return pp->runnext.exchange(nullptr, std::memory_order_acq_rel);
+}
+
 static inline __attribute__((always_inline)) g* runq_get_inline(p* pp) noexcept {
-  if (pp->runnext.load(std::memory_order_relaxed)) {
-    if (g* gp = pp->runnext.exchange(nullptr, std::memory_order_acq_rel)) return gp;
-  }
+  if (g* gp = take_runnext(pp)) return gp;
   return pp->q.pop();
 }
 
@@ -351,9 +354,7 @@ void runq_put(sched* s, p* pp, g* gp, bool next) noexcept { runq_put_inline(s, p
 // Parking, exiting and g0 take the next G here, fetching ahead (yield's direct switch does
 // not: its round trip between two goroutines has nothing queued behind, and pays 8% for it).
 g* runq_get(p* pp) noexcept {
-  if (pp->runnext.load(std::memory_order_relaxed)) {
-    if (g* gp = pp->runnext.exchange(nullptr, std::memory_order_acq_rel)) return gp;
-  }
+  if (g* gp = take_runnext(pp)) return gp;
   g* gp = pp->q.pop();
   if (gp) prefetch_queued(pp);
   return gp;

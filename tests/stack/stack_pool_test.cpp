@@ -620,6 +620,19 @@ TEST(StackPool, WithCheckFreesAStackFreedTwiceIsFatal) {
   }
 }
 
+TEST(StackPool, OneCacheUsedWithTwoPoolsIsFatal) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_EXIT(
+      {
+        stack_pool first(config(guard_mode::madvise));
+        stack_pool second(config(guard_mode::madvise));
+        stack_cache cache;
+        first.free(first.alloc(8 * K, &cache), &cache);
+        (void)second.alloc(8 * K, &cache);
+      },
+      ::testing::ExitedWithCode(2), "weft: fatal error: stack pool: a stack cache used with two pools");
+}
+
 // slots_in_use counts stacks handed out through per-P caches too, also when a stack is freed
 // through another cache than the one it came from, and after a cache is gone.
 TEST(StackPool, InUseCountsStacksAcrossCaches) {
