@@ -223,7 +223,7 @@ void startm(sched* s, p* pp, bool spinning) noexcept {
 
 // Wakes an M to look for work if there is an idle P and nobody is looking.  Go's wakep.
 void wakep(sched* s) noexcept {
-  sysmon_wake(s);
+  if (s->sysmon_sleeping.load(std::memory_order_relaxed)) sysmon_wake(s);
   if (s->npidle.load(std::memory_order_acquire) == 0) return;
   // A load first: while an M spins, every ready() would otherwise take the line exclusive.
   if (s->nmspinning.load(std::memory_order_relaxed) != 0) return;
@@ -841,12 +841,12 @@ static void gfree_put(sched* s, p* pp, g* gp) noexcept {
   s->gfree = gp;
 }
 
-std::uint64_t new_goroutine(sched* s, closure* c, stack stk, std::uintptr_t top, g* pin) {
-  m* mp = current_m();
+std::uint64_t new_goroutine(sched* s, m* mp, closure* c, stack stk, std::uintptr_t top, g* pin) {
   p* pp = mp ? mp->pp : nullptr;
   if (stk.empty()) {
     try {
-      stk = s->stacks.alloc(s->stacks.config().stack_min, pp ? &pp->scache : nullptr);
+      if (pp) stk = s->stacks.take_cached(pp->scache);
+      if (stk.empty()) stk = s->stacks.alloc(s->stacks.config().stack_min, pp ? &pp->scache : nullptr);
     } catch (...) {
       destroy_closure(c);
       throw;
@@ -898,7 +898,7 @@ static void gdead_post(m* mp, g* gp, void*) noexcept {
   sched* s = mp->s;
   p* pp = mp->pp;
   stack_reused(gp->stk.slot_lo, gp->stk.hi);  // leave no poison behind for the next user
-  s->stacks.free(gp->stk, pp ? &pp->scache : nullptr);
+  if (!pp || !s->stacks.put_cached(gp->stk, pp->scache)) s->stacks.free(gp->stk, pp ? &pp->scache : nullptr);
   gp->stk = {};
   gfree_put(s, pp, gp);
   count_ended(s, pp);
@@ -911,7 +911,8 @@ static void gdead_post(m* mp, g* gp, void*) noexcept {
     mp->lockedg = nullptr;
     gp->locked_m = nullptr;
   }
-  release_kept_stacks(mp->s, mp, gp);  // a spare split-stack segment, old stacks under ASan (stack/grow.hpp)
+  // A spare split-stack segment, old stacks under ASan (stack/grow.hpp); most Gs have neither.
+  if (gp->spare || gp->asan_moved_from) release_kept_stacks(mp->s, mp, gp);
   gp->status.store(gstatus::dead, std::memory_order_release);
   switch_away(mp, gdead_post, nullptr);
   fatal("goroutine %llu resumed after it exited", (unsigned long long)gp->id);

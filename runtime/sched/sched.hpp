@@ -203,7 +203,7 @@ void put_runnable(sched* s, p* pp, g* gp, bool next) noexcept;
 // there), else on a new stack_min stack.  `pin`: a goroutine whose stack c points into, and
 // which the caller has pinned; the new goroutine unpins it once c is destroyed.  On failure c
 // is ended (before the stack it may live on goes back) and the error propagates.
-std::uint64_t new_goroutine(sched* s, closure* c, stack stk = {}, std::uintptr_t top = 0, g* pin = nullptr);
+std::uint64_t new_goroutine(sched* s, m* mp, closure* c, stack stk, std::uintptr_t top, g* pin);
 void start_sysmon(sched* s);
 void stop_sysmon(sched* s) noexcept;
 void sysmon_wake(sched* s) noexcept;

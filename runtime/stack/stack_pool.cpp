@@ -526,6 +526,8 @@ stack_pool::stack_pool(const stack_config& cfg) : cfg_(cfg), impl_(nullptr) {
   const unsigned max_shift = static_cast<unsigned>(std::bit_width(std::max(cfg_.stack_max, cfg_.reserve)) - 1);
   im->nclasses = max_shift - im->min_shift + 1;
   im->cache_stack_bytes = 4 * cfg_.stack_min;
+  cache_stack_bytes_ = im->cache_stack_bytes;
+  fast_off_ = cfg_.check_frees;
   im->classes.reset(new impl::class_pool[im->nclasses]);
   im->in_use.reset(new impl::counter[im->nclasses]);
   im->carved.reset(new impl::counter[im->nclasses]);
@@ -572,8 +574,7 @@ stack_cache::~stack_cache() {
 inline void stack_pool::count_in_use(stack_cache* cache, std::uint32_t cls, std::uint64_t delta) noexcept {
   if (cache && cls < stack_cache::kClasses) {
     if (__builtin_expect(cache->owner_ != this, 0)) attach(*cache);
-    std::atomic<std::uint64_t>& c = cache->in_use_delta[cls];
-    c.store(c.load(std::memory_order_relaxed) + delta, std::memory_order_relaxed);
+    bump(cache->in_use_delta[cls], delta);
     return;
   }
   impl_->in_use[cls].v.fetch_add(delta, std::memory_order_relaxed);

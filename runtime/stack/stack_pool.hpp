@@ -128,6 +128,31 @@ class stack_pool {
   // Moves every stack in `cache` back to the global pool (a P going away).
   void drain(stack_cache& cache) noexcept;
 
+  // The fast paths of the two calls above for what a spawn and an exit do most: a stack of
+  // stack_min from the top of `cache`, and a small stack back onto it.  Each is a handful of
+  // instructions inline (alloc and free out of line cost ~90 each, a tenth of a skynet
+  // goroutine's spawn and exit).  take_cached returns an empty stack, and put_cached false,
+  // when the cache cannot serve without the pool — empty or full, a cache not yet used with
+  // this pool, a stack too big to cache — or when WEFT_DEBUG's checks are on; the caller
+  // then makes the full call, which does everything (refill, drain, checks).  The fast free
+  // trusts the runtime's own record of the stack; the full one checks it came from this pool.
+  stack take_cached(stack_cache& cache) noexcept {
+    std::vector<stack>& v = cache.free[0];  // stack_min's class is always 0 (class_of)
+    if (fast_off_ || cache.owner_ != this || v.empty() || v.back().size() < cfg_.stack_min) return {};
+    stack s = v.back();
+    v.pop_back();
+    bump(cache.in_use_delta[0], 1);
+    return s;
+  }
+  bool put_cached(const stack& s, stack_cache& cache) noexcept {
+    if (fast_off_ || cache.owner_ != this || s.cls >= stack_cache::kClasses || s.size() > cache_stack_bytes_) return false;
+    std::vector<stack>& v = cache.free[s.cls];
+    if (v.size() >= stack_cache::kMax || v.size() == v.capacity()) return false;  // full: drain; or would allocate
+    v.push_back(s);
+    bump(cache.in_use_delta[s.cls], ~std::uint64_t{0});
+    return true;
+  }
+
   // Largest size this stack can reach without leaving its slot.
   std::size_t capacity(const stack& s) const noexcept;
   // Makes [hi - new_size, lo) accessible.  False if new_size > capacity(s).  Throws
@@ -159,8 +184,14 @@ class stack_pool {
   void detach(stack_cache& cache) noexcept;  // from ~stack_cache
   // Counts a stack of class cls handed out (+1) or back (-1, as wrapped arithmetic).
   void count_in_use(stack_cache* cache, std::uint32_t cls, std::uint64_t delta) noexcept;
+  // One writer (the cache's owner): a plain add, no locked instruction.
+  static void bump(std::atomic<std::uint64_t>& c, std::uint64_t delta) noexcept {
+    c.store(c.load(std::memory_order_relaxed) + delta, std::memory_order_relaxed);
+  }
   stack_config cfg_;
   impl* impl_;
+  bool fast_off_ = false;              // cfg_.check_frees: every alloc and free takes the full path
+  std::size_t cache_stack_bytes_ = 0;  // largest accessible size a per-P cache keeps (4 * stack_min)
 };
 
 }  // namespace weft::detail

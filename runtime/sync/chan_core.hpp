@@ -30,6 +30,7 @@ struct chan_core {
 
 inline void elem_move(const chan_elem_ops* o, void* dst, void* src) noexcept {
   if (o->move_construct) o->move_construct(dst, src);
+  else if (o->size == sizeof(std::uint64_t)) std::memcpy(dst, src, sizeof(std::uint64_t));  // inline: no libc call for a word
   else std::memcpy(dst, src, o->size);
 }
 
