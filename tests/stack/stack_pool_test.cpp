@@ -486,6 +486,58 @@ TEST(StackPool, CacheRefillsAndDrainsInBatches) {
   EXPECT_EQ(pool.stats().slots_carved, pool.stats().slots_pooled);
 }
 
+// The inline fast paths a spawn and an exit take (take_cached, put_cached) serve only what the
+// cache can serve alone, count like the full calls, and step aside — an empty stack, false —
+// for everything else, which the full call then does.
+TEST(StackPool, CacheFastPathsServeOnlyWhatTheCacheHolds) {
+  stack_pool pool(config(guard_mode::madvise));
+  stack_cache cache;
+  EXPECT_TRUE(pool.take_cached(cache).empty());  // never used with this pool
+  stack a = pool.alloc(8 * K, &cache);
+  EXPECT_TRUE(pool.take_cached(cache).empty());  // used, but empty: the full call refills
+  EXPECT_EQ(pool.stats().slots_in_use, 1u);
+  ASSERT_TRUE(pool.put_cached(a, cache));
+  EXPECT_EQ(cache.free[0].size(), 1u);
+  EXPECT_EQ(pool.stats().slots_in_use, 0u);
+  stack b = pool.take_cached(cache);
+  EXPECT_EQ(b.slot_lo, a.slot_lo);
+  EXPECT_EQ(b.size(), a.size());
+  EXPECT_EQ(pool.stats().slots_in_use, 1u);
+
+  // A full cache: the fast path declines, the full free drains it.
+  std::vector<stack> v;
+  for (std::size_t i = 0; i < stack_cache::kMax; ++i) v.push_back(pool.alloc(8 * K));
+  for (const stack& s : v) pool.free(s, &cache);
+  ASSERT_EQ(cache.free[0].size(), stack_cache::kMax);
+  stack extra = pool.alloc(8 * K);
+  EXPECT_FALSE(pool.put_cached(extra, cache));
+  EXPECT_EQ(cache.free[0].size(), stack_cache::kMax);
+  pool.free(extra, &cache);
+  EXPECT_EQ(cache.free[0].size(), stack_cache::kMax - stack_cache::kBatch);
+
+  // A grown stack is too big to keep per P: the full free sends it to the global pool.
+  ASSERT_TRUE(pool.grow_in_place(b, 128 * K));
+  EXPECT_FALSE(pool.put_cached(b, cache));
+  pool.free(b, &cache);
+  EXPECT_EQ(cache.free[0].size(), stack_cache::kMax - stack_cache::kBatch);
+  EXPECT_EQ(pool.stats().slots_in_use, 0u);
+
+  pool.drain(cache);
+  EXPECT_EQ(pool.stats().slots_in_use, 0u);
+
+  // With WEFT_DEBUG's checks on, both step aside: every free goes through the check.
+  stack_config c = config(guard_mode::madvise);
+  c.check_frees = true;
+  stack_pool checked(c);
+  stack_cache cc;
+  stack s = checked.alloc(8 * K, &cc);
+  EXPECT_FALSE(checked.put_cached(s, cc));
+  checked.free(s, &cc);
+  EXPECT_EQ(cc.free[0].size(), 1u);
+  EXPECT_TRUE(checked.take_cached(cc).empty());
+  checked.drain(cc);
+}
+
 TEST(StackPool, GrownStacksAndLargeClassesBypassTheCache) {
   stack_pool pool(config(guard_mode::madvise));
   stack_cache cache;
