@@ -53,9 +53,9 @@ void heap_free(void* p) noexcept {
 namespace {
 
 // Whether any aligned word of [data, data + len) holds an address in [lo, hi).  Every word
-// counts, whatever its type: an integer that happens to look like such an address pins for
-// nothing, which is harmless.  No early exit: a closure is a few words, and a loop without a
-// branch per word is half the instructions.
+// counts, whatever its type: an integer that happens to look like such an address pins the
+// parent for nothing.  Only the captures are scanned (closure::bytes), not the closure's own
+// header, whose padding holds whatever the stack held before.
 inline bool points_into(const void* data, std::size_t len, std::uintptr_t lo, std::uintptr_t hi) noexcept {
   const auto addr = reinterpret_cast<std::uintptr_t>(data);
   const std::uintptr_t first = (addr + 7) & ~std::uintptr_t{7}, end = addr + len, span = hi - lo;
@@ -68,21 +68,20 @@ inline bool points_into(const void* data, std::size_t len, std::uintptr_t lo, st
   return hit;
 }
 
-// Starts c, which is on the heap (stk empty) or built in place at `top` of stk, `size`
-// bytes; `mp` is the calling thread's M (or nullptr).  On failure everything taken goes back — c (destroyed
+// Starts c, which is on the heap (stk empty) or built in place at `top` of stk; `mp` is the
+// calling thread's M (or nullptr).  On failure everything taken goes back — c (destroyed
 // before the stack it may live on), stk — and the error propagates.
-std::uint64_t start_prepared(sched* s, m* mp, closure* c, const stack& stk, std::uintptr_t top, std::size_t size) {
+std::uint64_t start_prepared(sched* s, m* mp, closure* c, const stack& stk, std::uintptr_t top) {
   // Automatic pin (DESIGN §3): a closure holding an address in the spawning goroutine's stack
   // (go([&] { ... }), a pointer to a local) pins that stack until the child has run and its
   // closure — captures included, whose destructors may still write there — is destroyed
   // (goroutine_entry unpins).  Only the current stack counts: older segments of a segmented
   // stack never move.  The pin is recorded in the child's G, not in a wrapper around the
   // closure: a closure built in place moves with the child's stack, and nothing outside that
-  // stack may point at it.  A closure built in place is scanned whole (its vtable pointer
-  // cannot look like the parent's stack), without the virtual call.
+  // stack may point at it.
   g* pin = nullptr;
   if (g* parent = mp ? mp->curg : nullptr) {
-    auto [data, len] = top ? std::pair<const void*, std::size_t>{reinterpret_cast<const void*>(top), size} : c->bytes();
+    auto [data, len] = c->bytes();
     if (points_into(data, len, parent->stk.slot_lo, parent->stk.hi)) pin = parent;
   }
   if (!pin) return new_goroutine(s, mp, c, stk, top, nullptr);
@@ -111,7 +110,7 @@ std::uint64_t start_goroutine(closure* c) {
     delete c;
     throw;
   }
-  return start_prepared(s, current_m(), c, stack{}, 0, 0);
+  return start_prepared(s, current_m(), c, stack{}, 0);
 }
 
 std::uint64_t start_goroutine_in_place(std::size_t size, std::size_t align, closure* (*construct)(void* mem, void* arg),
@@ -119,8 +118,7 @@ std::uint64_t start_goroutine_in_place(std::size_t size, std::size_t align, clos
   sched* s = running_sched();
   m* mp = current_m();
   stack_cache* cache = cache_of(mp);
-  stack stk = cache ? s->stacks.take_cached(*cache) : stack{};
-  if (stk.empty()) stk = s->stacks.alloc(s->stacks.config().stack_min, cache);
+  const stack stk = s->stacks.alloc_min(cache);
   stack_reused(stk.lo, stk.hi);  // (AddressSanitizer: nothing left poisoned where it is built)
   // At the top, aligned for it and for the stack pointer below it.
   const std::uintptr_t top = (stk.hi - size) & ~(std::max<std::size_t>(align, 16) - 1);
@@ -132,7 +130,7 @@ std::uint64_t start_goroutine_in_place(std::size_t size, std::size_t align, clos
     throw;
   }
   c->in_place = true;
-  return start_prepared(s, mp, c, stk, top, size);
+  return start_prepared(s, mp, c, stk, top);
 }
 
 void exit_config_error(const config_error& e) noexcept {

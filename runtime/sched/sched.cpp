@@ -845,8 +845,7 @@ std::uint64_t new_goroutine(sched* s, m* mp, closure* c, stack stk, std::uintptr
   p* pp = mp ? mp->pp : nullptr;
   if (stk.empty()) {
     try {
-      if (pp) stk = s->stacks.take_cached(pp->scache);
-      if (stk.empty()) stk = s->stacks.alloc(s->stacks.config().stack_min, pp ? &pp->scache : nullptr);
+      stk = s->stacks.alloc_min(pp ? &pp->scache : nullptr);
     } catch (...) {
       destroy_closure(c);
       throw;
@@ -898,7 +897,7 @@ static void gdead_post(m* mp, g* gp, void*) noexcept {
   sched* s = mp->s;
   p* pp = mp->pp;
   stack_reused(gp->stk.slot_lo, gp->stk.hi);  // leave no poison behind for the next user
-  if (!pp || !s->stacks.put_cached(gp->stk, pp->scache)) s->stacks.free(gp->stk, pp ? &pp->scache : nullptr);
+  s->stacks.free_own(gp->stk, pp ? &pp->scache : nullptr);
   gp->stk = {};
   gfree_put(s, pp, gp);
   count_ended(s, pp);

@@ -152,6 +152,16 @@ class stack_pool {
     bump(cache.in_use_delta[s.cls], ~std::uint64_t{0});
     return true;
   }
+  // A spawn's stack and an exit's free, as the runtime makes them: the fast path, else the
+  // full call.  (`cache` may be nullptr: a thread that is not an M.)
+  stack alloc_min(stack_cache* cache) {
+    if (cache)
+      if (stack s = take_cached(*cache); !s.empty()) return s;
+    return alloc(cfg_.stack_min, cache);
+  }
+  void free_own(const stack& s, stack_cache* cache) noexcept {
+    if (!cache || !put_cached(s, *cache)) free(s, cache);
+  }
 
   // Largest size this stack can reach without leaving its slot.
   std::size_t capacity(const stack& s) const noexcept;
