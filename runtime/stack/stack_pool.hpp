@@ -130,8 +130,8 @@ class stack_pool {
 
   // The fast paths of the two calls above for what a spawn and an exit do most: a stack of
   // stack_min from the top of `cache`, and a small stack back onto it.  Each is a handful of
-  // instructions inline (alloc and free out of line cost ~90 each, a tenth of a skynet
-  // goroutine's spawn and exit).  take_cached returns an empty stack, and put_cached false,
+  // instructions inline (alloc and free out of line cost ~90 each: together about a tenth of
+  // a skynet goroutine's instructions under callgrind).  take_cached returns an empty stack, and put_cached false,
   // when the cache cannot serve without the pool — empty or full, a cache not yet used with
   // this pool, a stack too big to cache — or when WEFT_DEBUG's checks are on; the caller
   // then makes the full call, which does everything (refill, drain, checks).  The fast free
