@@ -34,10 +34,11 @@ namespace detail {
 WEFT_API void* heap_alloc(std::size_t bytes);
 WEFT_API void heap_free(void* p) noexcept;
 
-// A goroutine's body, type-erased, owned by its goroutine.  A small one is built at the top of
-// the goroutine's own stack (in_place), as Go copies a new goroutine's arguments onto its
-// stack: no heap allocation, and no separate cold line when the goroutine first runs.  A big
-// one (or an over-aligned one) lives on the heap.
+// A goroutine's body, type-erased, owned by its goroutine.  A small one is built inside the
+// goroutine's own record (in_place): no heap allocation, and it sits beside the fields the
+// scheduler reads when the goroutine first runs.  A big one (or an over-aligned one) lives on
+// the heap.  (Not on the goroutine's stack, where Go copies a new goroutine's arguments: weft
+// picks the stack a goroutine runs on only at its first run, runtime/sched/sched.cpp.)
 struct WEFT_API closure {
   bool in_place = false;  // set by the runtime: destroyed, not deleted
   virtual ~closure() = default;
@@ -67,20 +68,22 @@ inline void destroy_closure(closure* c) noexcept {
 // escaping it is a fatal error.  Throws resource_error if no stack can be had (c is freed).
 WEFT_API std::uint64_t start_goroutine(closure* c);
 
-// The same for a closure of `size` bytes built at the top of the new goroutine's stack by
-// construct(mem, arg), which may throw (then nothing was started and the stack went back).
+// The same for a closure of `size` (<= kInlineClosureMax) bytes built inside the goroutine's
+// record by construct(mem, arg), which may throw (then nothing was started, and what was taken
+// for it went back).
 WEFT_API std::uint64_t start_goroutine_in_place(std::size_t size, std::size_t align,
                                                 closure* (*construct)(void* mem, void* arg), void* arg);
 
-// Closures up to this size go on the goroutine's stack (which is at least 4 KiB).
-inline constexpr std::size_t kInPlaceClosureMax = 256;
+// Closures up to this size (and alignment 16) are built in the goroutine's record: a closure
+// object's vtable pointer and flag take 16 bytes, so this leaves 96 for what it captures.
+inline constexpr std::size_t kInlineClosureMax = 112;
 
 // Starts a goroutine running body() (moved from).
 template <class Body>
 std::uint64_t start_body(Body&& body) {
   using B = std::decay_t<Body>;
   using C = closure_of<B>;
-  if constexpr (sizeof(C) <= kInPlaceClosureMax && alignof(C) <= 16) {
+  if constexpr (sizeof(C) <= kInlineClosureMax && alignof(C) <= 16) {
     return start_goroutine_in_place(
         sizeof(C), alignof(C),
         [](void* mem, void* b) -> closure* { return ::new (mem) C(std::move(*static_cast<B*>(b))); }, &body);

@@ -2,6 +2,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <mutex>
+#include <stdexcept>
 #include <thread>
 
 #include "runtime/diag/fatal.hpp"
@@ -26,17 +27,32 @@ namespace detail {
 // from now throws.  One relaxed load per call when unused.
 std::atomic<unsigned> heap_alloc_countdown{0};
 
-void* heap_alloc(std::size_t bytes) {
+static void maybe_fail_heap_alloc() {
   if (__builtin_expect(heap_alloc_countdown.load(std::memory_order_relaxed) != 0, 0)) {
     unsigned n = heap_alloc_countdown.load(std::memory_order_relaxed);
     while (n != 0 && !heap_alloc_countdown.compare_exchange_weak(n, n - 1, std::memory_order_relaxed)) {
     }
     if (n == 1) throw std::bad_alloc();
   }
+}
+
+void* heap_alloc(std::size_t bytes) {
+  maybe_fail_heap_alloc();
 #if defined(WEFT_ALLOCATOR_MIMALLOC)
   void* p = mi_malloc(bytes);
 #else
   void* p = std::malloc(bytes);
+#endif
+  if (!p) throw std::bad_alloc();
+  return p;
+}
+
+void* heap_alloc_aligned(std::size_t bytes, std::size_t align) {
+  maybe_fail_heap_alloc();
+#if defined(WEFT_ALLOCATOR_MIMALLOC)
+  void* p = mi_malloc_aligned(bytes, align);
+#else
+  void* p = std::aligned_alloc(align, bytes);
 #endif
   if (!p) throw std::bad_alloc();
   return p;
@@ -68,30 +84,23 @@ inline bool points_into(const void* data, std::size_t len, std::uintptr_t lo, st
   return hit;
 }
 
-// Starts c, which is on the heap (stk empty) or built in place at `top` of stk; `mp` is the
-// calling thread's M (or nullptr).  On failure everything taken goes back — c (destroyed
-// before the stack it may live on), stk — and the error propagates.
-std::uint64_t start_prepared(sched* s, m* mp, closure* c, const stack& stk, std::uintptr_t top) {
+// Starts gp, reserved by reserve_goroutine, with closure c (in gp->body or on the heap).
+std::uint64_t launch(sched* s, m* mp, g* gp, closure* c) noexcept {
   // Automatic pin (DESIGN §3): a closure holding an address in the spawning goroutine's stack
   // (go([&] { ... }), a pointer to a local) pins that stack until the child has run and its
   // closure — captures included, whose destructors may still write there — is destroyed
   // (goroutine_entry unpins).  Only the current stack counts: older segments of a segmented
   // stack never move.  The pin is recorded in the child's G, not in a wrapper around the
-  // closure: a closure built in place moves with the child's stack, and nothing outside that
-  // stack may point at it.
+  // closure, which would cost a heap allocation per spawn.
   g* pin = nullptr;
   if (g* parent = mp ? mp->curg : nullptr) {
     auto [data, len] = c->bytes();
-    if (points_into(data, len, parent->stk.slot_lo, parent->stk.hi)) pin = parent;
+    if (points_into(data, len, parent->stk.slot_lo, parent->stk.hi)) {
+      pin = parent;
+      pin->pins.fetch_add(1, std::memory_order_relaxed);
+    }
   }
-  if (!pin) return new_goroutine(s, mp, c, stk, top, nullptr);
-  pin->pins.fetch_add(1, std::memory_order_relaxed);
-  try {
-    return new_goroutine(s, mp, c, stk, top, pin);
-  } catch (...) {
-    pin->pins.fetch_sub(1, std::memory_order_relaxed);
-    throw;
-  }
+  return launch_goroutine(s, mp, gp, c, pin);
 }
 
 sched* running_sched() {
@@ -104,33 +113,34 @@ sched* running_sched() {
 
 std::uint64_t start_goroutine(closure* c) {
   sched* s;
+  m* mp;
+  g* gp;
   try {
     s = running_sched();
+    mp = current_m();
+    gp = reserve_goroutine(s, mp);
   } catch (...) {
     delete c;
     throw;
   }
-  return start_prepared(s, current_m(), c, stack{}, 0);
+  return launch(s, mp, gp, c);
 }
 
 std::uint64_t start_goroutine_in_place(std::size_t size, std::size_t align, closure* (*construct)(void* mem, void* arg),
                                        void* arg) {
+  if (size > kInlineClosureMax || align > 16) throw std::length_error("weft: start_goroutine_in_place: closure too big");
   sched* s = running_sched();
   m* mp = current_m();
-  stack_cache* cache = cache_of(mp);
-  const stack stk = s->stacks.alloc_min(cache);
-  stack_reused(stk.lo, stk.hi);  // (AddressSanitizer: nothing left poisoned where it is built)
-  // At the top, aligned for it and for the stack pointer below it.
-  const std::uintptr_t top = (stk.hi - size) & ~(std::max<std::size_t>(align, 16) - 1);
+  g* gp = reserve_goroutine(s, mp);
   closure* c;
   try {
-    c = construct(reinterpret_cast<void*>(top), arg);
+    c = construct(gp->body, arg);
   } catch (...) {
-    s->stacks.free(stk, cache);
+    abandon_goroutine(s, mp, gp);
     throw;
   }
   c->in_place = true;
-  return start_prepared(s, mp, c, stk, top);
+  return launch(s, mp, gp, c);
 }
 
 void exit_config_error(const config_error& e) noexcept {

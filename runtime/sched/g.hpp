@@ -20,12 +20,14 @@
 #pragma once
 
 #include <atomic>
+#include <cstddef>
 #include <cstdint>
 
 #include <boost/context/detail/fcontext.hpp>
 
 #include "runtime/diag/fatal.hpp"
 #include "runtime/stack/stack_pool.hpp"
+#include "weft/runtime.hpp"
 
 namespace weft::detail {
 
@@ -40,35 +42,51 @@ const char* status_name(gstatus s) noexcept;
 
 // The per-thread C++ state a goroutine carries with it across switches and migrations.
 struct thread_state {
-  int err = 0;                // errno
   void* eh_caught = nullptr;  // __cxa_eh_globals::caughtExceptions
+  int err = 0;                // errno
   unsigned eh_uncaught = 0;   // __cxa_eh_globals::uncaughtExceptions
 };
 
-struct g {
-  fcontext_t ctx = nullptr;        // saved context while not running
-  stack stk;                       // its stack (stk.lo moves as it grows in place)
-  std::uintptr_t limit = 0;        // stk.lo + kStackHeadroom: what checks compare sp with
+// Laid out for the cache: a tree of a million goroutines queues tens of thousands at once, and
+// the record of each must stay cached until it runs.  Line 0 holds what every switch reads
+// or writes, line 1 what spawn, park and exit do, then the closure (its first line is all
+// most closures use), then the rest.  A spawn writes lines 0-2 only: a record on the free
+// list is clean (gdead_post resets what its last goroutine changed while the record is still
+// cached).  The scheduler fetches a queued G's lines ahead of its run (prefetch_queued).
+struct alignas(64) g {
+  // Line 0.
+  fcontext_t ctx = nullptr;        // saved context while not running; null until its first run
+  stack stk;                       // its stack (stk.lo moves as it grows in place); until its
+                                   // first run, the stack reserved for it (start_context)
   std::atomic<gstatus> status{gstatus::idle};
-  std::uint64_t id = 0;
-  closure* fn = nullptr;
-  g* pinned_parent = nullptr;       // whose stack fn points into (start_prepared); unpinned at exit
-  std::uint64_t pinned_parent_id = 0;  // its id then: a parent that exited first is not unpinned
-  g* sched_link = nullptr;         // run queue / free list link
-  g* all_link = nullptr;           // the list of every G (scans, dumps)
-  m* locked_m = nullptr;           // lock_thread: the M it is wired to
-  std::uint32_t lock_depth = 0;
   std::atomic<std::uint32_t> pins{0};      // stack_pin count, and automatic pins
-  std::atomic<bool> preempt{false};        // sysmon asked it to yield
-  thread_state tls;
-  const char* wait_reason = "";    // for dumps: what it is parked on
+  closure* fn = nullptr;           // its body: in `body`, or on the heap if too big for it
   std::uint32_t grows = 0, shrinks = 0;
-  segment* seg = nullptr;          // split-stack segments: the newest link (stack/grow.hpp)
-  stack* spare = nullptr;          // the last segment left, kept for the next link
+  // Line 1.
+  std::uint64_t id = 0;
+  g* sched_link = nullptr;         // run queue / free list link
+  thread_state tls;
+  m* locked_m = nullptr;           // lock_thread: the M it is wired to
+  g* pinned_parent = nullptr;      // whose stack fn points into (api.cpp, launch); unpinned at exit
+  stack* spare = nullptr;          // split stacks: the last segment left, kept for the next link
+  std::atomic<bool> preempt{false};        // sysmon asked it to yield
+  std::uint32_t lock_depth = 0;
+  // Lines 2-3: a closure of up to kInlineClosureMax bytes is built here (weft/runtime.hpp), so
+  // a spawn needs no heap allocation and the body sits beside the record the scheduler
+  // fetches.  Never on the goroutine's stack: the stack a goroutine first runs on is chosen
+  // only at that run.  A stack copy adjusts the words here like the stack's (move_stack).
+  alignas(16) unsigned char body[kInlineClosureMax];
+  // The rest: rarely touched.
+  const char* wait_reason = "";    // for dumps: what it is parked on (set by every park)
+  segment* seg = nullptr;          // split stacks: the newest link (stack/grow.hpp)
+  std::uint64_t pinned_parent_id = 0;  // its id then: a parent that exited first is not unpinned
+  g* all_link = nullptr;           // the list of every G (scans, dumps)
   void* asan_fake_stack = nullptr; // AddressSanitizer fiber bookkeeping
   stack* asan_moved_from = nullptr; // AddressSanitizer: stacks it was copied out of (stack/grow.cpp)
   void* tsan_fiber = nullptr;      // ThreadSanitizer fiber
 };
+static_assert(offsetof(g, id) == 64 && offsetof(g, body) == 128 && sizeof(g) == 320,
+              "g's lines moved: update the layout comment and prefetch_queued");
 
 // The headroom below which a check grows the stack: the runtime's own work on a goroutine
 // stack (a post-switch action, a parking call, the check's slow path) fits in it.  Measured
@@ -80,6 +98,9 @@ inline constexpr std::size_t kStackHeadroom = 32 * 1024;
 #else
 inline constexpr std::size_t kStackHeadroom = 4096;
 #endif
+
+// What a goroutine's checks compare the stack pointer with.
+inline std::uintptr_t limit_of(const g* gp) noexcept { return gp->stk.lo + kStackHeadroom; }
 
 // A transition only the current owner can make (a G it just took from a queue, or the G it is
 // running): no other thread writes the status meanwhile, so a store suffices; the queue or

@@ -328,11 +328,13 @@ static inline __attribute__((always_inline)) void runq_put_inline(sched* s, p* p
 // With many goroutines queued (a tree of a million), each one's record and stack are cold by
 // the time it runs: a cache miss or two per switch that nothing overlaps.  So, on taking a G
 // from the ring, fetch ahead for the ones behind it: the record of the G two places back, and
-// the saved context (on its stack) of the next one, whose record the previous take fetched.
+// for the next one, whose record the previous take fetched, its saved context (on its stack)
+// or, if it has not run yet, its closure (in the record's third line; its stack is chosen
+// only when it starts, start_context).
 // Hints only: a G may be stolen meanwhile; G records are never freed while the runtime runs.
 static inline __attribute__((always_inline)) void prefetch_queued(p* pp) noexcept {
 #if !defined(WEFT_SANITIZE_THREAD)  // reads ctx unsynchronised, which TSan would report
-  if (g* next = pp->q.peek(0)) __builtin_prefetch(next->ctx);
+  if (g* next = pp->q.peek(0)) __builtin_prefetch(next->ctx ? static_cast<const void*>(next->ctx) : next->body);
 #endif
   if (g* after = pp->q.peek(1)) {
     __builtin_prefetch(after);
@@ -841,26 +843,25 @@ static void gfree_put(sched* s, p* pp, g* gp) noexcept {
   s->gfree = gp;
 }
 
-std::uint64_t new_goroutine(sched* s, m* mp, closure* c, stack stk, std::uintptr_t top, g* pin) {
+// A goroutine's stack is reserved at its spawn, so running out of stacks is the spawner's
+// error (DESIGN §5), but nothing is written there until its first run: the closure is built in
+// its record (or on the heap), and start_context makes the initial context only then — on
+// the stack the running P freed last, if it has one to trade.  A tree of a million goroutines
+// queues ~94,000 between a spawn and its run; a stack reserved at the spawn has long left the
+// CPU's caches by then, while the one the previous goroutine just exited on has not.  Trading
+// made skynet 30% faster (BENCHMARKS.md).  Rejected: taking the stack only at the first run
+// (a spawn could no longer report that stacks ran out; a first run could only die of it).
+g* reserve_goroutine(sched* s, m* mp) {
   p* pp = mp ? mp->pp : nullptr;
-  if (stk.empty()) {
-    try {
-      stk = s->stacks.alloc_min(pp ? &pp->scache : nullptr);
-    } catch (...) {
-      destroy_closure(c);
-      throw;
-    }
-    stack_reused(stk.lo, stk.hi);
-    top = stk.hi;
-  }
+  stack_cache* cache = pp ? &pp->scache : nullptr;
+  const stack stk = s->stacks.alloc_min(cache);
   g* gp = gfree_get(s, pp);
   if (!gp) {
     void* mem;
     try {
-      mem = heap_alloc(sizeof(g));
-    } catch (...) {  // out of memory for the record: give back what was taken, then report it
-      destroy_closure(c);  // first: it may live on the stack
-      s->stacks.free(stk, pp ? &pp->scache : nullptr);
+      mem = heap_alloc_aligned(sizeof(g), alignof(g));
+    } catch (...) {  // out of memory for the record: give back the stack, then report it
+      s->stacks.free(stk, cache);
       throw;
     }
     gp = new (mem) g();
@@ -870,20 +871,24 @@ std::uint64_t new_goroutine(sched* s, m* mp, closure* c, stack stk, std::uintptr
     s->allg = gp;
   }
   gp->stk = stk;
-  gp->limit = stk.lo + kStackHeadroom;
+  return gp;
+}
+
+void abandon_goroutine(sched* s, m* mp, g* gp) noexcept {
+  p* pp = mp ? mp->pp : nullptr;
+  s->stacks.free(gp->stk, pp ? &pp->scache : nullptr);
+  gp->stk = {};
+  gfree_put(s, pp, gp);
+}
+
+std::uint64_t launch_goroutine(sched* s, m* mp, g* gp, closure* c, g* pin) noexcept {
+  p* pp = mp ? mp->pp : nullptr;
+  // The record is clean (gdead_post): only what differs per goroutine is written, in lines 0-1.
+  gp->ctx = nullptr;  // not started: start_context makes it
   gp->fn = c;
   gp->pinned_parent = pin;
-  gp->pinned_parent_id = pin ? pin->id : 0;
+  if (pin) gp->pinned_parent_id = pin->id;
   gp->id = new_goid(s, pp);
-  gp->tls = thread_state{};
-  gp->preempt.store(false, std::memory_order_relaxed);
-  gp->pins.store(0, std::memory_order_relaxed);
-  gp->grows = gp->shrinks = 0;
-  gp->wait_reason = "";
-  gp->locked_m = nullptr;
-  gp->lock_depth = 0;
-  gp->asan_fake_stack = nullptr;
-  gp->ctx = boost::context::detail::make_fcontext(reinterpret_cast<void*>(top), top - stk.lo, goroutine_entry);
   gp->status.store(gstatus::runnable, std::memory_order_release);
   count_made(s, pp);
   std::uint64_t id = gp->id;
@@ -892,13 +897,30 @@ std::uint64_t new_goroutine(sched* s, m* mp, closure* c, stack stk, std::uintptr
   return id;
 }
 
+void start_context(m* mp, g* gp) noexcept {
+  if (p* pp = mp->pp) mp->s->stacks.trade_for_warm(gp->stk, pp->scache);
+  stack_reused(gp->stk.lo, gp->stk.hi);  // (AddressSanitizer: nothing left poisoned)
+  gp->ctx = boost::context::detail::make_fcontext(reinterpret_cast<void*>(gp->stk.hi), gp->stk.size(), goroutine_entry);
+}
+
 // Post-switch action for a dead G: its stack and record go back for reuse.
+// The record is left clean, as a new one is, while its lines are still cached: the next
+// spawn then writes only what differs per goroutine (launch_goroutine).  (wait_reason is not
+// reset: every park sets it, and only a parked G's is read.)
 static void gdead_post(m* mp, g* gp, void*) noexcept {
   sched* s = mp->s;
   p* pp = mp->pp;
   stack_reused(gp->stk.slot_lo, gp->stk.hi);  // leave no poison behind for the next user
   s->stacks.free_own(gp->stk, pp ? &pp->scache : nullptr);
   gp->stk = {};
+  gp->pins.store(0, std::memory_order_relaxed);
+  gp->grows = gp->shrinks = 0;
+  gp->tls = thread_state{};
+  gp->preempt.store(false, std::memory_order_relaxed);
+  gp->lock_depth = 0;  // (locked_m: goexit)
+#if defined(WEFT_SANITIZE_ADDRESS)
+  gp->asan_fake_stack = nullptr;
+#endif
   gfree_put(s, pp, gp);
   count_ended(s, pp);
 }
@@ -911,7 +933,11 @@ static void gdead_post(m* mp, g* gp, void*) noexcept {
     gp->locked_m = nullptr;
   }
   // A spare split-stack segment, old stacks under ASan (stack/grow.hpp); most Gs have neither.
+#if defined(WEFT_SANITIZE_ADDRESS)
   if (gp->spare || gp->asan_moved_from) release_kept_stacks(mp->s, mp, gp);
+#else
+  if (gp->spare) release_kept_stacks(mp->s, mp, gp);
+#endif
   gp->status.store(gstatus::dead, std::memory_order_release);
   switch_away(mp, gdead_post, nullptr);
   fatal("goroutine %llu resumed after it exited", (unsigned long long)gp->id);
@@ -922,10 +948,9 @@ void goroutine_entry(boost::context::detail::transfer_t) noexcept {
   // not pass on what the ontop function returned, so the argument is stale.
   m* mp = current_m();
   g* gp = mp->curg;
-  // A local from here on, not gp->fn: a closure built in place moves with the stack when it
-  // is copied, and the copy adjusts pointers on the stack (this one), not in the G record.
+  // gp->fn stays set while the closure lives: a stack copy adjusts an in-place closure's
+  // words (move_stack) while it does.
   closure* c = gp->fn;
-  gp->fn = nullptr;
   try {
     c->run();
   } catch (const std::exception& e) {
@@ -934,6 +959,7 @@ void goroutine_entry(boost::context::detail::transfer_t) noexcept {
     fatal("goroutine %llu: uncaught exception of a type not derived from std::exception", (unsigned long long)gp->id);
   }
   destroy_closure(c);
+  gp->fn = nullptr;
   if (g* parent = std::exchange(gp->pinned_parent, nullptr)) {
     // (A parent that exited first left its children dangling references: a bug the id check
     // keeps from unpinning whoever reuses its record.)

@@ -199,11 +199,20 @@ g* runq_get(p* pp) noexcept;
 // Puts a runnable gp on pp's run queue (in runnext if `next`), or, without a P, on the global
 // queue.
 void put_runnable(sched* s, p* pp, g* gp, bool next) noexcept;
-// Starts a goroutine running c: on stk from `top` down if given (c may be built in place
-// there), else on a new stack_min stack.  `pin`: a goroutine whose stack c points into, and
-// which the caller has pinned; the new goroutine unpins it once c is destroyed.  On failure c
-// is ended (before the stack it may live on goes back) and the error propagates.
-std::uint64_t new_goroutine(sched* s, m* mp, closure* c, stack stk, std::uintptr_t top, g* pin);
+// Making a goroutine, in two steps around building its closure (api.cpp).  reserve_goroutine
+// takes a G record and a stack_min stack for it from the calling thread's P (mp may be
+// nullptr), or throws (resource_error, std::bad_alloc) with nothing taken.  Then either
+// launch_goroutine makes it runnable with closure c — in gp->body or on the heap; `pin`, which
+// the caller has pinned, is the goroutine whose stack c points into, unpinned once c is
+// destroyed — or abandon_goroutine gives both back.
+g* reserve_goroutine(sched* s, m* mp);
+std::uint64_t launch_goroutine(sched* s, m* mp, g* gp, closure* c, g* pin) noexcept;
+void abandon_goroutine(sched* s, m* mp, g* gp) noexcept;
+// A G's first run, just before the switch to it (switch.cpp): trades its reserved stack for
+// the warmest one mp's P has cached, and makes its initial context there.
+void start_context(m* mp, g* gp) noexcept;
+// heap_alloc (weft/runtime.hpp) for an over-aligned object: `bytes` a multiple of `align`.
+void* heap_alloc_aligned(std::size_t bytes, std::size_t align);
 void start_sysmon(sched* s);
 void stop_sysmon(sched* s) noexcept;
 void sysmon_wake(sched* s) noexcept;

@@ -153,6 +153,7 @@ __attribute__((noinline)) static void prefault_headroom(m* mp, g* from) noexcept
 #endif
 
 void switch_to(m* mp, g* to, post_action post, void* arg) noexcept {
+  if (to && !to->ctx) start_context(mp, to);  // its first run
   g* from = mp->curg;
   WEFT_PREFAULT_HEADROOM(from);
   save_tls(mp, from ? from->tls : mp->g0_tls);
@@ -176,6 +177,7 @@ void switch_to(m* mp, g* to, post_action post, void* arg) noexcept {
 
 #if WEFT_DIRECT_SWITCH
 void switch_direct(m* mp, g* from, g* to) noexcept {
+  if (!to->ctx) start_context(mp, to);  // its first run
   WEFT_PREFAULT_HEADROOM(from);
   // The work on_switch would do on the far side, done here before the jump: `from` needs no
   // post action beyond its status, which the assembly stores once the context is saved.

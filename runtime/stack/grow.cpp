@@ -77,7 +77,7 @@ void check_stack_max(sched* s, g* gp, std::size_t size) noexcept {
 
 m* yield_while_preempted(m* mp, g* gp) noexcept {
   while (gp->preempt.load(std::memory_order_acquire)) {
-    arch::store_limit(gp->limit);
+    arch::store_limit(limit_of(gp));
     gosched();  // clears preempt; may resume on another M
     mp = current_m();
   }
@@ -160,9 +160,18 @@ void move_stack(sched* s, m* mp, g* gp, const stack& fresh) noexcept {
   // hi are 16-byte aligned (the saved context; the slot's end), so `used` is whole words.
   copy_adjust(reinterpret_cast<std::uintptr_t*>(new_sp), reinterpret_cast<const std::uintptr_t*>(sp),
               used / sizeof(std::uintptr_t), old.slot_lo, old.hi - old.slot_lo, static_cast<std::uintptr_t>(delta));
+  // A closure built in the G record (g::body) held in the stack's stead, as the stack's
+  // words are: a mutable one may have stored the address of a local in a capture.
+  if (gp->fn == reinterpret_cast<closure*>(gp->body)) {
+    for (std::size_t off = 0; off < sizeof gp->body; off += sizeof(std::uintptr_t)) {
+      std::uintptr_t v;
+      std::memcpy(&v, gp->body + off, sizeof v);
+      if (v - old.slot_lo < old.hi - old.slot_lo) v += static_cast<std::uintptr_t>(delta);
+      std::memcpy(gp->body + off, &v, sizeof v);
+    }
+  }
   gp->ctx = reinterpret_cast<fcontext_t>(new_sp);
   gp->stk = fresh;
-  gp->limit = fresh.lo + kStackHeadroom;
   s->st.stack_copies.fetch_add(1, std::memory_order_relaxed);
   s->st.stack_bytes_copied.fetch_add(used, std::memory_order_relaxed);
   if (s->opts.quarantine && quarantine_moved(s, mp, gp->id, old, fresh)) return;
@@ -193,7 +202,6 @@ void grow_post(m* mp, g* gp, void* arg) noexcept {
 
 bool try_grow_in_place(sched* s, g* gp, std::size_t need) {
   if (!s->stacks.grow_in_place(gp->stk, need)) return false;  // past the slot's capacity
-  gp->limit = gp->stk.lo + kStackHeadroom;
   ++gp->grows;
   s->st.stack_grows.fetch_add(1, std::memory_order_relaxed);
   publish_limit(gp);
@@ -248,7 +256,6 @@ void shrink_stack(sched* s, m* mp, g* gp, std::size_t new_size) noexcept {
   }
   try {
     s->stacks.shrink_in_place(gp->stk, new_size);
-    gp->limit = gp->stk.lo + kStackHeadroom;
   } catch (...) {
     // madvise refused: the stack keeps its size, which is still correct.
   }
@@ -285,7 +292,7 @@ void ensure_stack_slow(std::size_t bytes) {
   if (!gp) return;
   mp = yield_while_preempted(mp, gp);
   std::uintptr_t sp = arch::stack_pointer();
-  if (sp - bytes >= gp->limit && sp >= bytes) return;
+  if (sp - bytes >= limit_of(gp) && sp >= bytes) return;
   sched* s = mp->s;
   std::size_t need = size_needed(gp, sp, bytes);
   require_stack_max(mp, gp, need);

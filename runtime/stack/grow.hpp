@@ -97,7 +97,7 @@ void release_spare_segment(sched* s, m* mp, g* gp) noexcept;
 
 // Puts the goroutine's limit into this thread's limit word (or the preemption poison).
 inline void publish_limit(g* gp) noexcept {
-  arch::store_limit(gp->preempt.load(std::memory_order_relaxed) ? ~std::uintptr_t{0} : gp->limit);
+  arch::store_limit(gp->preempt.load(std::memory_order_relaxed) ? ~std::uintptr_t{0} : limit_of(gp));
 }
 
 }  // namespace weft::detail

@@ -108,7 +108,6 @@ std::uintptr_t link_segment(m* mp, g* gp, arch::morestack_frame* f, std::size_t 
   auto* link = new (f->seg) segment{gp->stk, gp->seg, below};
   gp->seg = link;
   gp->stk = fresh;
-  gp->limit = fresh.lo + kStackHeadroom;
   ++gp->grows;
   s->st.stack_grows.fetch_add(1, std::memory_order_relaxed);
   publish_limit(gp);
@@ -125,7 +124,6 @@ stack unlink_segment(g* gp, arch::morestack_frame* f) noexcept {
     }, link);
   stack leaving = gp->stk;
   gp->stk = link->prev;
-  gp->limit = link->prev.lo + kStackHeadroom;
   gp->seg = link->prev_seg;
   publish_limit(gp);
   return leaving;
@@ -150,7 +148,7 @@ extern "C" std::uintptr_t weft_morestack(weft::arch::morestack_frame* f) noexcep
   mp = yield_while_preempted(mp, gp);
   const std::uintptr_t sp = f->entry_sp();
   const std::size_t bytes = f->frame_bytes;
-  if (sp - bytes >= gp->limit && sp >= bytes) {
+  if (sp - bytes >= limit_of(gp) && sp >= bytes) {
     publish_limit(gp);  // the real limit after a yield (or the poison, if sysmon asked again)
     return 0;
   }
@@ -178,7 +176,7 @@ extern "C" void weft_morestack_alloca(std::size_t size, std::uintptr_t sp) noexc
   for (;;) {
     mp = yield_while_preempted(mp, gp);
     // The block, and headroom below it for the calls the function makes next (they check).
-    if (sp >= size + kStackHeadroom && sp - size - kStackHeadroom >= gp->limit) {
+    if (sp >= size + kStackHeadroom && sp - size - kStackHeadroom >= limit_of(gp)) {
       publish_limit(gp);
       return;
     }

@@ -547,6 +547,11 @@ stack_pool::~stack_pool() {
 void stack_pool::attach(stack_cache& cache) noexcept {
   if (cache.owner_ == this) return;
   if (cache.owner_) fatal("stack pool: a stack cache used with two pools");
+  try {
+    cache.stale.reserve(stack_cache::kMax);  // trade_for_warm never allocates
+  } catch (...) {
+    // No memory: the cache works without trading (trade_for_warm declines at capacity).
+  }
   std::lock_guard lk(impl_->caches_mu);
   cache.owner_ = this;
   cache.next_ = impl_->caches;
@@ -580,7 +585,9 @@ inline void stack_pool::count_in_use(stack_cache* cache, std::uint32_t cls, std:
   impl_->in_use[cls].v.fetch_add(delta, std::memory_order_relaxed);
 }
 
-stack stack_pool::alloc(std::size_t size, stack_cache* cache) {
+stack stack_pool::alloc(std::size_t size, stack_cache* cache) { return alloc_impl(size, cache, false); }
+
+stack stack_pool::alloc_impl(std::size_t size, stack_cache* cache, bool for_spawn) {
   impl& im = *impl_;
   if (size > cfg_.stack_max) {
     char buf[256];
@@ -593,7 +600,12 @@ stack stack_pool::alloc(std::size_t size, stack_cache* cache) {
   stack s;
   bool found = false;
   if (cache && cls < stack_cache::kClasses) {
-    std::vector<stack>& v = cache->free[cls];
+    std::vector<stack>* from = &cache->free[cls];
+    if (for_spawn && cls == 0) {  // the stale end, refilled from the pool, before the warm end
+      if (cache->stale.empty()) im.refill(0, cache->stale);
+      if (!cache->stale.empty()) from = &cache->stale;
+    }
+    std::vector<stack>& v = *from;
     if (v.empty()) im.refill(cls, v);
     if (!v.empty()) {
       s = v.back();
@@ -647,7 +659,12 @@ void stack_pool::free(const stack& s, stack_cache* cache) noexcept {
   im.give_back(s);
 }
 
+void stack_pool::spill_stale(stack_cache& cache) noexcept {
+  impl_->give_back(0, cache.stale, std::min(cache.stale.size(), stack_cache::kBatch));
+}
+
 void stack_pool::drain(stack_cache& cache) noexcept {
+  impl_->give_back(0, cache.stale, cache.stale.size());
   for (std::uint32_t cls = 0; cls < stack_cache::kClasses && cls < impl_->nclasses; ++cls)
     impl_->give_back(cls, cache.free[cls], cache.free[cls].size());
 }

@@ -78,7 +78,12 @@ struct stack_cache {
   static constexpr std::size_t kClasses = 4;    // the smallest capacity classes get a cache
   static constexpr std::size_t kBatch = 16;     // refill / drain batch
   static constexpr std::size_t kMax = 64;       // drain down to kMax - kBatch above this
-  std::vector<stack> free[kClasses];
+  std::vector<stack> free[kClasses];     // last freed on top: its lines are the likeliest cached
+  // Stacks of stack_min's class that spawns reserved and whose goroutines, at their first run,
+  // traded them for the top of free[0] (stack_pool::trade_for_warm).  Nothing has touched them
+  // since they were last freed, so they are the cold end of the cache: a spawn, which only
+  // reserves its stack, takes from here first.  At most kMax; empty unless goroutines start.
+  std::vector<stack> stale;
   // Stacks of each class the owner allocated minus those it freed through this cache: one
   // writer, no shared line per spawn and exit; as wrapped arithmetic, since a stack may end on
   // another P than the one that made it.  stack_pool::stats() sums them over its caches.
@@ -129,7 +134,8 @@ class stack_pool {
   void drain(stack_cache& cache) noexcept;
 
   // The fast paths of the two calls above for what a spawn and an exit do most: a stack of
-  // stack_min from the top of `cache`, and a small stack back onto it.  Each is a handful of
+  // stack_min from `cache` (its stale end: a spawn only reserves the stack, and the warm end
+  // is kept for first runs, trade_for_warm), and a small stack back onto it.  Each is a handful of
   // instructions inline (alloc and free out of line cost ~90 each: together about a tenth of
   // a skynet goroutine's instructions under callgrind).  take_cached returns an empty stack, and put_cached false,
   // when the cache cannot serve without the pool — empty or full, a cache not yet used with
@@ -137,7 +143,7 @@ class stack_pool {
   // then makes the full call, which does everything (refill, drain, checks).  The fast free
   // trusts the runtime's own record of the stack; the full one checks it came from this pool.
   stack take_cached(stack_cache& cache) noexcept {
-    std::vector<stack>& v = cache.free[0];  // stack_min's class is always 0 (class_of)
+    std::vector<stack>& v = cache.stale;  // stack_min's class is always 0 (class_of)
     if (fast_off_ || cache.owner_ != this || v.empty() || v.back().size() < cfg_.stack_min) return {};
     stack s = v.back();
     v.pop_back();
@@ -153,14 +159,36 @@ class stack_pool {
     return true;
   }
   // A spawn's stack and an exit's free, as the runtime makes them: the fast path, else the
-  // full call.  (`cache` may be nullptr: a thread that is not an M.)
+  // full call, which for a spawn looks in the stale end, then the global pool, and only then
+  // the warm end.  (`cache` may be nullptr: a thread that is not an M.)
   stack alloc_min(stack_cache* cache) {
     if (cache)
       if (stack s = take_cached(*cache); !s.empty()) return s;
-    return alloc(cfg_.stack_min, cache);
+    return alloc_impl(cfg_.stack_min, cache, true);
   }
   void free_own(const stack& s, stack_cache* cache) noexcept {
     if (!cache || !put_cached(s, *cache)) free(s, cache);
+  }
+
+  // A goroutine's first run, on the P that owns `cache`: its stack `s`, reserved at its spawn
+  // and untouched since, is likely cold by now (a tree of goroutines queues tens of thousands
+  // between a spawn and its run), while the stack most recently freed here is likely still
+  // in the CPU's caches.  Swaps the two: `s` becomes that warm stack, the reserved one goes
+  // to cache.stale (a full one first gives its oldest kBatch to the global pool).  The in-use
+  // counts do not change (one stack out, one in).  False, with `s` unchanged, when there is no
+  // warm stack, `s` is not of stack_min's class, or WEFT_DEBUG's checks are on (whose per-slot
+  // flags would have to swap too).
+  bool trade_for_warm(stack& s, stack_cache& cache) noexcept {
+    std::vector<stack>& warm = cache.free[0];
+    if (fast_off_ || cache.owner_ != this || s.cls != 0 || warm.empty()) return false;
+    if (cache.stale.size() >= stack_cache::kMax || cache.stale.size() == cache.stale.capacity()) {
+      spill_stale(cache);
+      if (cache.stale.size() == cache.stale.capacity()) return false;  // no memory to hold more
+    }
+    cache.stale.push_back(s);
+    s = warm.back();
+    warm.pop_back();
+    return true;
   }
 
   // Largest size this stack can reach without leaving its slot.
@@ -190,7 +218,9 @@ class stack_pool {
  private:
   friend struct stack_cache;
   struct impl;
+  stack alloc_impl(std::size_t size, stack_cache* cache, bool for_spawn);
   void attach(stack_cache& cache) noexcept;  // on a cache's first use
+  void spill_stale(stack_cache& cache) noexcept;  // the oldest kBatch of cache.stale to the pool
   void detach(stack_cache& cache) noexcept;  // from ~stack_cache
   // Counts a stack of class cls handed out (+1) or back (-1, as wrapped arithmetic).
   void count_in_use(stack_cache* cache, std::uint32_t cls, std::uint64_t delta) noexcept;

@@ -177,10 +177,10 @@ TEST_P(Grow, DeepPointerRichRecursionSurvivesGrowthAndCopies) {
   }
 }
 
-// A small closure is built on the goroutine's own stack (weft/runtime.hpp), so it moves when
-// the stack is copied: its captures — a short std::string, whose data pointer points into the
-// string itself, and a vector — must still read right afterwards, and its destructor must run
-// on the moved copy (the shared_ptr's count drops back).
+// A small closure is built in the goroutine's record (weft/runtime.hpp), beside the stack that
+// gets copied: its captures — a short std::string, whose data pointer points into the string
+// itself, and a vector — must still read right after copies, and its destructor must run
+// (the shared_ptr's count drops back).
 TEST_P(Grow, AClosureOnTheGoroutineStackMovesWithIt) {
   g_bad = 0;
   auto token = std::make_shared<int>(5);
@@ -202,6 +202,33 @@ TEST_P(Grow, AClosureOnTheGoroutineStackMovesWithIt) {
   EXPECT_EQ(sum, 4000L * 4001 / 2);
   EXPECT_EQ(g_bad.load(), 0);
   EXPECT_EQ(token.use_count(), 1) << "the closure was not destroyed";
+  if (pure_copy()) {
+    EXPECT_GE(copies, 1) << "the stack was never copied: the test proves nothing";
+  }
+}
+
+// A mutable closure may store the address of one of its goroutine's locals in a capture.  The
+// closure lives in the G record, not on the stack, so a copy of the stack must adjust that
+// capture as it adjusts the stack's own words (move_stack).
+TEST_P(Grow, AClosureCapturePointingIntoItsOwnStackFollowsACopy) {
+  g_bad = 0;
+  bool same = false;
+  long sum = 0, copies = 0;
+  weft::run(
+      [&] {
+        const weft::stats before = weft::get_stats();
+        weft::spawn([&same, &sum, where = static_cast<volatile int*>(nullptr)]() mutable {
+          volatile int local = 7;
+          where = &local;
+          sum = deep_checksum(4000);  // grows past the reserve: the copy strategies copy
+          same = where == &local && *where == 7;
+        }).join();
+        copies = static_cast<long>(weft::get_stats().stack_copies - before.stack_copies);
+      },
+      opts());
+  EXPECT_TRUE(same) << "the capture still points where the local was before the copy";
+  EXPECT_EQ(sum, 4000L * 4001 / 2);
+  EXPECT_EQ(g_bad.load(), 0);
   if (pure_copy()) {
     EXPECT_GE(copies, 1) << "the stack was never copied: the test proves nothing";
   }

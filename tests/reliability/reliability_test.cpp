@@ -187,12 +187,12 @@ TEST(Reliability, OutOfMemoryForAGoroutineRecordGivesBackItsClosureAndStack) {
           ASSERT_TRUE(weft::detail::testing::snapshot(&after));
           EXPECT_EQ(after.slots_in_use, before.slots_in_use) << "the stack taken for it was not given back";
         };
-        // A fresh runtime has no dead G records to reuse.  A small closure is built on the
-        // stack: the G record is go()'s first heap allocation.
+        // A fresh runtime has no dead G records to reuse.  A small closure is built in the G
+        // record, which is go()'s first heap allocation (after the stack).
         attempt("in place", 1, [](const std::shared_ptr<int>& token) { weft::go([token] { (void)*token; }); });
         // A big one goes to the heap first (1st), then the stack, then the G record (2nd).
         attempt("on the heap", 2, [](const std::shared_ptr<int>& token) {
-          std::array<char, 2 * weft::detail::kInPlaceClosureMax> big{};
+          std::array<char, 2 * weft::detail::kInlineClosureMax> big{};
           weft::go([token, big] { (void)*token, (void)big; });
         });
         auto t = weft::spawn([] { return 41 + 1; });

@@ -116,6 +116,37 @@ TEST(SchedOneP, YieldingGoroutinesMakeRoundRobinProgress) {
   }
 }
 
+// A goroutine's stack is reserved when it is spawned but chosen when it first runs: it takes
+// the stack its P freed last, which is likely still in the CPU's caches (start_context).  The
+// pattern of a tree of goroutines: Y is spawned first and X second, so X (in runnext) runs
+// first; X hands a value to main, which is waiting and so runs next, and X exits — its stack
+// is freed as main resumes.  When main waits again, Y starts, and must start on X's stack,
+// not on the one reserved for it at its spawn (which cannot be X's: X's was in use then).
+TEST(SchedOneP, AGoroutineFirstRunsOnTheStackItsPFreedLast) {
+  std::uintptr_t x_top = 0, y_top = 0;
+  std::vector<int> order;
+  weft::run(
+      [&] {
+        weft::chan<int> from_x, from_y;
+        weft::go([&] {
+          order.push_back(2);
+          y_top = weft::this_stack().hi;
+          from_y.send(2);
+        });
+        weft::go([&] {
+          order.push_back(1);
+          x_top = weft::this_stack().hi;
+          from_x.send(1);
+        });
+        (void)from_x.recv();
+        (void)from_y.recv();
+      },
+      opts_with(1));
+  ASSERT_EQ(order, (std::vector<int>{1, 2})) << "the scheduler ran them in another order";
+  EXPECT_NE(x_top, 0u);
+  EXPECT_EQ(y_top, x_top);
+}
+
 TEST(SchedTwoP, StealingHappensUnderImbalancedLoad) {
   // One goroutine spawns all the work onto its own P; the other P can only get any by
   // stealing.  The children keep yielding (so the spawner's queue stays full) until one of them

@@ -499,9 +499,17 @@ TEST(StackPool, CacheFastPathsServeOnlyWhatTheCacheHolds) {
   ASSERT_TRUE(pool.put_cached(a, cache));
   EXPECT_EQ(cache.free[0].size(), 1u);
   EXPECT_EQ(pool.stats().slots_in_use, 0u);
-  stack b = pool.take_cached(cache);
+  EXPECT_TRUE(pool.take_cached(cache).empty());  // the warm end is kept for first runs
+  // A first run trades a reservation for it; the stale end then serves the next spawn.
+  const stack r = pool.alloc(8 * K);
+  stack b = r;
+  ASSERT_TRUE(pool.trade_for_warm(b, cache));
   EXPECT_EQ(b.slot_lo, a.slot_lo);
   EXPECT_EQ(b.size(), a.size());
+  stack from_stale = pool.take_cached(cache);
+  EXPECT_EQ(from_stale.slot_lo, r.slot_lo);
+  EXPECT_EQ(pool.stats().slots_in_use, 2u);
+  pool.free(from_stale);
   EXPECT_EQ(pool.stats().slots_in_use, 1u);
 
   // A full cache: the fast path declines, the full free drains it.
@@ -535,6 +543,81 @@ TEST(StackPool, CacheFastPathsServeOnlyWhatTheCacheHolds) {
   checked.free(s, &cc);
   EXPECT_EQ(cc.free[0].size(), 1u);
   EXPECT_TRUE(checked.take_cached(cc).empty());
+  checked.drain(cc);
+}
+
+// A goroutine's first run trades the stack reserved at its spawn for the one its P freed last
+// (trade_for_warm); spawns reserve from the stale end, then the global pool, and only then the
+// warm end; the stale end is bounded; nothing changes the in-use count.
+TEST(StackPool, FirstRunsTradeForTheWarmEndAndSpawnsTakeTheStaleEnd) {
+  stack_pool pool(config(guard_mode::madvise));
+  stack_cache cache;
+  const stack r = pool.alloc_min(&cache);  // a spawn's reservation
+  const stack warm = pool.alloc_min(&cache);
+  pool.free_own(warm, &cache);  // an exit
+  ASSERT_EQ(cache.free[0].size(), 1u);
+  EXPECT_EQ(pool.stats().slots_in_use, 1u);
+
+  stack s = r;
+  ASSERT_TRUE(pool.trade_for_warm(s, cache));
+  EXPECT_EQ(s.slot_lo, warm.slot_lo);
+  EXPECT_TRUE(cache.free[0].empty());
+  ASSERT_EQ(cache.stale.size(), 1u);
+  EXPECT_EQ(cache.stale.back().slot_lo, r.slot_lo);
+  EXPECT_EQ(pool.stats().slots_in_use, 1u);  // one out, one in
+
+  // Nothing warm: no trade, the reservation stays.
+  stack t = pool.alloc_min(&cache);
+  EXPECT_EQ(t.slot_lo, r.slot_lo);  // the stale end first
+  const stack t0 = t;
+  EXPECT_FALSE(pool.trade_for_warm(t, cache));
+  EXPECT_EQ(t.slot_lo, t0.slot_lo);
+
+  // With the stale end empty, the global pool before the warm end.
+  pool.free_own(s, &cache);  // warm end: s
+  const stack elsewhere = pool.alloc(8 * K);
+  pool.free(elsewhere);  // global pool
+  stack u = pool.alloc_min(&cache);
+  EXPECT_EQ(u.slot_lo, elsewhere.slot_lo);
+  ASSERT_EQ(cache.free[0].size(), 1u);
+  EXPECT_EQ(cache.free[0].back().slot_lo, s.slot_lo);
+  // And the warm end last, before a new slot is carved.
+  pool.free(u);
+  pool.free(t);
+  pool.drain(cache);  // the global pool now holds every pooled stack: take them all
+  std::vector<stack> all;
+  for (int i = 0; i < 10000 && pool.stats().slots_pooled != 0; ++i) all.push_back(pool.alloc(8 * K));
+  ASSERT_EQ(pool.stats().slots_pooled, 0u);
+  const stack last = all.back();
+  all.pop_back();
+  pool.free_own(last, &cache);
+  EXPECT_EQ(pool.alloc_min(&cache).slot_lo, last.slot_lo);
+
+  // The stale end holds at most kMax: a trade into a full one first gives kBatch back.
+  std::vector<stack> reserved, warmed;
+  for (std::size_t i = 0; i <= stack_cache::kMax; ++i) reserved.push_back(pool.alloc(8 * K));
+  const std::uint64_t in_use = pool.stats().slots_in_use;
+  for (stack& rs : reserved) {
+    pool.free_own(pool.alloc(8 * K), &cache);  // something warm to trade for
+    ASSERT_TRUE(pool.trade_for_warm(rs, cache));
+  }
+  EXPECT_EQ(cache.stale.size(), stack_cache::kMax - stack_cache::kBatch + 1);
+  EXPECT_EQ(pool.stats().slots_in_use, in_use);
+
+  // Only stack_min's class trades, and not under WEFT_DEBUG's checks.
+  stack big = pool.alloc(std::size_t{16} << 20, &cache);
+  pool.free_own(pool.alloc(8 * K), &cache);
+  const stack big0 = big;
+  EXPECT_FALSE(pool.trade_for_warm(big, cache));
+  EXPECT_EQ(big.slot_lo, big0.slot_lo);
+  stack_config c = config(guard_mode::madvise);
+  c.check_frees = true;
+  stack_pool checked(c);
+  stack_cache cc;
+  stack x = checked.alloc_min(&cc);
+  checked.free(checked.alloc_min(&cc), &cc);
+  EXPECT_FALSE(checked.trade_for_warm(x, cc));
+  checked.free(x, &cc);
   checked.drain(cc);
 }
 
