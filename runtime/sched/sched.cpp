@@ -69,7 +69,6 @@ thread_local m* tls_m = nullptr;
 std::atomic<sched*> g_current{nullptr};
 
 constexpr std::uint32_t kGlobalCheckEvery = 61;  // Go's schedtick%61 fairness check
-constexpr std::uint32_t kGFreeLocalMax = 64;
 
 std::uint32_t fastrand(std::uint64_t& state) noexcept {
   state ^= state << 13;
@@ -818,29 +817,17 @@ void sched::stop() noexcept {
 
 // ---- goroutine creation and exit ---------------------------------------------------------
 
+// Dead G records (gfree.hpp): the P's own, else the global store.
 static g* gfree_get(sched* s, p* pp) noexcept {
-  if (pp && pp->gfree) {
-    g* gp = pp->gfree;
-    pp->gfree = gp->sched_link;
-    --pp->ngfree;
-    return gp;
-  }
-  std::lock_guard<spinlock> l(s->gfree_lock);
-  g* gp = s->gfree;
-  if (gp) s->gfree = gp->sched_link;
+  if (pp) return pp->gfree.get(s->gfree);
+  g* gp = nullptr;
+  s->gfree.take(&gp, 1);
   return gp;
 }
 
 static void gfree_put(sched* s, p* pp, g* gp) noexcept {
-  if (pp && pp->ngfree < kGFreeLocalMax) {
-    gp->sched_link = pp->gfree;
-    pp->gfree = gp;
-    ++pp->ngfree;
-    return;
-  }
-  std::lock_guard<spinlock> l(s->gfree_lock);
-  gp->sched_link = s->gfree;
-  s->gfree = gp;
+  if (pp) pp->gfree.put(s->gfree, gp);
+  else s->gfree.put(&gp, 1);
 }
 
 // A goroutine's stack is reserved at its spawn, so running out of stacks is the spawner's

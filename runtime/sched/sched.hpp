@@ -11,6 +11,7 @@
 
 #include "runtime/sched/futex.hpp"
 #include "runtime/sched/g.hpp"
+#include "runtime/sched/gfree.hpp"
 #include "runtime/sched/global_queue.hpp"
 #include "runtime/sched/runq.hpp"
 #include "runtime/sched/timers.hpp"
@@ -65,8 +66,7 @@ struct p {
   // On its own cache line: thieves poll it, and runnext's line is written at every hand-off.
   alignas(64) std::atomic<bool> waking{false};
   stack_cache scache;
-  g* gfree = nullptr;             // dead Gs for reuse (their records, not stacks)
-  std::uint32_t ngfree = 0;
+  gfree_local gfree;              // dead Gs' records for reuse (gfree.hpp)
   // Goroutines made and ended by the M holding this P (one writer: see live_goroutines), and
   // the goroutine ids it hands out next, taken from sched::next_goid kGoidBatch at a time.
   std::atomic<std::uint64_t> made{0}, ended{0};
@@ -111,8 +111,7 @@ struct sched {
   m* timer_sleeper = nullptr;     // the idle M sleeping until the next timer
   std::int64_t timer_sleeper_deadline = 0;
 
-  spinlock gfree_lock;            // global free list of dead G records
-  g* gfree = nullptr;
+  gfree_global gfree;             // dead Gs' records beyond the Ps' own (gfree.hpp)
 
   spinlock allg_lock;             // every G ever made and not freed, for scans and dumps
   g* allg = nullptr;
