@@ -30,7 +30,9 @@ struct chan_core {
 
 inline void elem_move(const chan_elem_ops* o, void* dst, void* src) noexcept {
   if (o->move_construct) o->move_construct(dst, src);
-  else if (o->size == sizeof(std::uint64_t)) std::memcpy(dst, src, sizeof(std::uint64_t));  // inline: no libc call for a word
+  // Inline for a word or half of one (the common int, long, pointer): no libc call.
+  else if (o->size == sizeof(std::uint64_t)) std::memcpy(dst, src, sizeof(std::uint64_t));
+  else if (o->size == sizeof(std::uint32_t)) std::memcpy(dst, src, sizeof(std::uint32_t));
   else std::memcpy(dst, src, o->size);
 }
 
