@@ -71,7 +71,7 @@ namespace {
 // Whether any aligned word of [data, data + len) holds an address in [lo, hi).  Every word
 // counts, whatever its type: an integer that happens to look like such an address pins the
 // parent for nothing.  Only the captures are scanned (closure::bytes), not the closure's own
-// header, whose padding holds whatever the stack held before.
+// header, whose padding holds whatever the record held before.
 inline bool points_into(const void* data, std::size_t len, std::uintptr_t lo, std::uintptr_t hi) noexcept {
   const auto addr = reinterpret_cast<std::uintptr_t>(data);
   const std::uintptr_t first = (addr + 7) & ~std::uintptr_t{7}, end = addr + len, span = hi - lo;
@@ -136,11 +136,13 @@ std::uint64_t start_goroutine_in_place(std::size_t size, std::size_t align, clos
   try {
     c = construct(gp->body, arg);
   } catch (...) {
-    abandon_goroutine(s, mp, gp);
+    abandon_goroutine(s, current_m(), gp);
     throw;
   }
   c->in_place = true;
-  return launch(s, mp, gp, c);
+  // construct ran user code, which may have yielded (a split-stack prologue that saw sysmon's
+  // request) and resumed on another thread: this thread's M from here on.
+  return launch(s, current_m(), gp, c);
 }
 
 void exit_config_error(const config_error& e) noexcept {

@@ -16,7 +16,7 @@
 // A switch never reads a G's fields after the post-switch action that publishes it (makes it
 // runnable or visible to a waker): from then on another M may be running it.
 //
-// Kept small (STYLE.md): bookkeeping that only diagnostics need lives in `g_debug`.
+// Sized and ordered for the cache (below): what only diagnostics read sits in its last lines.
 #pragma once
 
 #include <atomic>
@@ -49,10 +49,11 @@ struct thread_state {
 
 // Laid out for the cache: a tree of a million goroutines queues tens of thousands at once, and
 // the record of each must stay cached until it runs.  Line 0 holds what every switch reads
-// or writes, line 1 what spawn, park and exit do, then the closure (its first line is all
-// most closures use), then the rest.  A spawn writes lines 0-2 only: a record on the free
-// list is clean (gdead_post resets what its last goroutine changed while the record is still
-// cached).  The scheduler fetches a queued G's lines ahead of its run (prefetch_queued).
+// or writes, line 1 what spawn, park and exit do, then the closure (its first line, 48 bytes
+// of captures, is all most closures use), then the rest.  A spawn writes lines 0-2 only (and
+// the closure's second line if it needs it; pinned_parent_id for a pinned parent): a record
+// on the free list is clean (gdead_post resets what its last goroutine changed while the
+// record is still cached).  The scheduler fetches a queued G's lines ahead of its run (prefetch_queued).
 struct alignas(64) g {
   // Line 0.
   fcontext_t ctx = nullptr;        // saved context while not running; null until its first run
@@ -90,7 +91,7 @@ static_assert(offsetof(g, id) == 64 && offsetof(g, body) == 128 && sizeof(g) == 
 
 // The headroom below which a check grows the stack: the runtime's own work on a goroutine
 // stack (a post-switch action, a parking call, the check's slow path) fits in it.  Measured
-// by tests/grow/headroom_test.cpp (deepest seen on x86_64 -O2: a runtime call that parks plus
+// by tests/grow/grow_test.cpp, GrowHeadroom (deepest seen on x86_64 -O2: a runtime call that parks plus
 // the post-switch action run below it, ~1.7 KiB; __morestack's slow path ~0.9 KiB): 4 KiB
 // leaves twice that.  Sanitizers grow frames several-fold.
 #if defined(WEFT_SANITIZE_ADDRESS) || defined(WEFT_SANITIZE_THREAD)

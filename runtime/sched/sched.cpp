@@ -865,17 +865,23 @@ void abandon_goroutine(sched* s, m* mp, g* gp) noexcept {
   p* pp = mp ? mp->pp : nullptr;
   s->stacks.free(gp->stk, pp ? &pp->scache : nullptr);
   gp->stk = {};
+  gp->status.store(gstatus::dead, std::memory_order_relaxed);  // (dumps skip dead records)
   gfree_put(s, pp, gp);
 }
 
 std::uint64_t launch_goroutine(sched* s, m* mp, g* gp, closure* c, g* pin) noexcept {
   p* pp = mp ? mp->pp : nullptr;
-  // The record is clean (gdead_post): only what differs per goroutine is written, in lines 0-1.
+  // The record is clean (gdead_post): what differs per goroutine is written, in lines 0-1
+  // (and pinned_parent_id, further on, only for a pinned parent).  pins and preempt are reset
+  // here, not at exit: a child that outlives its parent may still unpin it, and sysmon may
+  // still ask a goroutine that just exited to yield.
   gp->ctx = nullptr;  // not started: start_context makes it
+  gp->pins.store(0, std::memory_order_relaxed);
   gp->fn = c;
   gp->pinned_parent = pin;
   if (pin) gp->pinned_parent_id = pin->id;
   gp->id = new_goid(s, pp);
+  gp->preempt.store(false, std::memory_order_relaxed);
   gp->status.store(gstatus::runnable, std::memory_order_release);
   count_made(s, pp);
   std::uint64_t id = gp->id;
@@ -900,10 +906,11 @@ static void gdead_post(m* mp, g* gp, void*) noexcept {
   stack_reused(gp->stk.slot_lo, gp->stk.hi);  // leave no poison behind for the next user
   s->stacks.free_own(gp->stk, pp ? &pp->scache : nullptr);
   gp->stk = {};
-  gp->pins.store(0, std::memory_order_relaxed);
+  // No goroutine has this id any more: a child still holding it as its pinned parent's
+  // (goroutine_entry) must not unpin whoever gets the record next.
+  __atomic_store_n(&gp->id, 0, __ATOMIC_RELAXED);
   gp->grows = gp->shrinks = 0;
   gp->tls = thread_state{};
-  gp->preempt.store(false, std::memory_order_relaxed);
   gp->lock_depth = 0;  // (locked_m: goexit)
 #if defined(WEFT_SANITIZE_ADDRESS)
   gp->asan_fake_stack = nullptr;

@@ -160,14 +160,21 @@ void move_stack(sched* s, m* mp, g* gp, const stack& fresh) noexcept {
   // hi are 16-byte aligned (the saved context; the slot's end), so `used` is whole words.
   copy_adjust(reinterpret_cast<std::uintptr_t*>(new_sp), reinterpret_cast<const std::uintptr_t*>(sp),
               used / sizeof(std::uintptr_t), old.slot_lo, old.hi - old.slot_lo, static_cast<std::uintptr_t>(delta));
-  // A closure built in the G record (g::body) held in the stack's stead, as the stack's
-  // words are: a mutable one may have stored the address of a local in a capture.
-  if (gp->fn == reinterpret_cast<closure*>(gp->body)) {
-    for (std::size_t off = 0; off < sizeof gp->body; off += sizeof(std::uintptr_t)) {
+  // The goroutine's closure lives off the stack (in the G record, or on the heap), but its
+  // captures are the goroutine's own: a mutable one may hold the address of a local.  Adjust
+  // them as the stack's words are — writing only the words that change, so that a capture
+  // another thread writes meanwhile (through a pointer it was given) is left alone.
+  if (closure* c = gp->fn) {
+    auto [data, len] = c->bytes();
+    const auto first = (reinterpret_cast<std::uintptr_t>(data) + 7) & ~std::uintptr_t{7};
+    const auto end = reinterpret_cast<std::uintptr_t>(data) + len;
+    for (std::uintptr_t w = first; w + sizeof(std::uintptr_t) <= end; w += sizeof(std::uintptr_t)) {
       std::uintptr_t v;
-      std::memcpy(&v, gp->body + off, sizeof v);
-      if (v - old.slot_lo < old.hi - old.slot_lo) v += static_cast<std::uintptr_t>(delta);
-      std::memcpy(gp->body + off, &v, sizeof v);
+      std::memcpy(&v, reinterpret_cast<const void*>(w), sizeof v);
+      if (v - old.slot_lo < old.hi - old.slot_lo) {
+        v += static_cast<std::uintptr_t>(delta);
+        std::memcpy(reinterpret_cast<void*>(w), &v, sizeof v);
+      }
     }
   }
   gp->ctx = reinterpret_cast<fcontext_t>(new_sp);

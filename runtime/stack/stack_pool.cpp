@@ -119,6 +119,10 @@ struct stack_pool::impl {
     std::uint32_t arena = kNoArena;  // newest arena of this class
     std::uint32_t next_slot = 0;     // its first never-carved slot
     std::uint32_t arenas_made = 0;
+    // hot.size() + cold.size() as of the last change, readable without the lock: a spawn whose
+    // stale end is empty looks here before it locks for a refill (alloc_impl).
+    std::atomic<std::size_t> pooled_hint{0};
+    void note_pooled() noexcept { pooled_hint.store(hot.size() + cold.size(), std::memory_order_relaxed); }
   };
 
   struct alignas(64) counter {
@@ -368,11 +372,13 @@ struct stack_pool::impl {
       cp.hot.pop_back();
       cp.hot_bytes -= s.size();
       cp.low_water = std::min(cp.low_water, cp.hot.size());
+      cp.note_pooled();
       return true;
     }
     if (!cp.cold.empty()) {
       s = cp.cold.back();
       cp.cold.pop_back();
+      cp.note_pooled();
       return true;
     }
     return false;
@@ -394,6 +400,7 @@ struct stack_pool::impl {
     const std::size_t from_cold = std::min(want, cp.cold.size());
     out.insert(out.end(), cp.cold.end() - static_cast<std::ptrdiff_t>(from_cold), cp.cold.end());
     cp.cold.resize(cp.cold.size() - from_cold);
+    cp.note_pooled();
   }
 
   // Moves the oldest (front) `n` of `v` to the global pool; noexcept: on no memory the
@@ -410,6 +417,7 @@ struct stack_pool::impl {
       cp.hot_bytes += v[i].size();
       cp.hot.push_back(v[i]);
     }
+    cp.note_pooled();
     v.erase(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(n));
   }
 
@@ -419,6 +427,7 @@ struct stack_pool::impl {
     try {
       cp.hot.push_back(s);
       cp.hot_bytes += s.size();
+      cp.note_pooled();
     } catch (...) {
       // No memory to remember it: the slot stays mapped but is not reused.
     }
@@ -479,6 +488,7 @@ struct stack_pool::impl {
       } catch (...) {
       }
     }
+    cp.note_pooled();
   }
 
   void shrink(stack& s, std::size_t new_size) {
@@ -602,7 +612,9 @@ stack stack_pool::alloc_impl(std::size_t size, stack_cache* cache, bool for_spaw
   if (cache && cls < stack_cache::kClasses) {
     std::vector<stack>* from = &cache->free[cls];
     if (for_spawn && cls == 0) {  // the stale end, refilled from the pool, before the warm end
-      if (cache->stale.empty()) im.refill(0, cache->stale);
+      // (Not when the pool is empty: one spawn at a time, joined, would lock it every time.)
+      if (cache->stale.empty() && im.classes[0].pooled_hint.load(std::memory_order_relaxed) != 0)
+        im.refill(0, cache->stale);
       if (!cache->stale.empty()) from = &cache->stale;
     }
     std::vector<stack>& v = *from;

@@ -176,11 +176,12 @@ class stack_pool {
   // in the CPU's caches.  Swaps the two: `s` becomes that warm stack, the reserved one goes
   // to cache.stale (a full one first gives its oldest kBatch to the global pool).  The in-use
   // counts do not change (one stack out, one in).  False, with `s` unchanged, when there is no
-  // warm stack, `s` is not of stack_min's class, or WEFT_DEBUG's checks are on (whose per-slot
-  // flags would have to swap too).
+  // warm stack, `s` is not of stack_min's class or is bigger than a cache keeps (a grown stack
+  // from the global pool: run on, it goes back there when freed), or WEFT_DEBUG's checks are
+  // on (whose per-slot flags would have to swap too).
   bool trade_for_warm(stack& s, stack_cache& cache) noexcept {
     std::vector<stack>& warm = cache.free[0];
-    if (fast_off_ || cache.owner_ != this || s.cls != 0 || warm.empty()) return false;
+    if (fast_off_ || cache.owner_ != this || s.cls != 0 || s.size() > cache_stack_bytes_ || warm.empty()) return false;
     if (cache.stale.size() >= stack_cache::kMax || cache.stale.size() == cache.stale.capacity()) {
       spill_stale(cache);
       if (cache.stale.size() == cache.stale.capacity()) return false;  // no memory to hold more

@@ -11,6 +11,7 @@
 // Cases whose rule a configuration cannot keep (a std::map local across a copy; a pinned
 // stack growing past its slot with explicit checks only) are skipped there, with the reason.
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <memory>
 #include <cinttypes>
@@ -181,7 +182,7 @@ TEST_P(Grow, DeepPointerRichRecursionSurvivesGrowthAndCopies) {
 // gets copied: its captures — a short std::string, whose data pointer points into the string
 // itself, and a vector — must still read right after copies, and its destructor must run
 // (the shared_ptr's count drops back).
-TEST_P(Grow, AClosureOnTheGoroutineStackMovesWithIt) {
+TEST_P(Grow, AGoroutinesOwnClosureSurvivesCopiesOfItsStack) {
   g_bad = 0;
   auto token = std::make_shared<int>(5);
   std::string seen;
@@ -208,29 +209,37 @@ TEST_P(Grow, AClosureOnTheGoroutineStackMovesWithIt) {
 }
 
 // A mutable closure may store the address of one of its goroutine's locals in a capture.  The
-// closure lives in the G record, not on the stack, so a copy of the stack must adjust that
-// capture as it adjusts the stack's own words (move_stack).
+// closure lives off the stack (in the G record, or on the heap when big), so a copy of the
+// stack must adjust that capture as it adjusts the stack's own words (move_stack).  Both kinds.
 TEST_P(Grow, AClosureCapturePointingIntoItsOwnStackFollowsACopy) {
   g_bad = 0;
-  bool same = false;
+  bool same_small = false, same_big = false;
   long sum = 0, copies = 0;
   weft::run(
       [&] {
         const weft::stats before = weft::get_stats();
-        weft::spawn([&same, &sum, where = static_cast<volatile int*>(nullptr)]() mutable {
+        weft::spawn([&same_small, &sum, where = static_cast<volatile int*>(nullptr)]() mutable {
           volatile int local = 7;
           where = &local;
           sum = deep_checksum(4000);  // grows past the reserve: the copy strategies copy
-          same = where == &local && *where == 7;
+          same_small = where == &local && *where == 7;
+        }).join();
+        std::array<char, 2 * weft::detail::kInlineClosureMax> pad{};  // too big for the record
+        weft::spawn([&same_big, pad, where = static_cast<volatile int*>(nullptr)]() mutable {
+          volatile int local = 8;
+          where = &local;
+          (void)deep_checksum(4000);
+          same_big = where == &local && *where == 8 && pad[0] == 0;
         }).join();
         copies = static_cast<long>(weft::get_stats().stack_copies - before.stack_copies);
       },
       opts());
-  EXPECT_TRUE(same) << "the capture still points where the local was before the copy";
+  EXPECT_TRUE(same_small) << "a capture in the record still points where the local was before the copy";
+  EXPECT_TRUE(same_big) << "a capture on the heap still points where the local was before the copy";
   EXPECT_EQ(sum, 4000L * 4001 / 2);
   EXPECT_EQ(g_bad.load(), 0);
   if (pure_copy()) {
-    EXPECT_GE(copies, 1) << "the stack was never copied: the test proves nothing";
+    EXPECT_GE(copies, 2) << "the stacks were not copied: the test proves nothing";
   }
 }
 
@@ -578,6 +587,39 @@ TEST(GrowPins, ClosuresWithoutStackPointersDoNotPin) {
   EXPECT_FALSE(pinned_by_value);
   EXPECT_TRUE(pinned_by_ref);
   EXPECT_TRUE(pinned_by_pin);
+}
+
+// A child whose closure points into its parent's stack pins the parent until the child ends;
+// a parent that ends first leaves the child's unpin with nowhere to go.  It must not land on
+// whichever goroutine gets the parent's record next (whose pin count it would wrap).  One P
+// fixes the order: the child hands the parent a value, yields so that the parent runs and
+// exits, and only then ends; the next two goroutines get both dead records.
+TEST(GrowPins, AChildThatOutlivesItsParentPinsNothingAfterIt) {
+  bool parent_was_pinned = false, next_pinned[2] = {true, true};
+  weft::options o;
+  o.procs = 1;
+  weft::run(
+      [&] {
+        weft::spawn([&] {
+          weft::chan<int> ch;
+          weft::go([&ch] {
+            ch.send(1);
+            weft::yield();  // the parent, readied by the send, runs and exits meanwhile
+          });
+          (void)ch.recv();
+          parent_was_pinned = weft::this_stack().pinned;
+        }).join();
+        for (int i = 0; i < 10; ++i) weft::yield();  // let the child end
+        // Both at once, so that they take both records.
+        auto a = weft::spawn([&] { next_pinned[0] = weft::this_stack().pinned; });
+        auto b = weft::spawn([&] { next_pinned[1] = weft::this_stack().pinned; });
+        a.join();
+        b.join();
+      },
+      o);
+  EXPECT_TRUE(parent_was_pinned) << "the child did not pin its parent: the test proves nothing";
+  EXPECT_FALSE(next_pinned[0]);
+  EXPECT_FALSE(next_pinned[1]);
 }
 
 // ---- faults in the reserve: code without checks grows in place ----------------------------------
