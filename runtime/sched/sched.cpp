@@ -835,9 +835,10 @@ static void gfree_put(sched* s, p* pp, g* gp) noexcept {
 // its record (or on the heap), and start_context makes the initial context only then — on
 // the stack the running P freed last, if it has one to trade.  A tree of a million goroutines
 // queues ~94,000 between a spawn and its run; a stack reserved at the spawn has long left the
-// CPU's caches by then, while the one the previous goroutine just exited on has not.  Trading
-// made skynet 30% faster (BENCHMARKS.md).  Rejected: taking the stack only at the first run
-// (a spawn could no longer report that stacks ran out; a first run could only die of it).
+// CPU's caches by then, while the one the previous goroutine just exited on has not.
+// Trading cut skynet's time by 21-27% (BENCHMARKS.md).  Rejected: taking the stack only at
+// the first run, which measured the same but leaves a spawn unable to report that stacks ran
+// out (a first run could only die of it).
 g* reserve_goroutine(sched* s, m* mp) {
   p* pp = mp ? mp->pp : nullptr;
   stack_cache* cache = pp ? &pp->scache : nullptr;
