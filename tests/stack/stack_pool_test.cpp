@@ -604,6 +604,15 @@ TEST(StackPool, FirstRunsTradeForTheWarmEndAndSpawnsTakeTheStaleEnd) {
   EXPECT_EQ(cache.stale.size(), stack_cache::kMax - stack_cache::kBatch + 1);
   EXPECT_EQ(pool.stats().slots_in_use, in_use);
 
+  // A reservation grown past what a cache keeps (a grown stack from the global pool) is not
+  // traded: run on, it goes back to the pool when freed, instead of cycling through `stale`.
+  stack grown = pool.alloc(8 * K);
+  ASSERT_TRUE(pool.grow_in_place(grown, 128 * K));
+  pool.free_own(pool.alloc(8 * K), &cache);
+  const stack grown0 = grown;
+  EXPECT_FALSE(pool.trade_for_warm(grown, cache));
+  EXPECT_EQ(grown.slot_lo, grown0.slot_lo);
+
   // Only stack_min's class trades, and not under WEFT_DEBUG's checks.
   stack big = pool.alloc(std::size_t{16} << 20, &cache);
   pool.free_own(pool.alloc(8 * K), &cache);
