@@ -8,17 +8,14 @@
 
 #include "runtime/diag/testing.hpp"
 #include "runtime/sched/global_queue.hpp"
+#include "tests/sched/g_records.hpp"
 
 namespace {
 
+using weft_test::make_gs;
+
 using weft::detail::g;
 using weft::detail::global_queue;
-
-std::vector<std::unique_ptr<g>> make_gs(std::size_t n) {
-  std::vector<std::unique_ptr<g>> gs;
-  for (std::size_t i = 0; i < n; ++i) gs.push_back(std::make_unique<g>());
-  return gs;
-}
 
 TEST(GlobalQueue, FirstInFirstOutWhileTheRingGrowsAndWraps) {
   auto gs = make_gs(5000);
