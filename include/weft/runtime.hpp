@@ -39,10 +39,18 @@ WEFT_API void heap_free(void* p) noexcept;
 // scheduler reads when the goroutine first runs.  A big one (or an over-aligned one) lives on
 // the heap.  (Not on the goroutine's stack, where Go copies a new goroutine's arguments: weft
 // picks the stack a goroutine runs on only at its first run, runtime/sched/sched.cpp.)
+// What run() hands back for the runtime to call once the closure is destroyed and the pins it
+// held on the spawner's stack are released: spawn's completion (so a joiner wakes only after
+// the goroutine's captures are gone, as std::thread::join does), or nothing.
+struct after_exit {
+  void (*fn)(void*) noexcept = nullptr;
+  void* arg = nullptr;
+};
+
 struct WEFT_API closure {
   bool in_place = false;  // set by the runtime: destroyed, not deleted
   virtual ~closure() = default;
-  virtual void run() = 0;
+  virtual after_exit run() = 0;
   // The closure's address range, for pin detection: a closure holding pointers into the
   // spawning goroutine's stack pins that stack until the child ends.
   virtual std::pair<const void*, std::size_t> bytes() const noexcept = 0;
@@ -54,7 +62,14 @@ template <class Fn>
 struct closure_of final : closure {
   Fn fn;
   explicit closure_of(Fn&& f) : fn(std::move(f)) {}
-  void run() override { fn(); }
+  after_exit run() override {
+    if constexpr (std::is_same_v<decltype(fn()), after_exit>) {
+      return fn();
+    } else {
+      fn();
+      return {};
+    }
+  }
   std::pair<const void*, std::size_t> bytes() const noexcept override { return {&fn, sizeof(Fn)}; }
 };
 
@@ -122,12 +137,20 @@ struct task_state {
       heap_free(this);
     }
   }
+  // The goroutine's last act (an after_exit): wake the joiner, drop the goroutine's reference.
+  static void finish(void* self) noexcept {
+    auto* st = static_cast<task_state*>(self);
+    st->done.signal();
+    st->release();
+  }
 };
 
 }  // namespace detail
 
 // The result of spawn: join() waits for the goroutine and returns its value, or rethrows the
-// exception that escaped it.  A task that is never joined is detached (its result dropped).
+// exception that escaped it.  As with std::thread, the function and the arguments moved into
+// the goroutine are destroyed before join returns.  A task never joined is detached (its result
+// dropped).
 template <class T>
 class task {
  public:
@@ -184,7 +207,9 @@ auto spawn(F&& f, A&&... args) -> task<std::invoke_result_t<std::decay_t<F>, std
   using R = std::invoke_result_t<std::decay_t<F>, std::decay_t<A>...>;
   void* mem = detail::heap_alloc(sizeof(detail::task_state<R>));
   auto* st = new (mem) detail::task_state<R>();
-  auto body = [st, f = std::forward<F>(f), ... args = std::forward<A>(args)]() mutable {
+  // The joiner is woken only after the body is destroyed (after_exit): when join returns, what
+  // f and args held has been released, and the spawner's stack is no longer pinned by them.
+  auto body = [st, f = std::forward<F>(f), ... args = std::forward<A>(args)]() mutable -> detail::after_exit {
     try {
       if constexpr (std::is_void_v<R>) {
         std::invoke(std::move(f), std::move(args)...);
@@ -194,8 +219,7 @@ auto spawn(F&& f, A&&... args) -> task<std::invoke_result_t<std::decay_t<F>, std
     } catch (...) {
       st->error = std::current_exception();
     }
-    st->done.signal();
-    st->release();
+    return {&detail::task_state<R>::finish, st};
   };
   try {
     detail::start_body(std::move(body));

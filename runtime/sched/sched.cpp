@@ -946,8 +946,9 @@ void goroutine_entry(boost::context::detail::transfer_t) noexcept {
   // gp->fn stays set while the closure lives: a stack copy adjusts an in-place closure's
   // words (move_stack) while it does.
   closure* c = gp->fn;
+  after_exit then;
   try {
-    c->run();
+    then = c->run();
   } catch (const std::exception& e) {
     fatal("goroutine %llu: uncaught exception: %s", (unsigned long long)gp->id, e.what());
   } catch (...) {
@@ -961,6 +962,9 @@ void goroutine_entry(boost::context::detail::transfer_t) noexcept {
     if (__atomic_load_n(&parent->id, __ATOMIC_RELAXED) == gp->pinned_parent_id)
       parent->pins.fetch_sub(1, std::memory_order_release);
   }
+  // Last, a spawn's completion: its joiner may count on the captures being gone and on its
+  // stack being free to move (grow_test.cpp's AJoinerWakesOnlyAfterTheClosureIsGone).
+  if (then.fn) then.fn(then.arg);
   // The closure may have parked: this goroutine may now be on another M.
   mp = current_m();
   goexit(mp, gp);

@@ -208,6 +208,37 @@ TEST_P(Grow, AGoroutinesOwnClosureSurvivesCopiesOfItsStack) {
   }
 }
 
+// join returns only once the goroutine's closure is destroyed and its pins released (as
+// std::thread::join does): a capture whose destructor parks, and a capture pointing into the
+// joiner's stack.  On one P the parking destructor lets the joiner run at once if it was woken
+// early; it then finds the capture alive and, growing past its stack (copies), still pinned.
+TEST_P(Grow, AJoinerWakesOnlyAfterTheClosureIsGone) {
+  g_bad = 0;
+  struct parks_when_destroyed {
+    std::shared_ptr<int> token;
+    explicit parks_when_destroyed(std::shared_ptr<int> t) : token(std::move(t)) {}
+    parks_when_destroyed(parks_when_destroyed&&) noexcept = default;
+    ~parks_when_destroyed() {
+      if (!token) return;  // moved from
+      for (int i = 0; i < 3; ++i) weft::yield();
+      weft::sleep_for(1ms);
+    }
+  };
+  auto token = std::make_shared<int>(7);
+  long use_after_join = -1, sum = 0;
+  weft::run(
+      [&] {
+        long local = 0;  // the capture below points here: the child pins this stack
+        weft::spawn([p = parks_when_destroyed(token), &local] { local = *p.token; }).join();
+        use_after_join = token.use_count();
+        sum = deep_checksum(4000) + local;  // grows past the reserve: copies, unless pinned
+      },
+      opts(1));
+  EXPECT_EQ(use_after_join, 1) << "join returned before the closure was destroyed";
+  EXPECT_EQ(sum, 4000L * 4001 / 2 + 7);
+  EXPECT_EQ(g_bad.load(), 0);
+}
+
 // A mutable closure may store the address of one of its goroutine's locals in a capture.  The
 // closure lives off the stack (in the G record, or on the heap when big), so a copy of the
 // stack must adjust that capture as it adjusts the stack's own words (move_stack).  Both kinds.
