@@ -449,7 +449,12 @@ TEST_P(Grow, ScansRunConcurrentlyWithRunningGoroutinesOnTwoPs) {
     for (int i = 0; i < kG; ++i) {
       weft::go([&, i] {
         std::mt19937 rng(1234 + i);
-        for (int r = 0; r < 40; ++r) {
+        // At least 40 rounds, and on until the scanner has shrunk something (a loaded machine
+        // may keep the new scanner thread off the CPU for the first 40), for at most 10 s.
+        const auto until = std::chrono::steady_clock::now() + 10s;
+        for (int r = 0; r < 40 || ((scans.load() < 3 || weft::get_stats().stack_shrinks == 0) &&
+                                   std::chrono::steady_clock::now() < until);
+             ++r) {
           long n = 50 + static_cast<long>(rng() % 1500);
           if (deep_checksum(n) != n * (n + 1) / 2) g_bad.fetch_add(1);
           weft::sleep_for(std::chrono::microseconds(rng() % 200));  // parked: scannable
@@ -463,7 +468,7 @@ TEST_P(Grow, ScansRunConcurrentlyWithRunningGoroutinesOnTwoPs) {
   st = weft::get_stats();
   done = true;
   scanner.join();
-  EXPECT_EQ(rounds.load(), kG * 40);
+  EXPECT_GE(rounds.load(), kG * 40);
   EXPECT_EQ(g_bad.load(), 0);
   EXPECT_GT(scans.load(), 0u);
   EXPECT_GT(st.stack_shrinks, 0u);
@@ -546,6 +551,17 @@ __attribute__((noinline)) long grow_and_park(int depth) {
   return r + (pad[depth % 400] == static_cast<unsigned char>(depth) ? 0 : 1'000'000);
 }
 
+// Yields until the running goroutine's stack has no pins, or 10 s have passed: a go() child
+// unpins after its last statement, and a loaded machine may hold its M off the CPU in between.
+bool wait_until_unpinned() {
+  const auto until = std::chrono::steady_clock::now() + 10s;
+  while (weft::this_stack().pinned) {
+    if (std::chrono::steady_clock::now() > until) return false;
+    weft::yield();
+  }
+  return true;
+}
+
 TEST_P(Grow, GoChildrenWriteIntoTheParentStackWhileItGrowsAndParks) {
   if (!kSplit && pure_copy())
     GTEST_SKIP() << "with explicit checks only, a pinned stack cannot grow past its slot (fatal by design; a death "
@@ -580,8 +596,7 @@ TEST_P(Grow, GoChildrenWriteIntoTheParentStackWhileItGrowsAndParks) {
         for (int i = 0; i < kChildren; ++i) (void)done.recv();
         for (int i = 0; i < kChildren; ++i) slots_ok += slots[i] == i + 1001;
         // The pins end when each child's closure is gone, just after its send: wait for it.
-        for (int spins = 0; spins < 100000 && weft::this_stack().pinned; ++spins) weft::yield();
-        unpinned_after = !weft::this_stack().pinned;
+        unpinned_after = wait_until_unpinned();
       },
       opts());
   EXPECT_TRUE(pinned_while_children);
@@ -609,7 +624,7 @@ TEST(GrowPins, ClosuresWithoutStackPointersDoNotPin) {
     pinned_by_ref = weft::this_stack().pinned;
     gate2.close();
     (void)c.recv();
-    for (int spins = 0; spins < 100000 && weft::this_stack().pinned; ++spins) weft::yield();
+    (void)wait_until_unpinned();
     {
       weft::stack_pin pin;
       pinned_by_pin = weft::this_stack().pinned;

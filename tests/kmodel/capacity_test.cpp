@@ -69,14 +69,15 @@ TEST(Capacity, MaxMapCountBindsWhenMappingsAreScarce) {
   expect_agreement(o, 4);
 }
 
-// RLIMIT_NPROC counts this user's tasks; as root the child first becomes nobody (root is
-// exempt), otherwise it lowers its own soft limit.
+// RLIMIT_NPROC counts this user's tasks; as root the child first becomes a uid of its own (root
+// is exempt; a shared one such as nobody's could have other tasks coming and going), otherwise
+// it lowers its own soft limit.
 TEST(Capacity, RlimitNprocBindsForAnOrdinaryUser) {
   SKIP_UNDER_SANITIZERS();
   km::capacity_options opts;
   opts.stack_size = 64 * 1024;
   if (::getuid() == 0) {
-    opts.run_as = 65534;
+    opts.run_as = 2'100'000'000u + static_cast<unsigned>(::getpid());
     opts.nproc = 300;
   } else {
     opts.nproc = km::take_snapshot().user_tasks + 300;

@@ -116,7 +116,9 @@ TEST(Reliability, RuntimeRestartsCleanlyAndReleasesItsPooledStacks) {
       EXPECT_EQ(ids[0], 1u) << "a fresh runtime numbers goroutines from 1";
       const weft::stats st = weft::get_stats();
       EXPECT_EQ(st.goroutines_created, static_cast<std::uint64_t>(kG));
-      EXPECT_LE(st.threads, 2u + 2u) << "procs Ms, and at most a couple more for hand-offs";
+      // procs Ms and a few more: an M that gives up its P can be preempted before it goes idle,
+      // and a wake-up meanwhile starts another.  (Not one per goroutine.)
+      EXPECT_LE(st.threads, 2u + 8u) << "procs Ms, and a few more for hand-offs";
       // join() returns when the goroutine signals; its stack goes back as it switches away.
       const auto deadline = std::chrono::steady_clock::now() + 10s;
       while (weft::get_stats().goroutines_live != 0 && std::chrono::steady_clock::now() < deadline)

@@ -30,7 +30,8 @@ inline constexpr bool kSanitized = true;
 inline constexpr bool kSanitized = false;
 #endif
 
-// A field of /proc/self/status in KiB ("VmRSS", "VmSize"); 0 if absent.
+// A numeric field of /proc/self/status: in KiB ("VmRSS", "VmSize") or a count ("Threads");
+// 0 if absent.
 inline std::uint64_t status_kib(const char* field) {
   int fd = ::open("/proc/self/status", O_RDONLY | O_CLOEXEC);
   if (fd < 0) return 0;
