@@ -1,0 +1,68 @@
+// instr_count.cpp — a scheduler operation repeated N times on one P, for instruction counts
+// (without Google Benchmark's own work in the count).  Run it under callgrind at two N and
+// divide the difference:
+//
+//   valgrind --tool=callgrind weft_instr_count 100000 [WHAT]
+//   valgrind --tool=callgrind weft_instr_count 200000 [WHAT]
+//   (I refs at 200,000 - I refs at 100,000) / 100,000 = instructions per operation
+//
+// WHAT is
+//   yield        (default) a yield round trip between two goroutines: the loop of
+//                weft_bench_sched's BM_WeftYieldPingPong;
+//   spawn-join   weft::spawn of a goroutine that returns its argument, then join: the loop of
+//                BM_WeftSpawnJoin.
+//
+// Instruction counts are repeatable on a loaded machine where times are not (BENCHMARKS.md).
+#include <atomic>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+
+#include "weft/weft.hpp"
+
+namespace {
+
+void yields(long n) {
+  std::atomic<bool> stop{false};
+  auto partner = weft::spawn([&] {
+    while (!stop.load(std::memory_order_relaxed)) weft::yield();
+  });
+  weft::yield();  // let the partner start
+  for (long i = 0; i < n; ++i) weft::yield();
+  stop.store(true);
+  partner.join();
+}
+
+long spawn_joins(long n) {
+  long sum = 0;
+  for (long i = 0; i < n; ++i) sum += weft::spawn([i] { return i; }).join();
+  return sum;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  char* end = nullptr;
+  const long n = argc > 1 ? std::strtol(argv[1], &end, 10) : 100000;
+  const char* what = argc > 2 ? argv[2] : "yield";
+  const bool known = std::strcmp(what, "yield") == 0 || std::strcmp(what, "spawn-join") == 0;
+  if (argc > 3 || (argc >= 2 && (*end != '\0' || n <= 0)) || !known) {
+    std::fprintf(stderr,
+                 "usage: weft_instr_count [N [WHAT]]  (N a positive integer, default 100000; WHAT yield "
+                 "(default) or spawn-join)\n");
+    return 2;
+  }
+  weft::options o;
+  o.procs = 1;
+  long check = 0;
+  weft::run([&] {
+    if (what[0] == 'y') yields(n);
+    else check = spawn_joins(n);
+  }, o);
+  if (what[0] == 's' && check != n * (n - 1) / 2) {
+    std::fprintf(stderr, "weft_instr_count: spawn-join summed %ld, want %ld\n", check, n * (n - 1) / 2);
+    return 1;
+  }
+  std::printf("%ld %s\n", n, what[0] == 'y' ? "yield round trips" : "spawn+joins");
+  return 0;
+}
