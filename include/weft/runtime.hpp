@@ -34,11 +34,6 @@ namespace detail {
 WEFT_API void* heap_alloc(std::size_t bytes);
 WEFT_API void heap_free(void* p) noexcept;
 
-// A goroutine's body, type-erased, owned by its goroutine.  A small one is built inside the
-// goroutine's own record (in_place): no heap allocation, and it sits beside the fields the
-// scheduler reads when the goroutine first runs.  A big one (or an over-aligned one) lives on
-// the heap.  (Not on the goroutine's stack, where Go copies a new goroutine's arguments: weft
-// picks the stack a goroutine runs on only at its first run, runtime/sched/sched.cpp.)
 // What run() hands back for the runtime to call once the closure is destroyed and the pins it
 // held on the spawner's stack are released: spawn's completion (so a joiner wakes only after
 // the goroutine's captures are gone, as std::thread::join does), or nothing.
@@ -47,6 +42,11 @@ struct after_exit {
   void* arg = nullptr;
 };
 
+// A goroutine's body, type-erased, owned by its goroutine.  A small one is built inside the
+// goroutine's own record (in_place): no heap allocation, and it sits beside the fields the
+// scheduler reads when the goroutine first runs.  A big one (or an over-aligned one) lives on
+// the heap.  (Not on the goroutine's stack, where Go copies a new goroutine's arguments: weft
+// picks the stack a goroutine runs on only at its first run, runtime/sched/sched.cpp.)
 struct WEFT_API closure {
   bool in_place = false;  // set by the runtime: destroyed, not deleted
   virtual ~closure() = default;
