@@ -45,8 +45,8 @@ int main(int argc, char** argv) {
   char* end = nullptr;
   const long n = argc > 1 ? std::strtol(argv[1], &end, 10) : 100000;
   const char* what = argc > 2 ? argv[2] : "yield";
-  const bool known = std::strcmp(what, "yield") == 0 || std::strcmp(what, "spawn-join") == 0;
-  if (argc > 3 || (argc >= 2 && (*end != '\0' || n <= 0)) || !known) {
+  const bool spawn_join = std::strcmp(what, "spawn-join") == 0;
+  if (argc > 3 || (argc >= 2 && (*end != '\0' || n <= 0)) || (!spawn_join && std::strcmp(what, "yield") != 0)) {
     std::fprintf(stderr,
                  "usage: weft_instr_count [N [WHAT]]  (N a positive integer, default 100000; WHAT yield "
                  "(default) or spawn-join)\n");
@@ -56,13 +56,13 @@ int main(int argc, char** argv) {
   o.procs = 1;
   long check = 0;
   weft::run([&] {
-    if (what[0] == 'y') yields(n);
-    else check = spawn_joins(n);
+    if (spawn_join) check = spawn_joins(n);
+    else yields(n);
   }, o);
-  if (what[0] == 's' && check != n * (n - 1) / 2) {
+  if (spawn_join && check != n * (n - 1) / 2) {
     std::fprintf(stderr, "weft_instr_count: spawn-join summed %ld, want %ld\n", check, n * (n - 1) / 2);
     return 1;
   }
-  std::printf("%ld %s\n", n, what[0] == 'y' ? "yield round trips" : "spawn+joins");
+  std::printf("%ld %s\n", n, spawn_join ? "spawn+joins" : "yield round trips");
   return 0;
 }
