@@ -11,6 +11,8 @@
 
 #include <cstdint>
 
+#include <ucontext.h>
+
 namespace weft::arch {
 
 #if defined(__x86_64__)
@@ -25,6 +27,15 @@ inline std::uintptr_t stack_pointer() noexcept {
 }
 inline void store_limit(std::uintptr_t v) noexcept {
   asm volatile("mov %0, %%fs:%c1" : : "r"(v), "i"(kLimitSlotOffset) : "memory");
+}
+inline std::uintptr_t load_limit() noexcept {
+  std::uintptr_t v;
+  asm volatile("mov %%fs:%c1, %0" : "=r"(v) : "i"(kLimitSlotOffset) : "memory");
+  return v;
+}
+// The stack pointer of the code a signal interrupted (from the handler's third argument).
+inline std::uintptr_t interrupted_sp(const void* uctx) noexcept {
+  return static_cast<std::uintptr_t>(static_cast<const ucontext_t*>(uctx)->uc_mcontext.gregs[REG_RSP]);
 }
 // Reads one byte at `addr` for its side effect (a fault, if the page is not accessible), out
 // of the sanitizers' sight.
@@ -48,6 +59,10 @@ inline std::uintptr_t stack_pointer() noexcept {
 }
 std::uintptr_t* limit_slot_address() noexcept;  // a thread_local (arch/aarch64/limit.cpp)
 inline void store_limit(std::uintptr_t v) noexcept { __atomic_store_n(limit_slot_address(), v, __ATOMIC_RELAXED); }
+inline std::uintptr_t load_limit() noexcept { return __atomic_load_n(limit_slot_address(), __ATOMIC_RELAXED); }
+inline std::uintptr_t interrupted_sp(const void* uctx) noexcept {
+  return static_cast<std::uintptr_t>(static_cast<const ucontext_t*>(uctx)->uc_mcontext.sp);
+}
 inline void touch_byte(std::uintptr_t addr) noexcept {
   unsigned char v;
   asm volatile("ldrb %w0, [%1]" : "=r"(v) : "r"(addr) : "memory");

@@ -9,10 +9,14 @@
 
 namespace weft {
 
-// How a stack that outgrows itself gets more room (DESIGN §3).
+// What happens when a goroutine's stack fills its slot (DESIGN §3).  Every strategy first
+// grows a stack in place, inside its slot (stack_reserve bytes of address space); they differ
+// only past it.
 enum class stack_strategy {
-  copy,       // contiguous stacks: grow in place inside the slot, copy past it (Go ≥ 1.3)
-  segmented,  // link a new segment; frames never move (gccgo, Go ≤ 1.2)
+  in_place,   // never: the slot is the limit, and no frame ever moves (the default: any C++ is safe)
+  copy,       // copy the stack into a bigger slot, adjusting pointers into it (Go >= 1.3); only
+              // for code known to be copy-safe (README, "What a copy breaks")
+  segmented,  // link a new segment; frames never move (gccgo, Go <= 1.2; needs -fsplit-stack)
 };
 
 // What keeps a stack overflow from running into the memory below it.
@@ -27,14 +31,16 @@ struct WEFT_API options {
   unsigned procs = 0;                            // 0: WEFT_PROCS, else the CPUs this process may use
   std::size_t stack_min = 0;                     // 0: the runtime's default
   std::size_t stack_max = std::size_t{1} << 30;  // a goroutine needing more is a fatal error
-  std::optional<std::size_t> stack_reserve;      // unset: measured default; 0: pure copying
-  stack_strategy strategy = stack_strategy::copy;
+  std::optional<std::size_t> stack_reserve;      // unset: the strategy's default (in_place 8 MiB,
+                                                 // copy/segmented 256 KiB); 0: pure copying
+  stack_strategy strategy = stack_strategy::in_place;
   guard_mode guard = guard_mode::automatic;
   std::chrono::milliseconds scan_interval{100};  // 0: scan only on weft::scan()
-  bool quarantine = false;                       // keep moved-from stack ranges inaccessible
+  std::optional<bool> quarantine;                // keep moved-from stack ranges inaccessible
+                                                 // (unset: on for copy, off otherwise)
   bool debug = false;                            // WEFT_DEBUG=1: extra checks and messages
 
-  // Reads WEFT_PROCS, WEFT_STACK_MIN, WEFT_STACK_MAX, WEFT_STACK (copy|segmented),
+  // Reads WEFT_PROCS, WEFT_STACK_MIN, WEFT_STACK_MAX, WEFT_STACK (in_place|copy|segmented),
   // WEFT_STACK_RESERVE, WEFT_GUARD (automatic|madvise|mprotect|none), WEFT_SCAN_MS,
   // WEFT_QUARANTINE (0|1) and WEFT_DEBUG (0|1) over the defaults above.  Sizes take a K, M or
   // G suffix (powers of 1024).  Throws config_error naming the variable and what it allows.
@@ -47,7 +53,8 @@ struct WEFT_API options {
 
 // The runtime's default for stack_min (when options::stack_min is 0).
 WEFT_API std::size_t default_stack_min() noexcept;
-// The runtime's default for stack_reserve (when options::stack_reserve is unset).
-WEFT_API std::size_t default_stack_reserve() noexcept;
+// The runtime's default for stack_reserve (when options::stack_reserve is unset): 8 MiB for
+// in_place (the default pthread stack on Debian), the measured 256 KiB for copy and segmented.
+WEFT_API std::size_t default_stack_reserve(stack_strategy strategy = stack_strategy::in_place) noexcept;
 
 }  // namespace weft

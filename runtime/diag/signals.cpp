@@ -1,15 +1,20 @@
 // signals.cpp — what a fault on a goroutine stack means.
 //
-// The handler runs on the M's alternate stack and classifies the faulting address against the
-// goroutine running on this M:
-//   - in its slot's reserve (below the accessible stack, above the permanent guard): code
-//     without checks ran past the stack's bottom.  The stack grows in place to cover the
-//     address — the kernel's VM_GROWSDOWN done in user space — and the instruction restarts.
-//   - in its slot's permanent guard, or past the reserve: the goroutine overflowed; a fatal
-//     error names it, its stack size, and what to change.
-//   - in a quarantined range (options::quarantine: a stack that moved, kept inaccessible): a
+// The handler runs on the M's alternate stack and classifies the faulting address by the
+// stack slot that holds it (stack_pool::find_slot), not only by who runs here:
+//   - the slot of the goroutine running on this M, below its accessible stack: code without
+//     checks ran past the stack's bottom (into the band, or the slack).  The stack grows in
+//     place to cover the address and the interrupted sp — the kernel's VM_GROWSDOWN done in
+//     user space — and the instruction restarts.
+//   - the same, but in the slot's guard or past what the slot allows: the goroutine
+//     overflowed; a fatal error names it, its stack, and what to change (with in_place: the
+//     reserve, and the ways past it).
+//   - a quarantined range (options::quarantine: a stack that moved, kept inaccessible): a
 //     stale pointer; the report names the goroutine, both ranges and the object's new address
 //     (runtime/stack/quarantine.cpp).
+//   - another slot: a stale pointer into a stack that shrank, or a frame that jumped from the
+//     slot above; a fatal error says so.  (The switch code touches its footprint before it
+//     names the next goroutine as running, so its own pushes fault as the leaving one's.)
 //   - anything else: not weft's.  The handler the process had before weft gets it; with none,
 //     the default action runs (the process dies by the signal, as it would have without weft).
 // Not all of it is async-signal-safe, and it need not be: the fault is synchronous (the
@@ -21,7 +26,9 @@
 // its lock — accepted, since the process is dying then anyway.
 #include "runtime/diag/signals.hpp"
 
+#include <algorithm>
 #include <atomic>
+#include <cstdio>
 #include <cerrno>
 #include <cstring>
 #include <mutex>
@@ -30,6 +37,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "arch/cpu.hpp"
 #include "runtime/diag/fatal.hpp"
 #include "runtime/sched/sched.hpp"
 #include "runtime/stack/grow.hpp"
@@ -66,39 +74,75 @@ void chain(int sig, siginfo_t* info, void* uctx) noexcept {
   if (::sigaction(sig, &dfl, nullptr) != 0) ::_exit(128 + sig);
 }
 
+// A fault in the slot of the goroutine running here, below its accessible stack: grow in
+// place to cover the address and the interrupted stack pointer (a frame too big for the
+// band may have jumped it without a fault), or report the overflow.  Returns if it grew.
+void stack_fault(sched* s, g* gp, std::uintptr_t addr, std::uintptr_t guard_top, const void* uctx) noexcept {
+  const std::uintptr_t sp = arch::interrupted_sp(uctx);
+  const std::uintptr_t low = (sp - gp->stk.slot_lo < addr - gp->stk.slot_lo ? sp : addr) & ~std::uintptr_t{4095};
+  const std::size_t room = s->stacks.room(gp->stk);
+  // Grow as a check asking for 0 bytes below that point would, into the slack too.
+  const std::size_t need = low >= guard_top ? size_needed(gp, low, 0, room) : ~std::size_t{0};
+  if (addr >= guard_top && need <= room) {
+    check_stack_max(s, gp, need);
+    bool grown = false;
+    try {
+      grown = s->stacks.grow_in_place(gp->stk, need, true);
+    } catch (...) {
+      // madvise/mprotect refused: report the overflow below.
+    }
+    if (grown) {
+      ++gp->grows;
+      s->st.stack_grows.fetch_add(1, std::memory_order_relaxed);
+      return;
+    }
+  }
+  if (s->opts.strategy == stack_strategy::in_place) {
+    char what[96];
+    std::snprintf(what, sizeof what, "a fault at %#lx, %zu bytes below its stack", (unsigned long)addr,
+                  (std::size_t)(gp->stk.lo - addr));
+    fatal_past_reserve(s, gp, gp->stk.hi - std::min(addr, sp) + kStackHeadroom, what);
+  }
+  fatal("goroutine %llu overflowed its %zu-byte stack (fault at %#lx, %zu bytes below its bottom; "
+        "its slot allows %zu bytes, and code without checks cannot be moved to a bigger one).\n"
+        "  Build the code it runs with split-stack checks (WEFT_SPLIT_STACK / weft::split_stack), add "
+        "WEFT_STACK_CHECK(bytes) before deep recursion or large frames (bytes must cover what the frames "
+        "below the check use, inlined calls included), raise WEFT_STACK_RESERVE (the room a stack grows into "
+        "in place), or use WEFT_STACK=in_place",
+        (unsigned long long)gp->id, gp->stk.size(), (unsigned long)addr, (std::size_t)(gp->stk.lo - addr), room);
+}
+
 void on_fault(int sig, siginfo_t* info, void* uctx) noexcept {
   int saved_errno = errno;
+  // No split-stack prologue may fire in here: the alternate stack lies anywhere relative to
+  // the goroutine's limit.  Put back (or publish anew, after growth) on the way out.
+  const std::uintptr_t saved_limit = arch::load_limit();
+  arch::store_limit(0);
   m* mp = current_m();
   g* gp = mp ? mp->curg : nullptr;
   auto addr = reinterpret_cast<std::uintptr_t>(info->si_addr);
-  if (gp && addr < gp->stk.lo && addr >= gp->stk.slot_lo) {
-    sched* s = mp->s;
-    const stack_config& cfg = s->stacks.config();
-    std::uintptr_t guard_top = gp->stk.slot_lo + cfg.guard_bytes;
-    // Grow to cover the faulting page, as a check asking for 0 bytes below it would.
-    const std::size_t need = size_needed(gp, addr & ~std::uintptr_t{4095}, 0);
-    if (addr >= guard_top && need <= s->stacks.capacity(gp->stk)) {
-      check_stack_max(s, gp, need);
-      bool grown = false;
-      try {
-        grown = try_grow_in_place(s, gp, need);
-      } catch (...) {
-        // madvise/mprotect refused: report the overflow below.
-      }
-      if (grown) {
-        errno = saved_errno;
-        return;
-      }
+  sched* s = mp ? mp->s : current_sched();
+  // Classified by the slot that holds the address, not only by who runs here.
+  std::uintptr_t slot_lo = 0, slot_hi = 0, guard_top = 0;
+  if (s && s->stacks.find_slot(addr, &slot_lo, &slot_hi, &guard_top)) {
+    if (gp && gp->stk.slot_lo == slot_lo && addr < gp->stk.lo) {
+      stack_fault(s, gp, addr, guard_top, uctx);
+      if (saved_limit != 0) publish_limit(gp);  // the new limit (0: a slow path was running)
+      errno = saved_errno;
+      return;
     }
-    fatal("goroutine %llu overflowed its %zu-byte stack (fault at %#lx, %zu bytes below its bottom; "
-          "its slot allows %zu bytes, and code without checks cannot be moved to a bigger one).\n"
-          "  Build the code it runs with split-stack checks (WEFT_SPLIT_STACK / weft::split_stack), add "
-          "WEFT_STACK_CHECK(bytes) before deep recursion or large frames, or raise WEFT_STACK_MIN (or "
-          "WEFT_STACK_RESERVE, the room a stack grows into in place)",
-          (unsigned long long)gp->id, gp->stk.size(), (unsigned long)addr, (std::size_t)(gp->stk.lo - addr),
-          s->stacks.capacity(gp->stk));
+    quarantine_check_fault(addr);  // returns only if addr is not in a quarantined range
+    char who[64];
+    if (gp) std::snprintf(who, sizeof who, "goroutine %llu", (unsigned long long)gp->id);
+    else std::snprintf(who, sizeof who, "a thread that runs no goroutine");
+    fatal("%s touched %#lx, an inaccessible address in the stack slot [%#lx, %#lx) of another goroutine "
+          "(its guard, or the reserve below its stack): a pointer into a stack that has shrunk since, or a "
+          "frame that ran past the bottom of its own stack into the slot below.  Big frames need "
+          "-fstack-clash-protection (weft's package adds it) or WEFT_STACK_CHECK(bytes)",
+          who, (unsigned long)addr, (unsigned long)slot_lo, (unsigned long)slot_hi);
   }
   quarantine_check_fault(addr);  // returns only if addr is not in a quarantined range
+  arch::store_limit(saved_limit);
   errno = saved_errno;
   chain(sig, info, uctx);
 }

@@ -275,6 +275,10 @@ stack_info this_stack() {
   stack_info si{};
   g* gp = current_g();
   if (!gp) return si;
+  if (arch::stack_pointer() < gp->stk.lo) {  // grown by a frame that jumped the band
+    adopt_unchecked_growth(current_sched(), gp, arch::stack_pointer());
+    publish_limit(gp);
+  }
   si.lo = gp->stk.lo;
   si.hi = gp->stk.hi;
   si.size = gp->stk.size();

@@ -84,7 +84,14 @@ constexpr std::string_view kReserveAllowed = "0 (pure copying) or a power of two
 // the smallest reserve under which a busy ~100 KB stack never copies, and deep growth there is
 // already well under Go's time.
 std::size_t default_stack_min() noexcept { return 8 * 1024; }
-std::size_t default_stack_reserve() noexcept { return 256 * 1024; }
+//
+// in_place's reserve is the default pthread stack on Debian (RLIMIT_STACK 8 MiB): code that fits
+// a default thread fits a goroutine.  It costs address space, not memory: the slot's pages
+// are committed as the stack grows into them, and guard markers sit only in two bands
+// (stack_pool.hpp), so a parked goroutine's page tables stay about one page.
+std::size_t default_stack_reserve(stack_strategy strategy) noexcept {
+  return strategy == stack_strategy::in_place ? std::size_t{8} << 20 : std::size_t{256} << 10;
+}
 
 options options::from_env() {
   options o;
@@ -105,9 +112,10 @@ options options::from_env() {
   }
   if (const char* v = std::getenv("WEFT_STACK"); v && *v) {
     std::string_view s(v);
-    if (s == "copy") o.strategy = stack_strategy::copy;
+    if (s == "in_place") o.strategy = stack_strategy::in_place;
+    else if (s == "copy") o.strategy = stack_strategy::copy;
     else if (s == "segmented") o.strategy = stack_strategy::segmented;
-    else reject("WEFT_STACK", s, "copy or segmented");
+    else reject("WEFT_STACK", s, "in_place (the default: stacks never move), copy (Go's copying) or segmented");
   }
   if (const char* v = std::getenv("WEFT_GUARD"); v && *v) {
     std::string_view s(v);
@@ -140,6 +148,10 @@ void options::validate() const {
     reject("options::stack_max", size_text(stack_max), "at least stack_min (" + size_text(min) + ")");
   if (stack_reserve && *stack_reserve != 0 && (!is_pow2(*stack_reserve) || *stack_reserve < kPage || *stack_reserve > kMaxStack))
     field("stack_reserve", *stack_reserve, "unset (the default), 0 (pure copying) or a power of two from 4K to 1T");
+  if (strategy == stack_strategy::in_place && stack_reserve && *stack_reserve == 0)
+    reject("options::stack_reserve", "0",
+           "with strategy in_place (WEFT_STACK=in_place) the reserve is the most a stack can grow to: unset (8M) "
+           "or a power of two from 4K to 1T; 0 (pure copying) goes with WEFT_STACK=copy");
   if (scan_interval.count() < 0)
     reject("options::scan_interval", std::to_string(scan_interval.count()) + "ms", "0 (scan only on weft::scan()) or a positive duration");
 }

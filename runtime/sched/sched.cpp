@@ -645,12 +645,22 @@ void m_main(m* mp) noexcept {
 
 // ---- the runtime instance ----------------------------------------------------------------
 
+// The options with every "unset" resolved: the strategy's reserve and quarantine.
+static options resolved(options o) {
+  if (!o.stack_reserve) o.stack_reserve = default_stack_reserve(o.strategy);
+  if (!o.quarantine) o.quarantine = o.strategy == stack_strategy::copy;
+  return o;
+}
+
 static stack_config stack_config_from(const options& o) {
   stack_config c;
   c.stack_min = o.stack_min ? o.stack_min : default_stack_min();
   c.stack_max = o.stack_max;
-  c.reserve = o.stack_reserve ? *o.stack_reserve : default_stack_reserve();
+  c.reserve = *o.stack_reserve;
   c.guard = o.guard;
+  // A check moves a stack before its slot is full where the strategy lets it move, so that a
+  // frame overshooting its check still lands in room a fault can grow into (stack_pool.hpp).
+  c.slack = o.strategy == stack_strategy::in_place ? 0 : c.guard_bytes;
   c.check_frees = o.debug;  // WEFT_DEBUG: a stack freed twice is caught
   return c;
 }
@@ -667,7 +677,7 @@ static unsigned resolve_procs(unsigned procs) {
   return n > 0 ? static_cast<unsigned>(n) : 1u;
 }
 
-sched::sched(const options& o) : opts(o), stacks(stack_config_from(o)) {
+sched::sched(const options& o) : opts(resolved(o)), stacks(stack_config_from(opts)) {
   opts.procs = resolve_procs(o.procs);
   for (unsigned i = 0; i < opts.procs; ++i) {
     auto pp = std::make_unique<p>();
@@ -905,6 +915,14 @@ static void gdead_post(m* mp, g* gp, void*) noexcept {
   sched* s = mp->s;
   p* pp = mp->pp;
   stack_reused(gp->stk.slot_lo, gp->stk.hi);  // leave no poison behind for the next user
+  // The next goroutine starts at stack_min, like every goroutine: a stack that grew gives
+  // its pages back now (if madvise refuses, it is reused at its size, which is still correct).
+  if (__builtin_expect(gp->stk.size() > s->stacks.config().stack_min, 0)) {
+    try {
+      s->stacks.shrink_in_place(gp->stk, s->stacks.config().stack_min);
+    } catch (...) {
+    }
+  }
   s->stacks.free_own(gp->stk, pp ? &pp->scache : nullptr);
   gp->stk = {};
   // No goroutine has this id any more: a child still holding it as its pinned parent's

@@ -61,10 +61,25 @@
 
 namespace weft::detail {
 
-std::size_t size_needed(const g* gp, std::uintptr_t sp, std::size_t bytes) noexcept {
-  std::size_t need = std::bit_ceil(gp->stk.hi - sp + bytes + kStackHeadroom);
+std::size_t size_needed(const g* gp, std::uintptr_t sp, std::size_t bytes, std::size_t cap) noexcept {
+  const std::size_t exact = gp->stk.hi - sp + bytes + kStackHeadroom;
+  std::size_t need = std::bit_ceil(exact);
   if (need < 2 * gp->stk.size()) need = 2 * gp->stk.size();
+  // The last doubling inside a slot stops at its end (an in_place slot holds 8 MiB less its
+  // guard, not a power of two).
+  if (need > cap && exact <= cap) need = cap;
   return need;
+}
+
+void fatal_past_reserve(sched* s, g* gp, std::size_t need, const char* what) noexcept {
+  const std::size_t reserve = *s->opts.stack_reserve;
+  fatal("goroutine %llu needs a %zu-byte stack (%s), more than its slot holds: %zu bytes of the %zu-byte "
+        "WEFT_STACK_RESERVE, and with WEFT_STACK=in_place a stack never moves.\n"
+        "  Raise WEFT_STACK_RESERVE (options::stack_reserve) to %zu or more: it costs address space, not memory.  "
+        "Or use WEFT_STACK=copy for code that is copy-safe (README: What a copy breaks), or WEFT_STACK=segmented "
+        "for code built with -fsplit-stack.  Or look for runaway recursion",
+        (unsigned long long)gp->id, need, what, s->stacks.room(gp->stk), reserve,
+        std::max(std::bit_ceil(need + s->stacks.config().guard_bytes), 2 * reserve));
 }
 
 void check_stack_max(sched* s, g* gp, std::size_t size) noexcept {
@@ -77,8 +92,8 @@ void check_stack_max(sched* s, g* gp, std::size_t size) noexcept {
 
 m* yield_while_preempted(m* mp, g* gp) noexcept {
   while (gp->preempt.load(std::memory_order_acquire)) {
-    arch::store_limit(limit_of(gp));
     gosched();  // clears preempt; may resume on another M
+    arch::store_limit(0);  // the caller's slow path goes on without prologue checks
     mp = current_m();
   }
   return mp;
@@ -181,7 +196,7 @@ void move_stack(sched* s, m* mp, g* gp, const stack& fresh) noexcept {
   gp->stk = fresh;
   s->st.stack_copies.fetch_add(1, std::memory_order_relaxed);
   s->st.stack_bytes_copied.fetch_add(used, std::memory_order_relaxed);
-  if (s->opts.quarantine && quarantine_moved(s, mp, gp->id, old, fresh)) return;
+  if (*s->opts.quarantine && quarantine_moved(s, mp, gp->id, old, fresh)) return;
 #if defined(WEFT_SANITIZE_ADDRESS)
   // AddressSanitizer: GCC keeps a frame's shadow address from its prologue to its epilogue,
   // so the frames that were live during the copy clear the *old* stack's shadow when they
@@ -202,6 +217,40 @@ void move_stack(sched* s, m* mp, g* gp, const stack& fresh) noexcept {
 // std::size_t), and have g0 resume it.
 void grow_post(m* mp, g* gp, void* arg) noexcept {
   copy_stack(mp->s, mp, gp, *static_cast<const std::size_t*>(arg));
+  mp->resume_g = gp;
+}
+
+// What a check that found its stack short asks of g0: `bytes` free below `sp`.
+struct newstack_req {
+  std::size_t bytes;
+  std::uintptr_t sp;
+};
+
+// Post-switch action on g0 for a check (Go's newstack): the request is read before the
+// stack may move (it lives there), then the stack grows in place, moves, or the strategy's
+// fatal error is reported; g0 then resumes the goroutine.
+void newstack_post(m* mp, g* gp, void* arg) noexcept {
+  const newstack_req r = *static_cast<const newstack_req*>(arg);
+  sched* s = mp->s;
+  const std::size_t need = size_needed(gp, r.sp, r.bytes, s->stacks.capacity(gp->stk));
+  check_stack_max(s, gp, need);
+  if (!grow_in_place(s, gp, need)) {
+    switch (s->opts.strategy) {
+      case stack_strategy::in_place:
+        fatal_past_reserve(s, gp, need, "at a WEFT_STACK_CHECK / weft::ensure_stack");
+      case stack_strategy::segmented:
+        fatal("goroutine %llu needs a %zu-byte stack but its %zu-byte slot is full, and with WEFT_STACK=segmented "
+              "frames never move, while an explicit check (WEFT_STACK_CHECK / weft::ensure_stack) cannot start a new "
+              "segment.  Build the code with split-stack checks (WEFT_SPLIT_STACK / weft::split_stack), raise "
+              "WEFT_STACK_RESERVE (options::stack_reserve) to at least %zu, or use WEFT_STACK=in_place",
+              (unsigned long long)gp->id, need, s->stacks.capacity(gp->stk), need);
+      case stack_strategy::copy:
+        ++gp->grows;
+        s->st.stack_grows.fetch_add(1, std::memory_order_relaxed);
+        copy_stack(s, mp, gp, need);
+        break;
+    }
+  }
   mp->resume_g = gp;
 }
 
@@ -268,6 +317,19 @@ void shrink_stack(sched* s, m* mp, g* gp, std::size_t new_size) noexcept {
   }
 }
 
+void adopt_unchecked_growth(sched* s, g* gp, std::uintptr_t sp) noexcept {
+  if (sp >= gp->stk.lo || sp < gp->stk.slot_lo) return;
+  const std::size_t room = s->stacks.room(gp->stk);
+  const std::size_t need = size_needed(gp, sp, 0, room);
+  try {
+    if (need > room || !s->stacks.grow_in_place(gp->stk, need, true)) return;
+  } catch (...) {
+    return;  // madvise refused: the record stays as it was, which the next fault corrects
+  }
+  ++gp->grows;
+  s->st.stack_grows.fetch_add(1, std::memory_order_relaxed);
+}
+
 void release_spare_segment(sched* s, m* mp, g* gp) noexcept {
   stack* spare = gp->spare;
   if (!spare) return;
@@ -293,31 +355,27 @@ void release_kept_stacks(sched* s, m* mp, g* gp) noexcept {
   gp->asan_moved_from = nullptr;
 }
 
+// A check's slow path (Go's morestack): it may run with the stack pointer at, or past, the
+// stack's bottom — a check promises `bytes` below the frame that made it, and a frame that
+// holds several inlined recursive calls overshoots that — so it uses only a few words of the
+// goroutine's stack: it saves the request there and switches to g0, which decides
+// (newstack_post).  Only with the room assured does it yield to a preemption request.  The
+// limit word is 0 meanwhile, so no split-stack prologue fires inside the runtime's slow path
+// (at -O0 the library calls out-of-line template functions — std::atomic's — and the linker
+// may have picked the copies a user compiled with -fsplit-stack).
 void ensure_stack_slow(std::size_t bytes) {
+  arch::store_limit(0);
   m* mp = current_m();
   g* gp = mp ? mp->curg : nullptr;
   if (!gp) return;
-  mp = yield_while_preempted(mp, gp);
-  std::uintptr_t sp = arch::stack_pointer();
-  if (sp - bytes >= limit_of(gp) && sp >= bytes) return;
-  sched* s = mp->s;
-  std::size_t need = size_needed(gp, sp, bytes);
-  require_stack_max(mp, gp, need);
-  if (grow_in_place(s, gp, need)) return;
-  if (s->opts.strategy == stack_strategy::segmented) {
-    struct req {
-      std::size_t need;
-    } r{need};
-    fatal_on_g0(mp, [](m* m0, g* g0p, void* a) noexcept {
-      std::size_t n = static_cast<req*>(a)->need;
-      fatal("goroutine %llu needs a %zu-byte stack but its %zu-byte slot is full, and with WEFT_STACK=segmented "
-            "frames never move, while an explicit check (WEFT_STACK_CHECK / weft::ensure_stack) cannot start a new "
-            "segment.  Build the code with split-stack checks (WEFT_SPLIT_STACK / weft::split_stack), raise "
-            "WEFT_STACK_RESERVE (options::stack_reserve) to at least %zu, or use WEFT_STACK=copy",
-            (unsigned long long)g0p->id, n, m0->s->stacks.capacity(g0p->stk), n);
-    }, &r);
+  const std::uintptr_t sp = arch::stack_pointer();
+  if (sp < bytes || sp - bytes < limit_of(gp)) {
+    newstack_req r{bytes, sp};
+    switch_to(mp, nullptr, newstack_post, &r);
+    mp = current_m();
   }
-  grow_by_copy(mp, need);
+  yield_while_preempted(mp, gp);
+  publish_limit(gp);
 }
 
 void pin_current(int delta) noexcept {

@@ -49,8 +49,13 @@ inline stack_cache* cache_of(m* mp) noexcept {
 }
 
 // The stack size that leaves `bytes` free below `sp` with the headroom to spare: doubling to
-// the smallest power of two that fits, and at least twice the current size.
-std::size_t size_needed(const g* gp, std::uintptr_t sp, std::size_t bytes) noexcept;
+// the smallest power of two that fits, and at least twice the current size — but no more
+// than `cap` (what the slot allows) when that is enough.
+std::size_t size_needed(const g* gp, std::uintptr_t sp, std::size_t bytes, std::size_t cap) noexcept;
+
+// With stack_strategy::in_place, a stack that needs `need` bytes, more than its slot holds:
+// the fatal error that names the reserve and the ways out.  `what` says what asked.
+[[noreturn]] void fatal_past_reserve(sched* s, g* gp, std::size_t need, const char* what) noexcept;
 
 // Makes gp's stack `need` bytes in place if its slot allows, and publishes the new limit.
 // True if done; false if the slot is too small.  Throws resource_error if the
@@ -73,8 +78,9 @@ void copy_stack(sched* s, m* mp, g* gp, std::size_t new_size) noexcept;
 // copying (stack_reserve = 0) and no pin, by copying it into a smaller slot.
 void shrink_stack(sched* s, m* mp, g* gp, std::size_t new_size) noexcept;
 
-// On the goroutine's own stack: while sysmon asks gp to yield (g::preempt, with the limit word
-// poisoned), puts its real limit back and yields.  Returns the M it then runs on.
+// On the goroutine's own stack, in a slow path with room: while sysmon asks gp to yield
+// (g::preempt, with the limit word poisoned), yields.  Leaves the limit word 0 (the caller
+// publishes the real one when it is done).  Returns the M it then runs on.
 m* yield_while_preempted(m* mp, g* gp) noexcept;
 
 // Fatal if a goroutine needing `size` bytes of stack would exceed stack_max.  Called on g0
@@ -87,6 +93,12 @@ void require_stack_max(m* mp, g* gp, std::size_t size) noexcept;
 // Reports a fatal error from g0: switches there and runs `report` (which must not return)
 // as the post-switch action.  For fatal errors found on a goroutine stack at its limit.
 [[noreturn]] void fatal_on_g0(m* mp, void (*report)(m* mp, g* gp, void* arg) noexcept, void* arg) noexcept;
+
+// Code without checks whose frame was bigger than the band below the stack may have jumped
+// it into the reserve without a fault: gp (parked, or the caller itself) runs at `sp`, below
+// its recorded stack.  Grows the record (and moves the band) to cover it, so the scan and
+// this_stack() see the stack as it is.  Does nothing if sp is inside the stack.
+void adopt_unchecked_growth(sched* s, g* gp, std::uintptr_t sp) noexcept;
 
 // The stacks a goroutine keeps beside its current one go back to the pool: its spare
 // segment, and (AddressSanitizer) the stacks it was copied out of.  At goroutine exit; the

@@ -92,6 +92,27 @@ void unmap(void* addr, std::size_t bytes) noexcept {
   (void)::munmap(addr, bytes);
 }
 
+void* trim_arena(void* mapped, std::size_t bytes, std::size_t align, std::size_t offset) {
+  const auto at = reinterpret_cast<std::uintptr_t>(mapped);
+  const std::uintptr_t base = at + (offset + align - at % align) % align;
+  const std::size_t head = base - at, tail = align - head;
+  if ((head && ::munmap(mapped, head) != 0) ||
+      (tail && ::munmap(reinterpret_cast<void*>(base + bytes), tail) != 0)) {
+    const int err = errno;
+    ::munmap(mapped, bytes + align);  // whatever is left of it (unmapping a hole is no error)
+    throw_call_failed("munmap of an arena's alignment slack", at, bytes + align, err,
+                      "this should not fail on a range weft mapped; report it");
+  }
+  return reinterpret_cast<void*>(base);
+}
+
+void no_huge_pages(std::uintptr_t addr, std::size_t len) {
+  if (len == 0) return;
+  if (sys_madvise(addr, len, MADV_NOHUGEPAGE) != 0 && errno != EINVAL)
+    throw_call_failed("madvise(MADV_NOHUGEPAGE)", addr, len, errno,
+                      "the kernel could not split the mapping: free memory, or raise vm.max_map_count");
+}
+
 void open_range(guard_mode mode, std::uintptr_t addr, std::size_t len) {
   if (len == 0) return;
   switch (mode) {

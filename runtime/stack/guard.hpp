@@ -29,6 +29,14 @@ bool guard_install_works(int* err) noexcept;
 // Returns nullptr and sets *err on failure (the caller may retry smaller).
 void* map_arena(std::size_t bytes, bool accessible, int* err) noexcept;
 void unmap(void* addr, std::size_t bytes) noexcept;
+// `mapped` holds bytes + align bytes from map_arena: returns the address in it that is
+// `offset` past an `align` boundary, and unmaps what lies before and after its `bytes`.  If
+// munmap fails it unmaps all of `mapped` and throws resource_error.
+void* trim_arena(void* mapped, std::size_t bytes, std::size_t align, std::size_t offset);
+// madvise(MADV_NOHUGEPAGE): with transparent huge pages set to "always", one touched byte of a
+// stack would otherwise commit 2 MiB.  A kernel without THP (EINVAL) needs nothing; any other
+// failure throws resource_error.
+void no_huge_pages(std::uintptr_t addr, std::size_t len);
 
 // [addr, addr+len) becomes usable stack: MADV_GUARD_REMOVE (madvise), mprotect RW (mprotect),
 // nothing (none).  No page is committed until touched.

@@ -141,6 +141,9 @@ extern "C" std::uintptr_t weft_morestack(weft::arch::morestack_frame* f) noexcep
   m* mp = current_m();
   g* gp = mp ? mp->curg : nullptr;
   if (!gp) return 0;  // no goroutine here (a limit word someone else set): just run the body
+  // No split-stack prologue fires inside the runtime from here on (grow.cpp,
+  // ensure_stack_slow, says why); every way out publishes the limit again.
+  arch::store_limit(0);
   if (*reinterpret_cast<const unsigned char*>(f->ret_prologue) != 0xc3)
     fatal_on_g0(mp, [](m*, g*, void* a) noexcept {
       fatal("__morestack was called from %p, which is not a split-stack prologue (no `ret` after the call)", a);
@@ -155,9 +158,17 @@ extern "C" std::uintptr_t weft_morestack(weft::arch::morestack_frame* f) noexcep
   sched* s = mp->s;
   if (s->opts.strategy == stack_strategy::segmented)
     return link_segment(mp, gp, f, std::max(segment_size(f), s->stacks.config().stack_min));
-  const std::size_t need = size_needed(gp, sp, bytes);
+  const std::size_t need = size_needed(gp, sp, bytes, s->stacks.capacity(gp->stk));
   require_stack_max(mp, gp, need + (gp->seg ? gp->seg->below : 0));
   if (grow_in_place(s, gp, need)) return 0;
+  if (s->opts.strategy == stack_strategy::in_place) {
+    struct req {
+      std::size_t need;
+    } r{need};
+    fatal_on_g0(mp, [](m* m0, g* g0p, void* a) noexcept {
+      fatal_past_reserve(m0->s, g0p, static_cast<req*>(a)->need, "at a -fsplit-stack prologue");
+    }, &r);
+  }
   if (gp->pins.load(std::memory_order_acquire) != 0) {
     // Pinned past its slot: the frames stay where they are and the body runs on a segment
     // as big as the copy would have been.
@@ -173,6 +184,7 @@ extern "C" void weft_morestack_alloca(std::size_t size, std::uintptr_t sp) noexc
   m* mp = current_m();
   g* gp = mp ? mp->curg : nullptr;
   if (!gp) return;  // a thread stack: it has the room
+  arch::store_limit(0);  // as in weft_morestack; every way out publishes it again
   for (;;) {
     mp = yield_while_preempted(mp, gp);
     // The block, and headroom below it for the calls the function makes next (they check).
@@ -181,9 +193,17 @@ extern "C" void weft_morestack_alloca(std::size_t size, std::uintptr_t sp) noexc
       return;
     }
     sched* s = mp->s;
-    const std::size_t need = size_needed(gp, sp, size + kStackHeadroom);
+    const std::size_t need = size_needed(gp, sp, size + kStackHeadroom, s->stacks.capacity(gp->stk));
     require_stack_max(mp, gp, need + (gp->seg ? gp->seg->below : 0));
     if (grow_in_place(s, gp, need)) continue;
+    if (s->opts.strategy == stack_strategy::in_place) {
+      struct req {
+        std::size_t need;
+      } r{need};
+      fatal_on_g0(mp, [](m* m0, g* g0p, void* a) noexcept {
+        fatal_past_reserve(m0->s, g0p, static_cast<req*>(a)->need, "for a block of dynamic stack (alloca, a VLA)");
+      }, &r);
+    }
     if (s->opts.strategy == stack_strategy::segmented || gp->pins.load(std::memory_order_acquire) != 0) {
       struct req {
         std::size_t size, need;
@@ -208,6 +228,7 @@ extern "C" void weft_morestack_alloca(std::size_t size, std::uintptr_t sp) noexc
 }
 
 extern "C" void weft_morestack_release(weft::arch::morestack_frame* f) noexcept {
+  arch::store_limit(0);  // as in weft_morestack; unlink_segment publishes it again
   m* mp = current_m();
   g* gp = mp->curg;
   stack leaving = unlink_segment(gp, f);
@@ -218,6 +239,7 @@ extern "C" void weft_morestack_unwind(weft::arch::morestack_frame* f) noexcept {
   // Running on the segment being left (the unwinder will go on using it): free the older
   // spare first, while the goroutine's records still say it runs here, then make this
   // segment the spare.
+  arch::store_limit(0);  // as in weft_morestack; unlink_segment publishes it again
   m* mp = current_m();
   g* gp = mp->curg;
   if (stack* old = gp->spare) {

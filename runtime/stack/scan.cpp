@@ -37,6 +37,7 @@ void shrink_one(sched* s, g* gp) noexcept {
   gstatus expected = gstatus::waiting;
   if (!gp->status.compare_exchange_strong(expected, gstatus::scanning, std::memory_order_acq_rel)) return;
   release_spare_segment(s, nullptr, gp);  // a parked goroutine runs on no spare segment
+  adopt_unchecked_growth(s, gp, reinterpret_cast<std::uintptr_t>(gp->ctx));
   std::size_t size = gp->stk.size();
   std::size_t min = s->stacks.config().stack_min;
   std::size_t used = used_bytes(gp);

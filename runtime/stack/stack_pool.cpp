@@ -10,10 +10,11 @@
 // fails (ulimit -v, overcommit_memory=2) the arena is halved down to one slot before giving up.
 // Address space is never returned before the pool dies; memory is (release_idle).
 //
-// Carving a slot sets up its guard once: madvise mode maps arenas RW and installs guard
-// markers over [slot_lo, lo) (one syscall, ~3 µs for 312 KiB on 6.18, mostly page-table
-// allocation); mprotect mode maps arenas PROT_NONE and opens [lo, hi) RW (two more VMAs per
-// slot); none maps RW and does nothing.  A slot whose setup failed goes to a per-class `raw`
+// Carving a slot sets up its guards once: madvise mode maps arenas RW and installs markers
+// over the guard and the band below lo (one or two syscalls; the reserve between stays
+// untouched); mprotect mode maps arenas PROT_NONE and opens [lo, hi) RW (two more VMAs per
+// slot); none maps RW and does nothing.  Folded classes (slots of 2 MiB or more, the header)
+// map each arena 2 MiB larger and trim it to start 1 MiB off 2 MiB alignment.  A slot whose setup failed goes to a per-class `raw`
 // list and is reset to the arena's baseline before its next use, so a failure loses nothing.
 //
 // Reuse mirrors Go's runtime/stack.go: stackcache (per-P, small orders, refilled/drained by
@@ -61,6 +62,7 @@
 #include <stdexcept>
 #include <string>
 #include <system_error>
+#include <utility>
 
 #include "runtime/diag/fatal.hpp"
 #include "runtime/stack/guard.hpp"
@@ -73,6 +75,9 @@ constexpr std::size_t kFirstArenaBytes = std::size_t{64} << 20;
 constexpr std::size_t kMaxArenaBytes = std::size_t{64} << 30;
 constexpr std::uint32_t kMaxArenas = 4096;  // 64 GiB each at most: more than 47-bit space holds
 constexpr std::uint32_t kNoArena = ~std::uint32_t{0};
+
+// The span one page-table page maps on x86_64 and aarch64 (4 KiB pages): 512 entries.
+constexpr std::size_t kPageTableSpan = std::size_t{2} << 20;
 
 // Slots per arena at most (the slot index is 32-bit; 2^30 - 1 keeps arena sizes as they were
 // when the index shared its word with flags).
@@ -132,7 +137,8 @@ struct stack_pool::impl {
   stack_config& cfg;
   guard_mode mode;
   std::size_t page;
-  unsigned min_shift = 0;   // log2 of the smallest capacity
+  unsigned min_shift = 0;   // log2 of the smallest capacity (unfolded classes)
+  bool folded = false;      // slots are reserve << cls bytes, guard included (the header)
   std::uint32_t nclasses = 0;
   std::size_t cache_stack_bytes = 0;  // largest accessible size a per-P cache keeps
 
@@ -164,10 +170,18 @@ struct stack_pool::impl {
     }
   }
 
-  std::size_t capacity_of(std::uint32_t cls) const noexcept { return std::size_t{1} << (min_shift + cls); }
-  std::size_t slot_bytes_of(std::uint32_t cls) const noexcept { return cfg.guard_bytes + capacity_of(cls); }
+  std::size_t slot_bytes_of(std::uint32_t cls) const noexcept {
+    return folded ? cfg.reserve << cls : cfg.guard_bytes + cfg.slack + (std::size_t{1} << (min_shift + cls));
+  }
+  std::size_t room_of(std::uint32_t cls) const noexcept { return slot_bytes_of(cls) - cfg.guard_bytes; }
+  std::size_t capacity_of(std::uint32_t cls) const noexcept { return room_of(cls) - cfg.slack; }
 
   std::uint32_t class_of(std::size_t size) const noexcept {
+    if (folded) {
+      std::uint32_t cls = 0;
+      while (cls + 1 < nclasses && capacity_of(cls) < size) ++cls;
+      return cls;
+    }
     const std::size_t cap = std::max(size, cfg.reserve);
     const unsigned shift = static_cast<unsigned>(std::bit_width(cap) - 1);
     return shift <= min_shift ? 0 : shift - min_shift;
@@ -262,8 +276,9 @@ struct stack_pool::impl {
     reserve_maps(1);
     void* p = nullptr;
     int err = 0;
+    const std::size_t align_extra = folded ? kPageTableSpan : 0;
     for (;;) {
-      p = stackvm::map_arena(slots * slot_bytes, mode != guard_mode::mprotect, &err);
+      p = stackvm::map_arena(slots * slot_bytes + align_extra, mode != guard_mode::mprotect, &err);
       if (p || err != ENOMEM || slots == 1) break;
       slots /= 2;  // a smaller arena may still fit (ulimit -v, overcommit_memory=2)
     }
@@ -273,7 +288,19 @@ struct stack_pool::impl {
           "mmap of a stack arena", 0, slots * slot_bytes, err,
           "the process ran out of address space or commit: lower WEFT_STACK_RESERVE or "
           "WEFT_STACK_MAX (slots are guard + max(size, reserve) bytes), raise `ulimit -v`, or "
-          "check vm.overcommit_memory (2 ignores MAP_NORESERVE)");
+          "check vm.overcommit_memory (2 ignores MAP_NORESERVE and charges every writable "
+          "reserve in full, as it charges a pthread's stack)");
+    }
+    try {
+      // Folded: start 1 MiB off 2 MiB alignment, so that every slot's guard shares a
+      // page-table page with the top of the slot below (the header); give back the rest.
+      // (If that fails, trim_arena has unmapped the whole mapping.)
+      if (folded) p = stackvm::trim_arena(std::exchange(p, nullptr), slots * slot_bytes, kPageTableSpan, kPageTableSpan / 2);
+      stackvm::no_huge_pages(reinterpret_cast<std::uintptr_t>(p), slots * slot_bytes);
+    } catch (...) {
+      if (p) stackvm::unmap(p, slots * slot_bytes);
+      release_maps(1);
+      throw;
     }
     auto* flags = new (std::nothrow) std::atomic<bool>[slots]();
     if (!flags) {
@@ -347,11 +374,18 @@ struct stack_pool::impl {
   void set_up(const stack& s, bool reset) {
     const std::size_t slot_bytes = s.hi - s.slot_lo;
     switch (mode) {
-      case guard_mode::madvise:
+      case guard_mode::madvise: {
         // An earlier attempt may have left markers anywhere in the slot.
         if (reset) stackvm::open_range(mode, s.slot_lo, slot_bytes);
-        stackvm::close_range(mode, s.slot_lo, s.lo - s.slot_lo);
+        const std::uintptr_t guard_top = s.slot_lo + cfg.guard_bytes, band = band_lo(s, s.lo);
+        if (band <= guard_top) {
+          stackvm::close_range(mode, s.slot_lo, s.lo - s.slot_lo);
+        } else {
+          stackvm::close_range(mode, s.slot_lo, cfg.guard_bytes);
+          stackvm::close_range(mode, band, s.lo - band);
+        }
         return;
+      }
       case guard_mode::mprotect:
         if (reset) stackvm::close_range(mode, s.slot_lo, slot_bytes);
         stackvm::open_range(mode, s.lo, s.size());
@@ -491,11 +525,41 @@ struct stack_pool::impl {
     cp.note_pooled();
   }
 
+  // The bottom of the band that lies below a stack whose lowest address is `lo`.
+  std::uintptr_t band_lo(const stack& s, std::uintptr_t lo) const noexcept {
+    const std::uintptr_t guard_top = s.slot_lo + cfg.guard_bytes;
+    return lo - guard_top > cfg.guard_bytes ? lo - cfg.guard_bytes : guard_top;
+  }
+
+  // Moves lo down to new_lo.  madvise: the new band goes in first (markers over what is
+  // below the stack's sp zap nothing live), then every marker above it comes out — the whole
+  // range, not just the old band, so a marker a failed shrink left behind cannot make a fault
+  // that growth never clears.  If a step fails, lo stays where it was.
+  void grow(stack& s, std::uintptr_t new_lo) {
+    if (mode == guard_mode::madvise) {
+      const std::uintptr_t band = band_lo(s, new_lo);
+      stackvm::close_range(mode, band, new_lo - band);
+    }
+    stackvm::open_range(mode, new_lo, s.lo - new_lo);
+    s.lo = new_lo;
+  }
+
   void shrink(stack& s, std::size_t new_size) {
     new_size = std::max(round_up(new_size, page), cfg.stack_min);
     if (new_size >= s.size()) return;
     const std::uintptr_t new_lo = s.hi - new_size;
-    stackvm::close_range(mode, s.lo, new_lo - s.lo);
+    if (mode != guard_mode::madvise) {
+      stackvm::close_range(mode, s.lo, new_lo - s.lo);
+      s.lo = new_lo;
+      return;
+    }
+    // The new band (its markers zap the pages under them), the pages between the old bottom
+    // and the new band back to the OS, and the old band's markers out of the reserve.
+    const std::uintptr_t band = band_lo(s, new_lo), old_band = band_lo(s, s.lo);
+    stackvm::close_range(mode, band, new_lo - band);
+    if (band > s.lo) stackvm::discard(s.lo, band - s.lo);
+    const std::uintptr_t old_band_end = std::min(s.lo, band);
+    if (old_band_end > old_band) stackvm::open_range(mode, old_band, old_band_end - old_band);
     s.lo = new_lo;
   }
 };
@@ -531,10 +595,20 @@ stack_pool::stack_pool(const stack_config& cfg) : cfg_(cfg), impl_(nullptr) {
     cfg_.guard = works ? guard_mode::madvise : guard_mode::mprotect;
   }
 
+  cfg_.slack = round_up(cfg_.slack, page);
   auto im = std::make_unique<impl>(cfg_);
-  im->min_shift = static_cast<unsigned>(std::bit_width(std::max(cfg_.stack_min, cfg_.reserve)) - 1);
-  const unsigned max_shift = static_cast<unsigned>(std::bit_width(std::max(cfg_.stack_max, cfg_.reserve)) - 1);
-  im->nclasses = max_shift - im->min_shift + 1;
+  im->folded = cfg_.reserve >= kPageTableSpan;
+  if (im->folded) {
+    if (cfg_.reserve < cfg_.guard_bytes + cfg_.slack + 2 * cfg_.stack_min)
+      bad_config("stack_reserve", "WEFT_STACK_RESERVE", cfg_.reserve, "use at least the guard, the slack and two stack_min");
+    // Enough classes to reach stack_max, or the reserve itself.
+    im->nclasses = 1;
+    while (im->nclasses < 40 && im->capacity_of(im->nclasses - 1) < cfg_.stack_max) ++im->nclasses;
+  } else {
+    im->min_shift = static_cast<unsigned>(std::bit_width(std::max(cfg_.stack_min, cfg_.reserve)) - 1);
+    const unsigned max_shift = static_cast<unsigned>(std::bit_width(std::max(cfg_.stack_max, cfg_.reserve)) - 1);
+    im->nclasses = max_shift - im->min_shift + 1;
+  }
   im->cache_stack_bytes = 4 * cfg_.stack_min;
   cache_stack_bytes_ = im->cache_stack_bytes;
   fast_off_ = cfg_.check_frees;
@@ -683,15 +757,30 @@ void stack_pool::drain(stack_cache& cache) noexcept {
 
 std::size_t stack_pool::capacity(const stack& s) const noexcept { return impl_->capacity_of(s.cls); }
 
-bool stack_pool::grow_in_place(stack& s, std::size_t new_size) {
+std::size_t stack_pool::room(const stack& s) const noexcept { return impl_->room_of(s.cls); }
+
+bool stack_pool::grow_in_place(stack& s, std::size_t new_size, bool into_slack) {
   impl& im = *impl_;
   new_size = round_up(new_size, im.page);
   if (new_size <= s.size()) return true;
-  if (new_size > capacity(s)) return false;
-  const std::uintptr_t new_lo = s.hi - new_size;
-  stackvm::open_range(im.mode, new_lo, s.lo - new_lo);
-  s.lo = new_lo;
+  if (new_size > (into_slack ? room(s) : capacity(s))) return false;
+  im.grow(s, s.hi - new_size);
   return true;
+}
+
+bool stack_pool::find_slot(std::uintptr_t addr, std::uintptr_t* slot_lo, std::uintptr_t* slot_hi,
+                           std::uintptr_t* guard_top) const noexcept {
+  const impl& im = *impl_;
+  const std::uint32_t n = im.narenas.load(std::memory_order_acquire);
+  for (std::uint32_t i = 0; i < n; ++i) {
+    const impl::arena& a = im.arenas[i];
+    if (addr < a.base || addr - a.base >= a.bytes) continue;
+    *slot_lo = a.base + (addr - a.base) / a.slot_bytes * a.slot_bytes;
+    *slot_hi = *slot_lo + a.slot_bytes;
+    *guard_top = *slot_lo + cfg_.guard_bytes;
+    return true;
+  }
+  return false;
 }
 
 void stack_pool::shrink_in_place(stack& s, std::size_t new_size) { impl_->shrink(s, new_size); }

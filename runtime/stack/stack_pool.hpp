@@ -2,21 +2,42 @@
 //
 // A stack lives in a *slot* carved from a large MAP_NORESERVE arena.  One slot, low to high:
 //
-//      slot_lo                                                          hi
-//      | permanent guard | reserve (inaccessible until grown into) | stack |
-//      |<-- guard_bytes->|<------------- capacity - size ---------->|<size>|
-//                                                                   ^ lo
+//      slot_lo                                                                        hi
+//      | guard |  slack  |   reserve (address space, untouched)   | band |    stack    |
+//      |<guard>|<-slack->|<-------------------------------------->|<band>|<-- size -->|
+//                        |<------------- capacity: what checks grow into ------------>|
+//              |<---------------- room: what a fault may grow into ------------------>|
+//                                                                        ^ lo
 //
-// Only [lo, hi) is accessible; everything below lo in the slot faults on access (with
-// guard_mode::none nothing faults, and the reserve is ordinary untouched memory).  A stack
-// grows *in place* by moving lo down inside its slot (MADV_GUARD_REMOVE or mprotect RW on the
-// newly exposed range: nothing moves, the kernel commits pages on touch), up to the slot's
-// capacity; past it, the growth code (stack/grow.cpp) takes a bigger slot and copies.
-// Shrinking in place gives the pages back (MADV_DONTNEED) and makes the range inaccessible.
+// [lo, hi) is the accessible stack.  What faults below it (guard_mode::madvise, the default
+// on Linux 6.13+): the *guard* at the slot's bottom and a *band* of guard_bytes just below
+// lo, which moves as the stack grows and shrinks.  Both are MADV_GUARD_INSTALL markers,
+// which live in page tables; the reserve between them is left untouched, so it costs no page
+// tables at all.  (guard_mode::mprotect keeps all of [slot_lo, lo) PROT_NONE, as markers over
+// the whole slot would be; guard_mode::none guards nothing.)  A frame too big for the band
+// without probes (-fstack-clash-protection) can jump it into the reserve: that is the
+// goroutine's own address space, and the scan and this_stack() adopt such growth.
 //
-// Capacity of a slot for a stack of `size` bytes: max(size, stack_reserve), a power of two.
-// Slot classes are keyed by capacity, so with the default reserve every small stack shares one
-// class; classes above the reserve hold stacks that outgrew it (Go's large stacks).
+// Slots of 2 MiB or more (the in_place strategy's 8 MiB reserve) are *folded*: the slot is
+// the reserve itself, guard included, and arenas start 1 MiB off 2 MiB alignment, so a slot's
+// guard shares its page-table page with the top page of the slot below.  A parked goroutine's
+// top page, its band and its upper neighbour's guard then sit in one page-table page: about
+// 4 KiB of page tables per goroutine whatever the reserve (16 KiB with markers over the whole
+// 8 MiB slot).  Arenas are MADV_NOHUGEPAGE (with THP "always" one touched byte would commit
+// 2 MiB).  Smaller slots (copy's 256 KiB) are guard + slack + capacity, a power of two.
+//
+// A stack grows *in place* by moving lo down inside its slot (the band moves below the new
+// lo; nothing moves, the kernel commits pages on touch), up to its capacity.  *Slack*
+// (stack_config::slack) is room below the capacity that only a fault grows into: with copy
+// and segmented a check moves the stack before the slot is full, so a frame that overshoots
+// its check (GCC inlines a recursive function into itself: one frame, several checks' worth)
+// lands in memory that still grows in place.  Past the capacity the growth code
+// (stack/grow.cpp) copies, links a segment, or — in_place — stops with a fatal error.
+// Shrinking in place gives the pages back and moves the band up again.
+//
+// Capacity classes: unfolded, class k holds max(size, reserve) << k, a power of two; folded,
+// class k's slot is reserve << k.  With the default reserve every small stack shares one
+// class; classes above it hold stacks that outgrew it (Go's large stacks; copy only).
 //
 // Reuse (Go's stackcache / stackpool, runtime/stack.go): each P keeps a small cache per class
 // for the small classes, refilled from and drained to a global pool per class in batches; the
@@ -30,7 +51,8 @@
 //
 // Thread safety: alloc/free with a local_cache* must be called by the cache's owner (the M
 // holding that P); with nullptr they use the global pool under its lock.  grow_in_place and
-// shrink_in_place touch only the given stack's slot and need no lock.
+// shrink_in_place touch only the given stack's slot and need no lock; find_slot reads only
+// what is published and may run in a signal handler.
 #pragma once
 
 #include <atomic>
@@ -61,7 +83,10 @@ struct stack_config {
   std::size_t stack_max = std::size_t{1} << 30;
   std::size_t reserve = 256 * 1024;        // 0 or a power of two
   guard_mode guard = guard_mode::automatic;  // resolved by the pool: never automatic after ctor
-  std::size_t guard_bytes = 64 * 1024;     // the permanent guard below each slot
+  std::size_t guard_bytes = 64 * 1024;     // the guard at a slot's bottom, and the band below lo
+  // Room below a slot's capacity that only a fault grows into (the header says why): the
+  // guard's size for copy and segmented, 0 for in_place (whose whole slot grows in place).
+  std::size_t slack = 0;
   // Resident bytes the global pool may keep per class across a scan; release_idle gives back
   // the rest, and everything that sat unused since the previous scan.
   std::size_t pool_keep_bytes = 16 * 1024 * 1024;
@@ -192,11 +217,19 @@ class stack_pool {
     return true;
   }
 
-  // Largest size this stack can reach without leaving its slot.
+  // Largest size a check grows this stack to without leaving its slot.
   std::size_t capacity(const stack& s) const noexcept;
-  // Makes [hi - new_size, lo) accessible.  False if new_size > capacity(s).  Throws
-  // resource_error if madvise/mprotect fails.
-  bool grow_in_place(stack& s, std::size_t new_size);
+  // Largest size a fault grows it to: the capacity and the slack below it.
+  std::size_t room(const stack& s) const noexcept;
+  // Makes [hi - new_size, lo) accessible.  False if new_size > capacity(s) (room(s) with
+  // into_slack).  Throws resource_error if madvise/mprotect fails; the stack is unchanged then.
+  bool grow_in_place(stack& s, std::size_t new_size, bool into_slack = false);
+
+  // The slot holding `addr`, if a stack arena of this pool does: [*slot_lo, *slot_lo +
+  // slot bytes), its guard ending at *guard_top.  Reads only published arena records: safe
+  // in a signal handler.
+  bool find_slot(std::uintptr_t addr, std::uintptr_t* slot_lo, std::uintptr_t* slot_hi,
+                 std::uintptr_t* guard_top) const noexcept;
   // Gives the pages in [lo, hi - new_size) back to the OS and makes them inaccessible again.
   void shrink_in_place(stack& s, std::size_t new_size);
 

@@ -968,9 +968,51 @@ TEST_F(GrowDeath, ExceedingStackMaxIsFatal) {
         weft::options o;
         o.stack_max = 256 * 1024;
         o.stack_reserve = 0;
+        o.strategy = weft::stack_strategy::copy;
         weft::run([] { return static_cast<int>(checked_deep(100000)); }, o);
       },
       ::testing::ExitedWithCode(2), "weft: fatal error: goroutine [0-9]+ stack exceeds 262144-byte limit");
+  // in_place: stack_max below the reserve still bounds the stack, by a check or by a fault.
+  EXPECT_EXIT(
+      {
+        weft::options o;
+        o.stack_max = 256 * 1024;
+        weft::run([] { return static_cast<int>(checked_deep(100000)); }, o);
+      },
+      ::testing::ExitedWithCode(2), "weft: fatal error: goroutine [0-9]+ stack exceeds 262144-byte limit");
+  EXPECT_EXIT(
+      {
+        weft::options o;
+        o.stack_max = 256 * 1024;
+        weft::run([] { return static_cast<int>(unchecked(100000)); }, o);
+      },
+      ::testing::ExitedWithCode(2), "weft: fatal error: goroutine [0-9]+ stack exceeds 262144-byte limit");
+}
+
+// The default strategy never moves a stack: past its slot, a check and a fault alike stop
+// with the error that names the reserve and the ways out.
+TEST_F(GrowDeath, InPlacePastTheReserveNamesTheReserveAndTheWaysOut) {
+  const char* expected =
+      "weft: fatal error: goroutine [0-9]+ needs a [0-9]+-byte stack \\(%s.*\\), more than its slot holds: "
+      "[0-9]+ bytes of the 2097152-byte WEFT_STACK_RESERVE, and with WEFT_STACK=in_place a stack never moves.*"
+      "Raise WEFT_STACK_RESERVE.*to 4194304 or more.*WEFT_STACK=copy.*WEFT_STACK=segmented";
+  char with_check[512], with_fault[512];
+  std::snprintf(with_check, sizeof with_check, expected, kSplit ? "at a -fsplit-stack prologue" : "at a WEFT_STACK_CHECK");
+  std::snprintf(with_fault, sizeof with_fault, expected, "a fault at");
+  EXPECT_EXIT(
+      {
+        weft::options o;
+        o.stack_reserve = 2 * 1024 * 1024;
+        weft::run([] { return static_cast<int>(deep_checksum(100000)); }, o);
+      },
+      ::testing::ExitedWithCode(2), with_check);
+  EXPECT_EXIT(
+      {
+        weft::options o;
+        o.stack_reserve = 2 * 1024 * 1024;
+        weft::run([] { return static_cast<int>(unchecked(100000)); }, o);
+      },
+      ::testing::ExitedWithCode(2), with_fault);
 }
 
 TEST_F(GrowDeath, OverflowIntoTheGuardNamesTheGoroutineAndWhatToDo) {
@@ -978,18 +1020,20 @@ TEST_F(GrowDeath, OverflowIntoTheGuardNamesTheGoroutineAndWhatToDo) {
       {
         weft::options o;
         o.stack_reserve = 0;
+        o.strategy = weft::stack_strategy::copy;
         weft::run([] { return static_cast<int>(unchecked(100000)); }, o);
       },
       ::testing::ExitedWithCode(2),
       "weft: fatal error: goroutine [0-9]+ overflowed its [0-9]+-byte stack.*split-stack checks.*WEFT_STACK_CHECK.*"
-      "WEFT_STACK_MIN");
+      "WEFT_STACK_RESERVE.*WEFT_STACK=in_place");
   EXPECT_EXIT(
       {
         weft::options o;
-        o.stack_reserve = 64 * 1024;  // faults grow it in place up to here, then the guard
+        o.stack_reserve = 64 * 1024;  // faults grow it in place up to here and the slack, then the guard
+        o.strategy = weft::stack_strategy::copy;
         weft::run([] { return static_cast<int>(unchecked(100000)); }, o);
       },
-      ::testing::ExitedWithCode(2), "weft: fatal error: goroutine [0-9]+ overflowed its 65536-byte stack");
+      ::testing::ExitedWithCode(2), "weft: fatal error: goroutine [0-9]+ overflowed its 131072-byte stack");
 }
 
 TEST_F(GrowDeath, APinnedStackThatMustBeCopiedNamesThePinAndTheSetting) {
@@ -997,6 +1041,7 @@ TEST_F(GrowDeath, APinnedStackThatMustBeCopiedNamesThePinAndTheSetting) {
       {
         weft::options o;
         o.stack_reserve = 0;
+        o.strategy = weft::stack_strategy::copy;
         weft::run(
             [] {
               weft::stack_pin pin;
@@ -1054,15 +1099,27 @@ class stale_report : public ::testing::MatcherInterface<const std::string&> {
   void DescribeTo(std::ostream* os) const override { *os << "a quarantine report naming the object's new address"; }
 };
 
+// Quarantine is on by default with copy: the stale pointer fails loudly, not silently.
 TEST_F(GrowDeath, QuarantineCatchesAStalePointerAndSaysWhereTheObjectLivesNow) {
   EXPECT_EXIT(
       {
         weft::options o;
         o.stack_reserve = 0;
-        o.quarantine = true;
+        o.strategy = weft::stack_strategy::copy;
         weft::run([] { use_stale_pointer(); }, o);
       },
       ::testing::ExitedWithCode(2), ::testing::MakeMatcher(new stale_report));
+  // Turned off, the moved-from range is released at once: the stale write is not caught.
+  EXPECT_EXIT(
+      {
+        weft::options o;
+        o.stack_reserve = 0;
+        o.strategy = weft::stack_strategy::copy;
+        o.quarantine = false;
+        weft::run([] { use_stale_pointer(); }, o);
+        std::exit(0);
+      },
+      ::testing::ExitedWithCode(0), "not caught");
 }
 
 int* volatile g_wild = reinterpret_cast<int*>(16);  // not weft's: no stack, no quarantine

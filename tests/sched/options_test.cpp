@@ -39,10 +39,12 @@ TEST_F(Env, DefaultsWhenNothingIsSet) {
   EXPECT_EQ(o.stack_min, 0u);
   EXPECT_EQ(o.stack_max, std::size_t{1} << 30);
   EXPECT_FALSE(o.stack_reserve.has_value());
-  EXPECT_EQ(o.strategy, weft::stack_strategy::copy);
+  EXPECT_EQ(o.strategy, weft::stack_strategy::in_place);
   EXPECT_EQ(o.guard, weft::guard_mode::automatic);
   EXPECT_EQ(o.scan_interval.count(), 100);
-  EXPECT_FALSE(o.quarantine);
+  EXPECT_FALSE(o.quarantine.has_value());
+  EXPECT_EQ(weft::default_stack_reserve(), std::size_t{8} << 20);
+  EXPECT_EQ(weft::default_stack_reserve(weft::stack_strategy::copy), std::size_t{256} << 10);
 }
 
 TEST_F(Env, ReadsEveryVariable) {
@@ -64,7 +66,7 @@ TEST_F(Env, ReadsEveryVariable) {
   EXPECT_EQ(o.strategy, weft::stack_strategy::segmented);
   EXPECT_EQ(o.guard, weft::guard_mode::mprotect);
   EXPECT_EQ(o.scan_interval.count(), 0);
-  EXPECT_TRUE(o.quarantine);
+  EXPECT_EQ(o.quarantine, std::optional<bool>(true));
   EXPECT_TRUE(o.debug);
 }
 
@@ -79,7 +81,7 @@ TEST_F(Env, BadValuesNameTheVariableAndWhatIsAllowed) {
 
   e = error_of("WEFT_STACK", "linked");
   EXPECT_NE(e.find("WEFT_STACK='linked'"), std::string::npos) << e;
-  EXPECT_NE(e.find("copy or segmented"), std::string::npos) << e;
+  EXPECT_NE(e.find("in_place (the default: stacks never move), copy (Go's copying) or segmented"), std::string::npos) << e;
 
   e = error_of("WEFT_GUARD", "page");
   EXPECT_NE(e.find("automatic, madvise, mprotect or none"), std::string::npos) << e;
@@ -107,7 +109,14 @@ TEST_F(Env, ValidateRejectsFieldsOutOfRange) {
   o.stack_reserve = 5000;
   EXPECT_THROW(o.validate(), weft::config_error);
   o = {};
-  o.stack_reserve = 0;
+  o.stack_reserve = 0;  // pure copying: the default strategy never copies, so it has no such mode
+  try {
+    o.validate();
+    ADD_FAILURE() << "stack_reserve 0 with in_place was accepted";
+  } catch (const weft::config_error& e) {
+    EXPECT_NE(std::string(e.what()).find("0 (pure copying) goes with WEFT_STACK=copy"), std::string::npos) << e.what();
+  }
+  o.strategy = weft::stack_strategy::copy;
   EXPECT_NO_THROW(o.validate());
 }
 

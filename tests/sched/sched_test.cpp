@@ -304,7 +304,7 @@ TEST(SchedDeath, BadConfigurationExitsWithStatus2) {
         ::setenv("WEFT_STACK", "spaghetti", 1);
         weft::run([] {});
       },
-      ::testing::ExitedWithCode(2), "WEFT_STACK='spaghetti' is not valid; allowed: copy or segmented");
+      ::testing::ExitedWithCode(2), "WEFT_STACK='spaghetti' is not valid; allowed: in_place \\(the default: stacks never move\\), copy");
 }
 
 TEST_P(Sched, BlockingOperationsFromAPlainThread) {
