@@ -3,8 +3,9 @@
 // This one source is built four times (tests/grow/CMakeLists.txt): at -O2 and -O0, each with
 // explicit checks only (WEFT_STACK_CHECK in every recursive frame) and with -fsplit-stack +
 // gold (WEFT_TEST_SPLIT_STACK: no explicit checks at all; the compiler's prologues call
-// __morestack).  The value-parameterized cases run under three stack configurations:
-//   in_place   the default reserve: growth in place inside the slot, copies past it;
+// __morestack).  The value-parameterized cases run under four stack configurations:
+//   in_place   the default: growth in place inside an 8 MiB slot, never a copy;
+//   copy       stack_strategy::copy with its 256 KiB reserve: in place inside it, copies past it;
 //   pure_copy  stack_reserve = 0: every doubling and every halving copies (Go);
 //   segmented  stack_strategy::segmented: prologues link segments, frames never move (with
 //              explicit checks only it cannot segment, so it gets a reserve to grow into).
@@ -73,7 +74,8 @@ struct config {
 };
 
 const config kConfigs[] = {
-    {"in_place", std::nullopt, weft::stack_strategy::copy},
+    {"in_place", std::nullopt, weft::stack_strategy::in_place},  // the default
+    {"copy", std::nullopt, weft::stack_strategy::copy},          // in place up to 256 KiB, then copies
     {"pure_copy", std::size_t{0}, weft::stack_strategy::copy},
     // With explicit checks a segmented stack can only grow in place: give it room.
     {"segmented", kSplit ? std::optional<std::size_t>{} : std::optional<std::size_t>{std::size_t{16} << 20},
