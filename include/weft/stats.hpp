@@ -12,6 +12,9 @@ struct stats {
   std::uint64_t stack_grows, stack_shrinks, stack_copies, stack_bytes_copied;
   std::uint64_t stack_bytes_reserved;  // address space of all stack arenas
   std::uint64_t steals;                // successful steals from another P's queue
+  // Moved-from stack ranges kept inaccessible now (options::quarantine; copy only), and their
+  // bytes: address space, no memory.
+  std::uint64_t stack_quarantined, stack_bytes_quarantined;
 };
 
 // A snapshot (all zero when no runtime runs).

@@ -11,6 +11,7 @@
 #include "runtime/sched/sched.hpp"
 #include "runtime/sched/switch.hpp"
 #include "runtime/stack/grow.hpp"
+#include "runtime/stack/quarantine.hpp"
 #include "runtime/stack/scan.hpp"
 #include "weft/runtime.hpp"
 #include "weft/stack.hpp"
@@ -264,6 +265,7 @@ stats get_stats() {
   out.stack_bytes_copied = s->st.stack_bytes_copied.load();
   out.stack_bytes_reserved = s->stacks.stats().bytes_reserved;
   out.steals = s->st.steals.load();
+  quarantine_counts(&out.stack_quarantined, &out.stack_bytes_quarantined);
   return out;
 }
 

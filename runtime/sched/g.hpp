@@ -85,6 +85,7 @@ struct alignas(64) g {
   void* asan_fake_stack = nullptr; // AddressSanitizer fiber bookkeeping
   stack* asan_moved_from = nullptr; // AddressSanitizer: stacks it was copied out of (stack/grow.cpp)
   void* tsan_fiber = nullptr;      // ThreadSanitizer fiber
+  std::uint32_t quarantined = 0;   // its moved-from stacks still quarantined (stack/quarantine.cpp)
 };
 static_assert(offsetof(g, id) == 64 && offsetof(g, body) == 128 && sizeof(g) == 320,
               "g's lines moved: update the layout comment and prefetch_queued");

@@ -196,7 +196,7 @@ void move_stack(sched* s, m* mp, g* gp, const stack& fresh) noexcept {
   gp->stk = fresh;
   s->st.stack_copies.fetch_add(1, std::memory_order_relaxed);
   s->st.stack_bytes_copied.fetch_add(used, std::memory_order_relaxed);
-  if (*s->opts.quarantine && quarantine_moved(s, mp, gp->id, old, fresh)) return;
+  if (*s->opts.quarantine && quarantine_moved(s, mp, gp, old, fresh)) return;
 #if defined(WEFT_SANITIZE_ADDRESS)
   // AddressSanitizer: GCC keeps a frame's shadow address from its prologue to its epilogue,
   // so the frames that were live during the copy clear the *old* stack's shadow when they

@@ -9,7 +9,9 @@
 //
 // The records are a ring of the last kQuarantineRecords moves, process-wide because the
 // signal handler must read them (one runtime runs at a time; quarantine_reset empties the
-// ring when one starts).  Writers (copystack on any g0, the scanner) take a small lock; the
+// ring when one starts).  A goroutine keeps at most kQuarantinePerGoroutine of them (its
+// oldest goes back first), and gives them all back when it exits; a stale pointer into the
+// old stacks of a goroutine that has ended is no longer caught.  Writers (copystack on any g0, the scanner) take a small lock; the
 // handler reads without one: an entry is published by a release store of its `valid` word
 // after its fields, and withdrawn (valid = 0) before its stack goes back to the pool.
 // With WEFT_GUARD=none nothing can be made inaccessible: the old stacks are still kept out of
@@ -32,16 +34,20 @@ struct record {
   std::atomic<std::uintptr_t> valid{0};
   std::atomic<std::uintptr_t> goid{0};
   std::atomic<std::uintptr_t> old_lo{0}, old_hi{0}, new_lo{0}, new_hi{0};
-  stack old;  // writers only (under the lock)
+  stack old;             // writers only (under the lock)
+  g* owner = nullptr;    // writers only: whose move this was (it releases its records at exit)
+  std::uint64_t seq = 0; // writers only: the order of moves, to find a goroutine's oldest
 };
 
 struct ring {
   spinlock lock;
   unsigned next = 0;
+  std::uint64_t seq = 0;
   record recs[kQuarantineRecords];
 };
 
 ring g_ring;
+std::atomic<std::uint64_t> g_ranges{0}, g_bytes{0};
 
 const record* find(std::uintptr_t addr) noexcept {
   for (const record& r : g_ring.recs) {
@@ -51,42 +57,85 @@ const record* find(std::uintptr_t addr) noexcept {
   return nullptr;
 }
 
+// Under the lock: withdraws r (its range stays closed); the caller gives the stack back.
+stack withdraw(record& r) noexcept {
+  r.valid.store(0, std::memory_order_release);
+  stack old = r.old;
+  if (r.owner) --r.owner->quarantined;
+  r.owner = nullptr;
+  r.old = {};
+  g_ranges.fetch_sub(1, std::memory_order_relaxed);
+  g_bytes.fetch_sub(old.size(), std::memory_order_relaxed);
+  return old;
+}
+
+// Outside the lock: the pool expects [lo, hi) open.  If reopening fails, the slot stays out of
+// circulation (address space only) rather than handing out a closed stack.
+void give_back(sched* s, m* mp, const stack& old) noexcept {
+  if (old.empty()) return;
+  try {
+    stackvm::open_range(s->stacks.config().guard, old.lo, old.size());
+    s->stacks.free(old, cache_of(mp));
+  } catch (...) {
+  }
+}
+
 }  // namespace
 
-bool quarantine_moved(sched* s, m* mp, std::uint64_t goid, const stack& old, const stack& fresh) noexcept {
+bool quarantine_moved(sched* s, m* mp, g* gp, const stack& old, const stack& fresh) noexcept {
   const guard_mode mode = s->stacks.config().guard;
   try {
     stackvm::close_range(mode, old.lo, old.size());
   } catch (...) {
     return false;  // the range stays open: free it normally, uncaught
   }
-  stack evicted{};
+  stack evicted[2]{};
   {
     std::lock_guard<spinlock> l(g_ring.lock);
+    // The goroutine's own bound first: its oldest move goes.
+    if (gp->quarantined >= kQuarantinePerGoroutine) {
+      record* oldest = nullptr;
+      for (record& r : g_ring.recs)
+        if (r.owner == gp && (!oldest || r.seq < oldest->seq)) oldest = &r;
+      if (oldest) evicted[0] = withdraw(*oldest);
+    }
     record& r = g_ring.recs[g_ring.next];
     g_ring.next = (g_ring.next + 1) % kQuarantineRecords;
-    if (r.valid.load(std::memory_order_relaxed)) {
-      r.valid.store(0, std::memory_order_release);
-      evicted = r.old;
-    }
+    if (r.valid.load(std::memory_order_relaxed)) evicted[1] = withdraw(r);  // the process's oldest
     r.old = old;
-    r.goid.store(goid, std::memory_order_relaxed);
+    r.owner = gp;
+    r.seq = ++g_ring.seq;
+    ++gp->quarantined;
+    r.goid.store(gp->id, std::memory_order_relaxed);
     r.old_lo.store(old.lo, std::memory_order_relaxed);
     r.old_hi.store(old.hi, std::memory_order_relaxed);
     r.new_lo.store(fresh.lo, std::memory_order_relaxed);
     r.new_hi.store(fresh.hi, std::memory_order_relaxed);
     r.valid.store(1, std::memory_order_release);
+    g_ranges.fetch_add(1, std::memory_order_relaxed);
+    g_bytes.fetch_add(old.size(), std::memory_order_relaxed);
   }
-  if (!evicted.empty()) {
-    // Its range was closed; the pool expects [lo, hi) open.  If reopening fails, the slot
-    // stays out of circulation (address space only) rather than handing out a closed stack.
-    try {
-      stackvm::open_range(mode, evicted.lo, evicted.size());
-      s->stacks.free(evicted, cache_of(mp));
-    } catch (...) {
-    }
-  }
+  for (const stack& e : evicted) give_back(s, mp, e);
   return true;
+}
+
+void quarantine_release(sched* s, m* mp, g* gp) noexcept {
+  while (gp->quarantined) {
+    stack batch[kQuarantinePerGoroutine]{};
+    unsigned n = 0;
+    {
+      std::lock_guard<spinlock> l(g_ring.lock);
+      for (record& r : g_ring.recs)
+        if (r.owner == gp && n < kQuarantinePerGoroutine) batch[n++] = withdraw(r);
+      if (n == 0) gp->quarantined = 0;  // (cannot happen: the count follows the records)
+    }
+    for (unsigned i = 0; i < n; ++i) give_back(s, mp, batch[i]);
+  }
+}
+
+void quarantine_counts(std::uint64_t* ranges, std::uint64_t* bytes) noexcept {
+  *ranges = g_ranges.load(std::memory_order_relaxed);
+  *bytes = g_bytes.load(std::memory_order_relaxed);
 }
 
 void quarantine_check_fault(std::uintptr_t addr) noexcept {
@@ -123,8 +172,11 @@ void quarantine_reset() noexcept {
   for (record& r : g_ring.recs) {
     r.valid.store(0, std::memory_order_release);
     r.old = {};
+    r.owner = nullptr;
   }
   g_ring.next = 0;
+  g_ranges.store(0, std::memory_order_relaxed);
+  g_bytes.store(0, std::memory_order_relaxed);
 }
 
 }  // namespace weft::detail

@@ -682,6 +682,35 @@ long unchecked(int depth) {
   return r + pad[0];
 }
 
+// With copy, moved-from stacks stay quarantined (on by default there): at most 16 per
+// goroutine (its oldest go back first), all given back when it exits, counted in weft::stats.
+TEST(GrowQuarantine, AGoroutineKeepsAtMostSixteenMovedFromRangesAndGivesThemBackAtExit) {
+  weft::options o;
+  o.strategy = weft::stack_strategy::copy;
+  o.stack_reserve = 0;
+  o.scan_interval = 0ms;
+  o.stack_max = std::size_t{8} << 30;
+  std::uint64_t base = 0, moves = 0, kept = 0, kept_bytes = 0, after = 0;
+  weft::run(
+      [&] {
+        base = weft::get_stats().stack_quarantined;  // (the main goroutine may have moved too)
+        weft::spawn([&] {
+          const std::uint64_t before = weft::get_stats().stack_copies;
+          // Doubles: from 8 KiB (16 KiB in split-stack builds) to 4 GiB, address space only.
+          while (weft::this_stack().size < (std::size_t{4} << 30)) weft::ensure_stack(weft::this_stack().size);
+          moves = weft::get_stats().stack_copies - before;
+          kept = weft::get_stats().stack_quarantined - base;
+          kept_bytes = weft::get_stats().stack_bytes_quarantined;
+        }).join();
+        after = weft::get_stats().stack_quarantined;
+      },
+      o);
+  EXPECT_GT(moves, 16u) << "the bound was never reached: the case proves nothing";
+  EXPECT_EQ(kept, 16u);
+  EXPECT_GE(kept_bytes, std::uint64_t{2} << 30) << "the newest range alone is the 2 GiB stack";
+  EXPECT_EQ(after, base);
+}
+
 TEST(GrowFaults, CodeWithoutChecksGrowsInPlaceThroughFaultsInTheReserve) {
   long r = 0;
   std::uint32_t grows = 0;

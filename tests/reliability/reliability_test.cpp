@@ -368,9 +368,9 @@ void user_handler_must_not_run(int) {
   ::_exit(3);
 }
 
-// With stack_reserve 0 a goroutine's 8 KiB stack sits right above its 64 KiB guard, and code
-// without checks recurses into the guard: the fault happens with the stack pointer inside
-// the guard.  weft's handler can only report it if it runs on another stack (the M's
+// With copy and stack_reserve 0 a goroutine's 8 KiB stack sits right above the 64 KiB of slack
+// a fault may grow into and its 64 KiB guard, and code without checks recurses into the
+// guard: the fault happens with the stack pointer inside the guard.  weft's handler can only report it if it runs on another stack (the M's
 // sigaltstack) — on the goroutine's stack it would fault again and the kernel would kill the
 // process with SIGSEGV, not exit 2.  The program's own handler, installed before weft, must
 // not see weft's fault (it would exit 3).
@@ -384,12 +384,22 @@ TEST(ReliabilityDeath, AnOverflowWithoutChecksIsWeftsFatalErrorReportedFromTheAl
         sigemptyset(&sa.sa_mask);
         ::sigaction(SIGSEGV, &sa, nullptr);
         weft::options o = procs(2);
+        o.strategy = weft::stack_strategy::copy;
         o.stack_reserve = 0;
         weft::run([] { return static_cast<int>(unchecked_recursion(1'000'000)); }, o);
       },
       ::testing::ExitedWithCode(2),
-      "weft: fatal error: goroutine [0-9]+ overflowed its 8192-byte stack.*WEFT_STACK_CHECK.*\n+goroutine [0-9]+ "
+      "weft: fatal error: goroutine [0-9]+ overflowed its [0-9]+-byte stack.*WEFT_STACK_CHECK.*\n+goroutine [0-9]+ "
       "\\[running\\]");
+  // The default strategy: the same recursion runs through the whole 8 MiB slot, then stops.
+  EXPECT_EXIT(
+      {
+        weft::options o = procs(2);
+        weft::run([] { return static_cast<int>(unchecked_recursion(1'000'000)); }, o);
+      },
+      ::testing::ExitedWithCode(2),
+      "weft: fatal error: goroutine [0-9]+ needs a [0-9]+-byte stack \\(a fault at .*more than its slot holds: "
+      "[0-9]+ bytes of the 8388608-byte WEFT_STACK_RESERVE.*\n+goroutine [0-9]+ \\[running\\]");
 }
 
 // ---- SIGPIPE ---------------------------------------------------------------------------------
