@@ -413,10 +413,11 @@ config parse(int argc, char** argv) {
 std::string strategy_name(const weft::options& o) {
   if (const char* v = std::getenv("WEFT_STACK"); v && *v) return v;
   switch (o.strategy) {
+    case weft::stack_strategy::in_place: return "in_place";
     case weft::stack_strategy::copy: return "copy";
     case weft::stack_strategy::segmented: return "segmented";
-    default: return "default";
   }
+  return "?";
 }
 
 }  // namespace
