@@ -19,7 +19,7 @@ void print_usage(std::FILE* out) {
                "                (kernel.pid_max or threads-max: other processes cannot fork for a moment)\n"
                "  --only LIST   comma-separated workloads and/or systems to run (default: all)\n"
                "                  workloads: spawn, pingpong, grow, parked, capacity\n"
-               "                  systems:   weft-copy, weft, weft-inplace, weft-segmented, pthread, clone, go\n"
+               "                  systems:   weft-copy, weft, weft-copy256, weft-segmented, pthread, clone, go\n"
                "                (ratios need pthread)\n"
                "  --out DIR     where the reports go (default: ./weft-compare-report)\n"
                "  --depth N     frames the grow workload recurses (default 4000, at most 16000)\n"

@@ -92,16 +92,9 @@ struct harness {
     std::fflush(stderr);
   }
 
-  // Goroutines get goroutine sizes, threads thread sizes; weft-inplace parks as many as
-  // threads do: its 8 MiB slots cost page tables like thread stacks, and making 100K of them
-  // takes long enough to break the minute.
+  // Goroutines get goroutine sizes, threads thread sizes.
   wc::sizes sizes_of(wc::system_id s) const {
-    wc::sizes z = wc::describe(s).goroutines ? rep.goroutine_sizes : rep.thread_sizes;
-    if (s == wc::system_id::weft_inplace) {
-      z.parked_n = rep.thread_sizes.parked_n;
-      z.capacity_cap = rep.thread_sizes.capacity_cap;
-    }
-    return z;
+    return wc::describe(s).goroutines ? rep.goroutine_sizes : rep.thread_sizes;
   }
 
   // The metrics a child of workload w fills (the parked child fills capacity too).

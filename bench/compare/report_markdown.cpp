@@ -147,14 +147,14 @@ void write_markdown(const std::string& path, const report& r, const std::string&
         break;
       case workload::parked:
         md << count_text(g.parked_n) << " goroutines / " << count_text(t.parked_n)
-           << " threads (and weft-inplace goroutines, whose 8 MiB slots cost like thread stacks) park (weft::sleep_for, a channel receive in Go, a futex on threads); the growth of "
+           << " threads park (weft::sleep_for, a channel receive in Go, a futex on threads); the growth of "
               "VmRSS, VmPTE, VmSize and the VMA count of the child process, divided by the count.";
         break;
       case workload::capacity:
         md << "after the parked ones, more until something gives: caps " << (g.capacity_cap ? count_text(g.capacity_cap) : "none")
            << " goroutines / " << (t.capacity_cap ? count_text(t.capacity_cap) : "none (the real limit)") << " threads, "
            << count_text(static_cast<double>(g.capacity_memcap >> 20)) << " MiB of RSS + page tables, "
-           << g.capacity_seconds << " s (weft-inplace: the thread cap).";
+           << g.capacity_seconds << " s.";
         break;
     }
     md << "\n";

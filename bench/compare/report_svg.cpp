@@ -30,7 +30,7 @@ const char* color_of(system_id s) {
   switch (s) {
     case system_id::weft_copy: return "#9ecae1";
     case system_id::weft: return "#3182bd";
-    case system_id::weft_inplace: return "#08519c";
+    case system_id::weft_copy256: return "#08519c";
     case system_id::weft_segmented: return "#6baed6";
     case system_id::pthread: return "#636363";
     case system_id::clone: return "#e6550d";

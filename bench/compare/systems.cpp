@@ -13,7 +13,7 @@ const std::vector<system_desc>& all_systems() {
   static const std::vector<system_desc> s = {
       {system_id::weft_copy, "weft-copy", true, true},
       {system_id::weft, "weft", true, true},
-      {system_id::weft_inplace, "weft-inplace", true, true},
+      {system_id::weft_copy256, "weft-copy256", true, true},
       {system_id::weft_segmented, "weft-segmented", true, true},
       {system_id::pthread, "pthread", false, false},
       {system_id::clone, "clone", false, false},
@@ -33,13 +33,13 @@ weft::options weft_options(system_id s) {
   weft::options o;
   switch (s) {
     case system_id::weft_copy:
+      o.strategy = weft::stack_strategy::copy;
       o.stack_reserve = 0;
       break;
     case system_id::weft:
       break;
-    case system_id::weft_inplace:
-      o.stack_max = inplace_stack_bytes;
-      o.stack_reserve = inplace_stack_bytes;
+    case system_id::weft_copy256:
+      o.strategy = weft::stack_strategy::copy;
       break;
     case system_id::weft_segmented:
       o.strategy = weft::stack_strategy::segmented;
@@ -64,19 +64,21 @@ std::string configuration(system_id s) {
   const std::string min = km::size_text(weft::default_stack_min());
   switch (s) {
     case system_id::weft_copy:
-      return "stack_reserve=0: stacks start at " + min +
+      return "stack_strategy::copy, stack_reserve=0: stacks start at " + min +
              " and every doubling (and every halving by the scan) copies the stack, as Go does; " +
              guard_words(facts.kernel_guard_install);
     case system_id::weft:
-      return "defaults: stacks start at " + min + " in a " + km::size_text(weft::default_stack_reserve()) +
-             " slot (stack_reserve), grow in place inside it and by copying past it; " +
+      return "defaults (stack_strategy::in_place): stacks start at " + min + " at the top of a " +
+             km::size_text(weft::default_stack_reserve()) +
+             " slot (a default pthread stack), grow in place inside it and never move; " +
              guard_words(facts.kernel_guard_install);
-    case system_id::weft_inplace:
-      return "stack_reserve = stack_max = " + km::size_text(inplace_stack_bytes) +
-             ": a slot as big as a default pthread stack, committed on touch, never copied (1 GiB slots would "
-             "take 100 TiB of address space for 100K goroutines)";
+    case system_id::weft_copy256:
+      return "stack_strategy::copy with its " + km::size_text(weft::default_stack_reserve(weft::stack_strategy::copy)) +
+             " reserve: stacks grow in place inside the slot and by copying past it (quarantine on); " +
+             guard_words(facts.kernel_guard_install);
     case system_id::weft_segmented:
-      return "stack_strategy::segmented with the default reserve: past the slot, -fsplit-stack prologues link a "
+      return "stack_strategy::segmented with its " +
+             km::size_text(weft::default_stack_reserve(weft::stack_strategy::segmented)) + " reserve: past the slot, -fsplit-stack prologues link a "
              "new segment and frames never move (explicit checks cannot: the grow workload uses a split-stack "
              "build of the recursion here)";
     case system_id::pthread: {

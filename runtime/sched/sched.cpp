@@ -917,19 +917,11 @@ static void gdead_post(m* mp, g* gp, void*) noexcept {
   p* pp = mp->pp;
   stack_reused(gp->stk.slot_lo, gp->stk.hi);  // leave no poison behind for the next user
   if (__builtin_expect(gp->quarantined != 0, 0)) quarantine_release(s, mp, gp);
-  // The next goroutine starts at stack_min, like every goroutine: a stack that grew gives
-  // its pages back now (if madvise refuses, it is reused at its size, which is still correct).
-  // One that grew past what a P's cache keeps still goes to the global pool, as it did before
-  // it shrank, where every P and plain thread can reuse it.
-  stack_cache* cache = pp ? &pp->scache : nullptr;
-  if (__builtin_expect(gp->stk.size() > s->stacks.config().stack_min, 0)) {
-    if (gp->stk.size() > s->stacks.cache_stack_bytes()) cache = nullptr;
-    try {
-      s->stacks.shrink_in_place(gp->stk, s->stacks.config().stack_min);
-    } catch (...) {
-    }
-  }
-  s->stacks.free_own(gp->stk, cache);
+  // The next goroutine starts at stack_min, like every goroutine; the pages this one grew
+  // into stay open (stack_pool.hpp: a stack's open part), and a stack with more of them than
+  // a P's cache keeps goes to the global pool, where the scan phase gives them back.
+  s->stacks.restart(gp->stk);
+  s->stacks.free_own(gp->stk, pp ? &pp->scache : nullptr);
   gp->stk = {};
   // No goroutine has this id any more: a child still holding it as its pinned parent's
   // (goroutine_entry) must not unpin whoever gets the record next.

@@ -65,7 +65,7 @@ stack withdraw(record& r) noexcept {
   r.owner = nullptr;
   r.old = {};
   g_ranges.fetch_sub(1, std::memory_order_relaxed);
-  g_bytes.fetch_sub(old.size(), std::memory_order_relaxed);
+  g_bytes.fetch_sub(old.open_size(), std::memory_order_relaxed);
   return old;
 }
 
@@ -74,7 +74,7 @@ stack withdraw(record& r) noexcept {
 void give_back(sched* s, m* mp, const stack& old) noexcept {
   if (old.empty()) return;
   try {
-    stackvm::open_range(s->stacks.config().guard, old.lo, old.size());
+    stackvm::open_range(s->stacks.config().guard, old.open_lo(), old.open_size());
     s->stacks.free(old, cache_of(mp));
   } catch (...) {
   }
@@ -85,7 +85,7 @@ void give_back(sched* s, m* mp, const stack& old) noexcept {
 bool quarantine_moved(sched* s, m* mp, g* gp, const stack& old, const stack& fresh) noexcept {
   const guard_mode mode = s->stacks.config().guard;
   try {
-    stackvm::close_range(mode, old.lo, old.size());
+    stackvm::close_range(mode, old.open_lo(), old.open_size());
   } catch (...) {
     return false;  // the range stays open: free it normally, uncaught
   }
@@ -107,13 +107,13 @@ bool quarantine_moved(sched* s, m* mp, g* gp, const stack& old, const stack& fre
     r.seq = ++g_ring.seq;
     ++gp->quarantined;
     r.goid.store(gp->id, std::memory_order_relaxed);
-    r.old_lo.store(old.lo, std::memory_order_relaxed);
+    r.old_lo.store(old.open_lo(), std::memory_order_relaxed);
     r.old_hi.store(old.hi, std::memory_order_relaxed);
     r.new_lo.store(fresh.lo, std::memory_order_relaxed);
     r.new_hi.store(fresh.hi, std::memory_order_relaxed);
     r.valid.store(1, std::memory_order_release);
     g_ranges.fetch_add(1, std::memory_order_relaxed);
-    g_bytes.fetch_add(old.size(), std::memory_order_relaxed);
+    g_bytes.fetch_add(old.open_size(), std::memory_order_relaxed);
   }
   for (const stack& e : evicted) give_back(s, mp, e);
   return true;

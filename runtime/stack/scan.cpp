@@ -47,6 +47,13 @@ void shrink_one(sched* s, g* gp) noexcept {
     shrink_stack(s, nullptr, gp, size / 2);
     ++gp->shrinks;
     s->st.stack_shrinks.fetch_add(1, std::memory_order_relaxed);
+  } else if (gp->stk.open_lo() < gp->stk.lo) {
+    // Pages below the stack that an earlier goroutine on it grew into (stack_pool.hpp): back
+    // to the OS.  (If madvise refuses, they stay open, which is still correct.)
+    try {
+      s->stacks.shrink_in_place(gp->stk, gp->stk.size());
+    } catch (...) {
+    }
   }
   gp->status.store(gstatus::waiting, std::memory_order_release);
 }

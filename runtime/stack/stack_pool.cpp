@@ -342,13 +342,13 @@ struct stack_pool::impl {
         if (cp.arena == kNoArena || cp.next_slot == arenas[cp.arena].slots) new_arena(cls, cp);
         const arena& a = arenas[cp.arena];
         s.slot_lo = a.base + std::size_t{cp.next_slot} * a.slot_bytes;
-        s.arena = cp.arena;
-        s.cls = cls;
+        s.arena = static_cast<std::uint16_t>(cp.arena);
+        s.cls = static_cast<std::uint16_t>(cls);
         ++cp.next_slot;
       }
     }
     s.hi = s.slot_lo + slot_bytes_of(cls);
-    s.lo = s.hi - size;
+    s.set_lo(s.hi - size);
     const std::size_t new_maps = mode == guard_mode::mprotect ? 2 : 0;
     try {
       reserve_maps(new_maps);
@@ -361,7 +361,7 @@ struct stack_pool::impl {
     } catch (...) {
       try {
         std::lock_guard lk(cp.mu);
-        cp.raw.push_back(stack{s.slot_lo, 0, 0, cls, s.arena});
+        cp.raw.push_back(stack{s.slot_lo, 0, 0, static_cast<std::uint16_t>(cls), s.arena, 0});
       } catch (...) {
         // No memory to remember it: the slot stays mapped but unused.
       }
@@ -404,7 +404,7 @@ struct stack_pool::impl {
     if (!cp.hot.empty()) {
       s = cp.hot.back();
       cp.hot.pop_back();
-      cp.hot_bytes -= s.size();
+      cp.hot_bytes -= s.open_size();
       cp.low_water = std::min(cp.low_water, cp.hot.size());
       cp.note_pooled();
       return true;
@@ -425,7 +425,7 @@ struct stack_pool::impl {
     std::size_t want = stack_cache::kBatch;
     const std::size_t from_hot = std::min(want, cp.hot.size());
     for (std::size_t i = cp.hot.size() - from_hot; i < cp.hot.size(); ++i) {
-      cp.hot_bytes -= cp.hot[i].size();
+      cp.hot_bytes -= cp.hot[i].open_size();
       out.push_back(cp.hot[i]);
     }
     cp.hot.resize(cp.hot.size() - from_hot);
@@ -448,7 +448,7 @@ struct stack_pool::impl {
       return;
     }
     for (std::size_t i = 0; i < n; ++i) {
-      cp.hot_bytes += v[i].size();
+      cp.hot_bytes += v[i].open_size();
       cp.hot.push_back(v[i]);
     }
     cp.note_pooled();
@@ -460,7 +460,7 @@ struct stack_pool::impl {
     std::lock_guard lk(cp.mu);
     try {
       cp.hot.push_back(s);
-      cp.hot_bytes += s.size();
+      cp.hot_bytes += s.open_size();
       cp.note_pooled();
     } catch (...) {
       // No memory to remember it: the slot stays mapped but is not reused.
@@ -483,11 +483,11 @@ struct stack_pool::impl {
           n = std::min(n, cp.low_water_seen[(cp.scans - 1 - k) % stack_pool::kIdleHistory]);
       }
       std::size_t idle_bytes = 0;
-      for (std::size_t i = 0; i < n; ++i) idle_bytes += cp.hot[i].size();
+      for (std::size_t i = 0; i < n; ++i) idle_bytes += cp.hot[i].open_size();
       std::size_t keep_bytes = cp.hot_bytes - idle_bytes;
       // With the cap, beyond them the oldest too, until what stays is within pool_keep_bytes.
       if (cap)
-        while (n < cp.hot.size() && keep_bytes > cfg.pool_keep_bytes) keep_bytes -= cp.hot[n++].size();
+        while (n < cp.hot.size() && keep_bytes > cfg.pool_keep_bytes) keep_bytes -= cp.hot[n++].open_size();
       reserve_more(cp.cold, n);  // so the insert below cannot fail
       victims.insert(victims.end(), cp.hot.begin(), cp.hot.begin() + static_cast<std::ptrdiff_t>(n));
       cp.hot.erase(cp.hot.begin(), cp.hot.begin() + static_cast<std::ptrdiff_t>(n));
@@ -503,7 +503,7 @@ struct stack_pool::impl {
     std::uint64_t released = 0;
     for (; done < victims.size(); ++done) {
       stack& s = victims[done];
-      const std::size_t before = s.size();
+      const std::size_t before = s.open_size();
       try {
         shrink(s, cfg.stack_min);
         stackvm::discard(s.lo, s.size());
@@ -518,7 +518,7 @@ struct stack_pool::impl {
     for (std::size_t i = done; i < victims.size(); ++i) {
       try {
         cp.hot.push_back(victims[i]);
-        cp.hot_bytes += victims[i].size();
+        cp.hot_bytes += victims[i].open_size();
       } catch (...) {
       }
     }
@@ -531,36 +531,44 @@ struct stack_pool::impl {
     return lo - guard_top > cfg.guard_bytes ? lo - cfg.guard_bytes : guard_top;
   }
 
-  // Moves lo down to new_lo.  madvise: the new band goes in first (markers over what is
-  // below the stack's sp zap nothing live), then every marker above it comes out — the whole
-  // range, not just the old band, so a marker a failed shrink left behind cannot make a fault
-  // that growth never clears.  If a step fails, lo stays where it was.
+  // Moves lo down to new_lo: inside the open part, a store; below it, madvise: the new band
+  // goes in first (markers over what is below the stack's sp zap nothing live), then every
+  // marker above it comes out — the whole range, not just the old band, so a marker a failed
+  // shrink left behind cannot make a fault that growth never clears.  If a step fails, the
+  // stack stays as it was.
   void grow(stack& s, std::uintptr_t new_lo) {
+    const std::uintptr_t open = s.open_lo();
+    if (new_lo >= open) {
+      s.lo = new_lo;
+      return;
+    }
     if (mode == guard_mode::madvise) {
       const std::uintptr_t band = band_lo(s, new_lo);
       stackvm::close_range(mode, band, new_lo - band);
     }
-    stackvm::open_range(mode, new_lo, s.lo - new_lo);
-    s.lo = new_lo;
+    stackvm::open_range(mode, new_lo, open - new_lo);
+    s.set_lo(new_lo);
   }
 
+  // Makes the stack new_size bytes and closes everything below it, its open part too.
   void shrink(stack& s, std::size_t new_size) {
     new_size = std::max(round_up(new_size, page), cfg.stack_min);
-    if (new_size >= s.size()) return;
+    const std::uintptr_t open = s.open_lo();
+    if (new_size >= s.open_size()) return;
     const std::uintptr_t new_lo = s.hi - new_size;
     if (mode != guard_mode::madvise) {
-      stackvm::close_range(mode, s.lo, new_lo - s.lo);
-      s.lo = new_lo;
+      stackvm::close_range(mode, open, new_lo - open);
+      s.set_lo(new_lo);
       return;
     }
     // The new band (its markers zap the pages under them), the pages between the old bottom
     // and the new band back to the OS, and the old band's markers out of the reserve.
-    const std::uintptr_t band = band_lo(s, new_lo), old_band = band_lo(s, s.lo);
+    const std::uintptr_t band = band_lo(s, new_lo), old_band = band_lo(s, open);
     stackvm::close_range(mode, band, new_lo - band);
-    if (band > s.lo) stackvm::discard(s.lo, band - s.lo);
-    const std::uintptr_t old_band_end = std::min(s.lo, band);
+    if (band > open) stackvm::discard(open, band - open);
+    const std::uintptr_t old_band_end = std::min(open, band);
     if (old_band_end > old_band) stackvm::open_range(mode, old_band, old_band_end - old_band);
-    s.lo = new_lo;
+    s.set_lo(new_lo);
   }
 };
 
@@ -731,7 +739,7 @@ void stack_pool::free(const stack& s, stack_cache* cache) noexcept {
   }
   count_in_use(cache, s.cls, ~std::uint64_t{0});
 
-  if (cache && s.cls < stack_cache::kClasses && s.size() <= im.cache_stack_bytes) {
+  if (cache && s.cls < stack_cache::kClasses && s.open_size() <= im.cache_stack_bytes) {
     std::vector<stack>& v = cache->free[s.cls];
     try {
       v.push_back(s);

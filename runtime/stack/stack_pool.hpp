@@ -66,16 +66,31 @@
 namespace weft::detail {
 
 // One goroutine stack.  A plain value: the pool does not keep pointers to it.
+//
+// [lo, hi) is the stack its goroutine has (what checks measure); [open_lo(), hi) is what is
+// accessible, with the band below it.  The two differ after a goroutine that grew the stack
+// ends: the next one starts at stack_min (lo moves up, with no system call) while the pages
+// below stay accessible and resident, so growing into them again is a store, not an madvise
+// and page faults.  The scan phase and release_idle give them back.
 struct stack {
   std::uintptr_t slot_lo = 0;  // lowest address of the slot (start of the permanent guard)
-  std::uintptr_t lo = 0;       // lowest accessible address
+  std::uintptr_t lo = 0;       // lowest address of the stack
   std::uintptr_t hi = 0;       // one past the highest address: the initial stack pointer
-  std::uint32_t cls = 0;       // slot class index (capacity = class_capacity(cls))
-  std::uint32_t arena = 0;     // the pool's index of the arena holding the slot (pool-internal)
+  std::uint16_t cls = 0;       // slot class index (capacity = class_capacity(cls))
+  std::uint16_t arena = 0;     // the pool's index of the arena holding the slot (pool-internal)
+  std::uint32_t open_4k = 0;   // (hi - open_lo()) / 4096
 
   std::size_t size() const noexcept { return hi - lo; }
   bool empty() const noexcept { return hi == 0; }
+  std::uintptr_t open_lo() const noexcept { return hi - (std::uintptr_t{open_4k} << 12); }
+  std::size_t open_size() const noexcept { return std::size_t{open_4k} << 12; }
+  // lo and open_lo() both at `new_lo` (page-aligned).
+  void set_lo(std::uintptr_t new_lo) noexcept {
+    lo = new_lo;
+    open_4k = static_cast<std::uint32_t>((hi - new_lo) >> 12);
+  }
 };
+static_assert(sizeof(stack) == 32, "g's first cache line holds a stack record");
 
 // What the pool is configured from (resolved from weft::options by the runtime).
 struct stack_config {
@@ -176,7 +191,7 @@ class stack_pool {
     return s;
   }
   bool put_cached(const stack& s, stack_cache& cache) noexcept {
-    if (fast_off_ || cache.owner_ != this || s.cls >= stack_cache::kClasses || s.size() > cache_stack_bytes_) return false;
+    if (fast_off_ || cache.owner_ != this || s.cls >= stack_cache::kClasses || s.open_size() > cache_stack_bytes_) return false;
     std::vector<stack>& v = cache.free[s.cls];
     if (v.size() >= stack_cache::kMax || v.size() == v.capacity()) return false;  // full: drain; or would allocate
     v.push_back(s);
@@ -221,8 +236,9 @@ class stack_pool {
   std::size_t capacity(const stack& s) const noexcept;
   // Largest size a fault grows it to: the capacity and the slack below it.
   std::size_t room(const stack& s) const noexcept;
-  // Makes [hi - new_size, lo) accessible.  False if new_size > capacity(s) (room(s) with
-  // into_slack).  Throws resource_error if madvise/mprotect fails; the stack is unchanged then.
+  // Makes the stack new_size bytes: [hi - new_size, lo) accessible (nothing to do where it
+  // is open already).  False if new_size > capacity(s) (room(s) with into_slack).  Throws
+  // resource_error if madvise/mprotect fails; the stack is unchanged then.
   bool grow_in_place(stack& s, std::size_t new_size, bool into_slack = false);
 
   // The slot holding `addr`, if a stack arena of this pool does: [*slot_lo, *slot_lo +
@@ -230,8 +246,14 @@ class stack_pool {
   // in a signal handler.
   bool find_slot(std::uintptr_t addr, std::uintptr_t* slot_lo, std::uintptr_t* slot_hi,
                  std::uintptr_t* guard_top) const noexcept;
-  // Gives the pages in [lo, hi - new_size) back to the OS and makes them inaccessible again.
+  // Makes the stack new_size bytes (at least stack_min), giving the pages below it back to the
+  // OS and making them inaccessible again — those of its open part too.
   void shrink_in_place(stack& s, std::size_t new_size);
+  // A stack handed to a new goroutine: its size becomes stack_min; its open part keeps its
+  // pages (no system call).
+  void restart(stack& s) const noexcept {
+    if (s.size() > cfg_.stack_min) s.lo = s.hi - cfg_.stack_min;
+  }
 
   // The scan phase: returns pooled stacks' memory to the OS (global pool only): per class, the
   // stacks that sat unused through the last `idle_scans` calls (clamped to 1..kIdleHistory),

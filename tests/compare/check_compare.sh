@@ -35,7 +35,7 @@ case $mode in
     grep -q '^| how many fit' "$dir/report.md" || fail "report.md has no results table"
     # The Results table: a cell that holds no figure reads "failed [n]" (the footnote says
     # why) or "n/a [n]" (not available here: Go, clone tasks, split stacks may not be).  No
-    # weft column (weft, weft-copy, weft-inplace, weft-segmented) and not pthread may fail.
+    # weft column (weft, weft-copy, weft-copy256, weft-segmented) and not pthread may fail.
     failed=$(awk -F'|' '
       /^## Results/ { on = 1; next }
       on && /^## / { exit }
