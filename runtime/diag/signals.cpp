@@ -133,8 +133,7 @@ void on_fault(int sig, siginfo_t* info, void* uctx) noexcept {
     }
     quarantine_check_fault(addr);  // returns only if addr is not in a quarantined range
     char who[64];
-    if (gp) std::snprintf(who, sizeof who, "goroutine %llu", (unsigned long long)gp->id);
-    else std::snprintf(who, sizeof who, "a thread that runs no goroutine");
+    describe_current(who, sizeof who);
     fatal("%s touched %#lx, an inaccessible address in the stack slot [%#lx, %#lx) of another goroutine "
           "(its guard, or the reserve below its stack): a pointer into a stack that has shrunk since, or a "
           "frame that ran past the bottom of its own stack into the slot below.  Big frames need "

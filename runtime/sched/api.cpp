@@ -269,6 +269,13 @@ stats get_stats() {
   return out;
 }
 
+namespace detail {
+void describe_current(char* buf, std::size_t n) noexcept {
+  if (g* gp = current_g()) std::snprintf(buf, n, "goroutine %llu", (unsigned long long)gp->id);
+  else std::snprintf(buf, n, "a thread that runs no goroutine");
+}
+}  // namespace detail
+
 void scan() {
   if (sched* s = current_sched()) scan_phase(s, scan_kind::requested);
 }

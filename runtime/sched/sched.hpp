@@ -142,6 +142,8 @@ inline g* current_g() noexcept {
   m* mp = current_m();
   return mp ? mp->curg : nullptr;
 }
+// "goroutine N", or "a thread that runs no goroutine": who runs here, for fatal reports.
+void describe_current(char* buf, std::size_t n) noexcept;
 
 // ---- parking -----------------------------------------------------------------------------
 // Runs after the parked goroutine's context is saved, on another stack.  Returns false to

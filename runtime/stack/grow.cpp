@@ -104,6 +104,17 @@ void fatal_on_g0(m* mp, void (*report)(m* mp, g* gp, void* arg) noexcept, void* 
   fatal("a fatal error report returned");
 }
 
+void fatal_past_reserve_on_g0(m* mp, std::size_t need, const char* what) noexcept {
+  struct req {
+    std::size_t need;
+    const char* what;
+  } r{need, what};
+  fatal_on_g0(mp, [](m* m0, g* gp, void* a) noexcept {
+    const auto* q = static_cast<const req*>(a);
+    fatal_past_reserve(m0->s, gp, q->need, q->what);
+  }, &r);
+}
+
 void require_stack_max(m* mp, g* gp, std::size_t size) noexcept {
   if (size <= mp->s->stacks.config().stack_max) return;
   struct req {

@@ -56,6 +56,8 @@ std::size_t size_needed(const g* gp, std::uintptr_t sp, std::size_t bytes, std::
 // With stack_strategy::in_place, a stack that needs `need` bytes, more than its slot holds:
 // the fatal error that names the reserve and the ways out.  `what` says what asked.
 [[noreturn]] void fatal_past_reserve(sched* s, g* gp, std::size_t need, const char* what) noexcept;
+// The same from the goroutine's own stack (at its limit): reported from g0.
+[[noreturn]] void fatal_past_reserve_on_g0(m* mp, std::size_t need, const char* what) noexcept;
 
 // Makes gp's stack `need` bytes in place if its slot allows, and publishes the new limit.
 // True if done; false if the slot is too small.  Throws resource_error if the

@@ -161,14 +161,7 @@ extern "C" std::uintptr_t weft_morestack(weft::arch::morestack_frame* f) noexcep
   const std::size_t need = size_needed(gp, sp, bytes, s->stacks.capacity(gp->stk));
   require_stack_max(mp, gp, need + (gp->seg ? gp->seg->below : 0));
   if (grow_in_place(s, gp, need)) return 0;
-  if (s->opts.strategy == stack_strategy::in_place) {
-    struct req {
-      std::size_t need;
-    } r{need};
-    fatal_on_g0(mp, [](m* m0, g* g0p, void* a) noexcept {
-      fatal_past_reserve(m0->s, g0p, static_cast<req*>(a)->need, "at a -fsplit-stack prologue");
-    }, &r);
-  }
+  if (s->opts.strategy == stack_strategy::in_place) fatal_past_reserve_on_g0(mp, need, "at a -fsplit-stack prologue");
   if (gp->pins.load(std::memory_order_acquire) != 0) {
     // Pinned past its slot: the frames stay where they are and the body runs on a segment
     // as big as the copy would have been.
@@ -196,14 +189,8 @@ extern "C" void weft_morestack_alloca(std::size_t size, std::uintptr_t sp) noexc
     const std::size_t need = size_needed(gp, sp, size + kStackHeadroom, s->stacks.capacity(gp->stk));
     require_stack_max(mp, gp, need + (gp->seg ? gp->seg->below : 0));
     if (grow_in_place(s, gp, need)) continue;
-    if (s->opts.strategy == stack_strategy::in_place) {
-      struct req {
-        std::size_t need;
-      } r{need};
-      fatal_on_g0(mp, [](m* m0, g* g0p, void* a) noexcept {
-        fatal_past_reserve(m0->s, g0p, static_cast<req*>(a)->need, "for a block of dynamic stack (alloca, a VLA)");
-      }, &r);
-    }
+    if (s->opts.strategy == stack_strategy::in_place)
+      fatal_past_reserve_on_g0(mp, need, "for a block of dynamic stack (alloca, a VLA)");
     if (s->opts.strategy == stack_strategy::segmented || gp->pins.load(std::memory_order_acquire) != 0) {
       struct req {
         std::size_t size, need;

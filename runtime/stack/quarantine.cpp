@@ -153,11 +153,8 @@ void quarantine_check_fault(std::uintptr_t addr) noexcept {
     if (!later) break;
     now = now - later->old_hi.load(std::memory_order_relaxed) + later->new_hi.load(std::memory_order_relaxed);
   }
-  m* mp = current_m();
-  g* gp = mp ? mp->curg : nullptr;
   char who[64];
-  if (gp) std::snprintf(who, sizeof who, "goroutine %llu", (unsigned long long)gp->id);
-  else std::snprintf(who, sizeof who, "a thread that runs no goroutine");
+  describe_current(who, sizeof who);
   fatal("%s touched %#lx, a stale address in the old stack of goroutine %llu (quarantine): that stack moved "
         "from [%#lx, %#lx) to [%#lx, %#lx), and the object that was at %#lx now lives at %#lx.\n"
         "  Something the copy could not see kept a pointer into the stack (a heap object, another thread or "
