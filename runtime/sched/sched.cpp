@@ -916,7 +916,9 @@ static void gdead_post(m* mp, g* gp, void*) noexcept {
   sched* s = mp->s;
   p* pp = mp->pp;
   stack_reused(gp->stk.slot_lo, gp->stk.hi);  // leave no poison behind for the next user
-  if (__builtin_expect(gp->quarantined != 0, 0)) quarantine_release(s, mp, gp);
+  // (The count sits in a line of the record that exits otherwise leave alone: only copy
+  // with quarantine reads it.)
+  if (__builtin_expect(*s->opts.quarantine, 0) && gp->quarantined != 0) quarantine_release(s, mp, gp);
   // The next goroutine starts at stack_min, like every goroutine; the pages this one grew
   // into stay open (stack_pool.hpp: a stack's open part), and a stack with more of them than
   // a P's cache keeps goes to the global pool, where the scan phase gives them back.
