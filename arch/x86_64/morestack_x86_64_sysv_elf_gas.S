@@ -1,10 +1,15 @@
 /*
- * morestack_x86_64_sysv_elf_gas.S — __morestack and __morestack_non_split for weft goroutines.
+ * morestack_x86_64_sysv_elf_gas.S — what __morestack and __morestack_non_split do for weft
+ * goroutines.
  *
- *  The ABI forces these names to be process-wide: every -fsplit-stack function in the program
- *  calls them.  The stack-limit word they serve is %fs:0x70 (arch/cpu.hpp): the running
- *  goroutine's limit, ~0 when sysmon asks it to yield, 0 on threads that run no goroutine
- *  (there no check ever fires, and __morestack_non_split always finds room).
+ *  The ABI names (__morestack, __morestack_non_split, __morestack_allocate_stack_space,
+ *  __morestack_large_model) live in morestack_entry_x86_64_sysv_elf_gas.S, which the link
+ *  must put in the executable itself: each is one `jmp` to its weft_x86_64_* counterpart
+ *  here, which may live in libweft.so (that file says why).  The registers and the stack are
+ *  exactly as the prologue left them when the code below starts.  The stack-limit word it
+ *  serves is %fs:0x70 (arch/cpu.hpp): the running goroutine's limit, ~0 when sysmon asks it
+ *  to yield, 0 on threads that run no goroutine (there no check ever fires, and
+ *  __morestack_non_split always finds room).
  *
  *  The caller (GCC's prologue; Clang's is the same shape):
  *
@@ -78,10 +83,10 @@
 #if defined(__x86_64__) && defined(__ELF__)
 
 	.text
-	.globl	__morestack
-	.type	__morestack, @function
+	.globl	weft_x86_64_morestack
+	.type	weft_x86_64_morestack, @function
 	.p2align 4
-__morestack:
+weft_x86_64_morestack:
 .Lmorestack_start:
 	.cfi_startproc
 	.cfi_personality 0x9b, DW.ref.__gcc_personality_v0
@@ -240,12 +245,12 @@ __morestack:
 	call	_Unwind_Resume@PLT
 	ud2
 	.cfi_endproc
-	.size	__morestack, . - __morestack
+	.size	weft_x86_64_morestack, . - weft_x86_64_morestack
 
-	.globl	__morestack_non_split
-	.type	__morestack_non_split, @function
+	.globl	weft_x86_64_morestack_non_split
+	.type	weft_x86_64_morestack_non_split, @function
 	.p2align 4
-__morestack_non_split:
+weft_x86_64_morestack_non_split:
 	.cfi_startproc
 	pushq	%rax
 	.cfi_adjust_cfa_offset 8
@@ -266,7 +271,7 @@ __morestack_non_split:
 	addq	$WEFT_MS_NON_SPLIT_ROOM, %r10
 	jmp	.Lmorestack_start
 	.cfi_endproc
-	.size	__morestack_non_split, . - __morestack_non_split
+	.size	weft_x86_64_morestack_non_split, . - weft_x86_64_morestack_non_split
 
 	/* void *__morestack_allocate_stack_space(size_t size): what a split-stack function
 	   calls for alloca or a variable-length array that does not fit above the limit:
@@ -284,10 +289,10 @@ __morestack_non_split:
 	   caller cannot tell the difference: after a dynamic allocation GCC addresses its frame
 	   through %rbp, since %rsp differs between the two paths anyway.  The block is then part
 	   of the used stack, so a later copy moves it and adjusts pointers into it. */
-	.globl	__morestack_allocate_stack_space
-	.type	__morestack_allocate_stack_space, @function
+	.globl	weft_x86_64_allocate_stack_space
+	.type	weft_x86_64_allocate_stack_space, @function
 	.p2align 4
-__morestack_allocate_stack_space:
+weft_x86_64_allocate_stack_space:
 	.cfi_startproc
 	pushq	%rbp
 	.cfi_def_cfa_offset 16
@@ -320,72 +325,20 @@ __morestack_allocate_stack_space:
 	.cfi_offset %rip, -8
 	ret
 	.cfi_endproc
-	.size	__morestack_allocate_stack_space, . - __morestack_allocate_stack_space
-
-	/* libgcc's morestack.o defines these too.  GCC links -fsplit-stack programs with
-	   --wrap=pthread_create, which pulls libgcc's thread wrapper and generic-morestack.o,
-	   and those reference them: defining them here keeps libgcc's morestack.o (and its
-	   second __morestack) out of the link. */
-
-	/* void __stack_split_initialize(void): libgcc sets every new thread's limit word to
-	   its sp - 16000; weft keeps 0 on threads that run no goroutine, so: nothing. */
-	.globl	__stack_split_initialize
-	.type	__stack_split_initialize, @function
-	.p2align 4
-__stack_split_initialize:
-	.cfi_startproc
-	ret
-	.cfi_endproc
-	.size	__stack_split_initialize, . - __stack_split_initialize
-
-	/* void *__morestack_get_guard(void): the limit word. */
-	.globl	__morestack_get_guard
-	.type	__morestack_get_guard, @function
-	.p2align 4
-__morestack_get_guard:
-	.cfi_startproc
-	movq	%fs:0x70, %rax
-	ret
-	.cfi_endproc
-	.size	__morestack_get_guard, . - __morestack_get_guard
-
-	/* void __morestack_set_guard(void *): sets the limit word. */
-	.globl	__morestack_set_guard
-	.type	__morestack_set_guard, @function
-	.p2align 4
-__morestack_set_guard:
-	.cfi_startproc
-	movq	%rdi, %fs:0x70
-	ret
-	.cfi_endproc
-	.size	__morestack_set_guard, . - __morestack_set_guard
-
-	/* void *__morestack_make_guard(void *stack, size_t size): the limit for a stack of
-	   `size` bytes below `stack`, with libgcc's 1536-byte backoff. */
-	.globl	__morestack_make_guard
-	.type	__morestack_make_guard, @function
-	.p2align 4
-__morestack_make_guard:
-	.cfi_startproc
-	movq	%rdi, %rax
-	subq	%rsi, %rax
-	addq	$1536, %rax
-	ret
-	.cfi_endproc
-	.size	__morestack_make_guard, . - __morestack_make_guard
+	.size	weft_x86_64_allocate_stack_space, . - weft_x86_64_allocate_stack_space
 
 	/* The large code model's entry: r10 = args << 32 | frame. */
-	.globl	__morestack_large_model
-	.type	__morestack_large_model, @function
+	.globl	weft_x86_64_morestack_large_model
+	.type	weft_x86_64_morestack_large_model, @function
 	.p2align 4
-__morestack_large_model:
+weft_x86_64_morestack_large_model:
 	.cfi_startproc
 	movq	%r10, %r11
 	andl	$0xffffffff, %r10d
 	shrq	$32, %r11
 	jmp	.Lmorestack_start
 	.cfi_endproc
-	.size	__morestack_large_model, . - __morestack_large_model
+	.size	weft_x86_64_morestack_large_model, . - weft_x86_64_morestack_large_model
 
 	/* The call-site table for the landing pad (LSDA, read by __gcc_personality_v0). */
 	.section .gcc_except_table, "a", @progbits
@@ -411,13 +364,8 @@ __morestack_large_model:
 DW.ref.__gcc_personality_v0:
 	.quad	__gcc_personality_v0
 
-	/* For gold and LLD this object counts as split-stack code, so split-stack functions that
-	   call __morestack (or __morestack_allocate_stack_space) are not taken for callers of code
-	   without checks — which would route every one of them through __morestack_non_split —
-	   and, as it also has functions without prologues, the linker does not try to adjust
-	   theirs (libgcc's morestack.o is marked the same way). */
-	.section .note.GNU-split-stack, "", @progbits
-	.section .note.GNU-no-split-stack, "", @progbits
+	/* No .note.GNU-split-stack here: no split-stack code calls this file directly (the entry
+	   file jumps here through the GOT), and its own calls need no linker adjustment. */
 #endif /* __x86_64__ && __ELF__ */
 
 	.section .note.GNU-stack, "", @progbits
