@@ -660,8 +660,9 @@ static stack_config stack_config_from(const options& o) {
   c.reserve = *o.stack_reserve;
   c.guard = o.guard;
   // A check moves a stack before its slot is full where the strategy lets it move, so that a
-  // frame overshooting its check still lands in room a fault can grow into (stack_pool.hpp).
-  c.slack = o.strategy == stack_strategy::in_place ? 0 : c.guard_bytes;
+  // frame overshooting its check still lands in room a fault can grow into (stack_pool.hpp):
+  // the guard band's worth, and the headroom a fault keeps below the address it grows to.
+  c.slack = o.strategy == stack_strategy::in_place ? 0 : c.guard_bytes + kStackHeadroom;
   c.check_frees = o.debug;  // WEFT_DEBUG: a stack freed twice is caught
   return c;
 }

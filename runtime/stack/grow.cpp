@@ -380,8 +380,10 @@ void ensure_stack_slow(std::size_t bytes) {
   g* gp = mp ? mp->curg : nullptr;
   if (!gp) return;
   const std::uintptr_t sp = arch::stack_pointer();
+  // In the function's scope, not the branch's: AddressSanitizer's use-after-scope mark at the
+  // end of a block would land on the stack's copy, where nothing clears it.
+  newstack_req r{bytes, sp};
   if (sp < bytes || sp - bytes < limit_of(gp)) {
-    newstack_req r{bytes, sp};
     switch_to(mp, nullptr, newstack_post, &r);
     mp = current_m();
   }
