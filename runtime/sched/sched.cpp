@@ -694,7 +694,7 @@ sched::~sched() {
   // to what the closures own).
   for (g* gp = allg; gp;) {
     g* next = gp->all_link;
-    if (!gp->stk.empty()) stack_reused(gp->stk.slot_lo, gp->stk.hi);
+    if (!gp->stk.empty()) stack_reused(gp->stk.open_lo(), gp->stk.hi);
     fiber_destroyed(gp);
     heap_free(gp);
     gp = next;
@@ -916,7 +916,7 @@ void start_context(m* mp, g* gp) noexcept {
 static void gdead_post(m* mp, g* gp, void*) noexcept {
   sched* s = mp->s;
   p* pp = mp->pp;
-  stack_reused(gp->stk.slot_lo, gp->stk.hi);  // leave no poison behind for the next user
+  stack_reused(gp->stk.open_lo(), gp->stk.hi);  // leave no poison behind for the next user (what it used)
   // (The count sits in a line of the record that exits otherwise leave alone: only copy
   // with quarantine reads it.)
   if (__builtin_expect(*s->opts.quarantine, 0) && gp->quarantined != 0) quarantine_release(s, mp, gp);

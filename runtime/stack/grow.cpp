@@ -179,7 +179,7 @@ void move_stack(sched* s, m* mp, g* gp, const stack& fresh) noexcept {
   std::uintptr_t new_sp = fresh.hi - used;
   // AddressSanitizer: the old frames' redzones are poisoned; a stack copy reads them all.
   // (The copy starts without poison: its frames lose their redzones until they return.)
-  stack_reused(old.slot_lo, old.hi);
+  stack_reused(old.open_lo(), old.hi);
   stack_reused(fresh.lo, fresh.hi);
   // The whole slot counts as "the old stack": a word may point below lo at something a
   // frame will use after growing in place (an address computed before the copy).  sp and
@@ -346,7 +346,7 @@ void release_spare_segment(sched* s, m* mp, g* gp) noexcept {
   if (!spare) return;
   gp->spare = nullptr;
   stack st = *spare;
-  stack_reused(st.slot_lo, st.hi);
+  stack_reused(st.open_lo(), st.hi);
   s->stacks.free(st, cache_of(mp));
 }
 
@@ -359,7 +359,7 @@ void release_kept_stacks(sched* s, m* mp, g* gp) noexcept {
     stack st = rec[0];
     stack* next;
     std::memcpy(&next, static_cast<const void*>(&rec[1]), sizeof next);
-    stack_reused(st.slot_lo, st.hi);
+    stack_reused(st.open_lo(), st.hi);
     s->stacks.free(st, cache);
     rec = next;
   }
