@@ -170,10 +170,11 @@ TEST_P(Grow, DeepPointerRichRecursionSurvivesGrowthAndCopies) {
   EXPECT_EQ(sum, 4000L * 4001 / 2 + 200L * 201 / 2);
   EXPECT_EQ(g_bad.load(), 0);
   // 8 KiB to 2 MiB is eight doublings; split-stack code starts by asking for 16 KiB more
-  // (gold's room for calls into code without checks), so six.
-  EXPECT_GE(after.stack_grows, 6u);
+  // (gold's room for calls into code without checks), so six.  Sanitizers' 32 KiB headroom
+  // makes the first growth 8 KiB -> 64 KiB: five.
+  EXPECT_GE(after.stack_grows, kSanitized ? 5u : 6u);
   if (pure_copy()) {
-    EXPECT_GE(after.stack_copies, 6u);
+    EXPECT_GE(after.stack_copies, kSanitized ? 5u : 6u);
   }
   if (segmented()) {
     EXPECT_EQ(after.stack_copies, 0u);
