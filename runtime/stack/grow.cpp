@@ -26,16 +26,18 @@
 //        old slot                               new slot (2x or more)
 //      hi +---------+ <- frames, saved ctx    hi' +---------+
 //         | used    |  ------ memcpy ------>      | used'   |  every aligned word w in used'
-//         |         | <- sp                       |         |  with old.slot_lo <= w < old.hi
-//      lo +---------+                             |         |  becomes w + (hi' - hi)
+//         |         | <- sp                       |         |  with sp <= w < hi (the used
+//      lo +---------+                             |         |  part) becomes w + (hi' - hi)
 //         | reserve |                          lo'+---------+
 //
-// The adjustment is conservative: any word that looks like a pointer into the old stack is
-// moved, so an integer that happens to hold such a value is corrupted.  Addresses in the
-// range of a live stack are unlikely as plain integers; Go avoids the problem with exact
-// pointer maps, which C++ compilers do not emit.  What the scan cannot see — pointers held in
-// heap objects, other stacks, or other threads — is why pins exist, and why quarantine
-// (quarantine.cpp) exists to find the ones nobody pinned.
+// The adjustment is conservative: any word that looks like a pointer into the old stack's
+// used part is moved, so plain data that happens to hold such a value is corrupted.  Whole
+// integers rarely do; words written only in part do: a short std::string keeps the top bytes
+// of a dead pointer into this stack in the unused part of its buffer, and two or three
+// characters below them make an address just past a 16 MiB or 4 GiB boundary (move_stack).
+// Go avoids the problem with exact pointer maps, which C++ compilers do not emit.  What the
+// scan cannot see — pointers held in heap objects, other stacks, or other threads — is why
+// pins exist, and why quarantine (quarantine.cpp) exists to find the ones nobody pinned.
 //
 // Shrinking (the scan phase) halves a parked goroutine's stack: in place (MADV_DONTNEED and
 // re-guard the lower half; nothing moves) whenever the stack has a reserve, is pinned, or is
@@ -181,11 +183,22 @@ void move_stack(sched* s, m* mp, g* gp, const stack& fresh) noexcept {
   // (The copy starts without poison: its frames lose their redzones until they return.)
   stack_reused(old.open_lo(), old.hi);
   stack_reused(fresh.lo, fresh.hi);
-  // The whole slot counts as "the old stack": a word may point below lo at something a
-  // frame will use after growing in place (an address computed before the copy).  sp and
-  // hi are 16-byte aligned (the saved context; the slot's end), so `used` is whole words.
+  // Only words that point into the used part, [sp, hi), are taken for pointers.  The
+  // goroutine is suspended at sp (its saved context), so every object it can still reach on
+  // this stack lies there — below lo too, if code without checks ran into the reserve, as sp
+  // is then lower still — and nothing below sp is live (no red zone survives a call).  A
+  // word whose value falls elsewhere in the slot can only be plain data, and such words are
+  // common: libstdc++ leaves the unused bytes of a short std::string's buffer as they were,
+  // often the top bytes of a dead pointer into this stack, so "21" (0x003132 in the low bytes)
+  // reads as an address just past a 16 MiB boundary, which a slot straddling that boundary
+  // holds.  Counting the whole slot, such a word was "adjusted" in about a third of the
+  // processes running the -O0 split-stack grow test's pure-copy shrink case, and in 1-3% of
+  // those running its copy cases ("469" and a 4 GiB boundary): "d21" became "d2\xb1" (issue
+  // 22, item 8).  Within [sp, hi) the hazard remains (README, "Known limits"), but that is
+  // the part in use, not the slot with its guard and free part.  sp and hi are 16-byte
+  // aligned (the saved context; the slot's end), so `used` is whole words.
   copy_adjust(reinterpret_cast<std::uintptr_t*>(new_sp), reinterpret_cast<const std::uintptr_t*>(sp),
-              used / sizeof(std::uintptr_t), old.slot_lo, old.hi - old.slot_lo, static_cast<std::uintptr_t>(delta));
+              used / sizeof(std::uintptr_t), sp, used, static_cast<std::uintptr_t>(delta));
   // The goroutine's closure lives off the stack (in the G record, or on the heap), but its
   // captures are the goroutine's own: a mutable one may hold the address of a local.  Adjust
   // them as the stack's words are — writing only the words that change, so that a capture
@@ -197,7 +210,7 @@ void move_stack(sched* s, m* mp, g* gp, const stack& fresh) noexcept {
     for (std::uintptr_t w = first; w + sizeof(std::uintptr_t) <= end; w += sizeof(std::uintptr_t)) {
       std::uintptr_t v;
       std::memcpy(&v, reinterpret_cast<const void*>(w), sizeof v);
-      if (v - old.slot_lo < old.hi - old.slot_lo) {
+      if (v - sp < used) {  // into the used part, as for the stack's words
         v += static_cast<std::uintptr_t>(delta);
         std::memcpy(reinterpret_cast<void*>(w), &v, sizeof v);
       }

@@ -108,6 +108,14 @@ std::atomic<long> g_bad{0};  // frames that found their own state damaged
 // pointer (the chain runs through every frame), a reference to a local of the top frame,
 // a short std::string (its SSO buffer is inside this frame), and a std::function capturing
 // locals by reference (stored inline, in the frame).
+//
+// The string is made with every byte of its buffer written (set_tag).  Made the usual way —
+// "d" + std::to_string(depth) — a short string keeps in the unused bytes of its buffer
+// whatever the stack held there, often the top bytes of a dead pointer into this stack, and
+// with "21" below them the word reads as an address in the stack, which a copy's conservative
+// adjustment then changes: "d21" became "d2\xb1" (issue 22, item 8; runtime/stack/grow.cpp,
+// move_stack).  These cases are about pointers; plain data that looks like one is
+// idioms_test.cpp's PlainData.
 struct frame_state {
   frame_state* parent;
   long depth;
@@ -119,8 +127,18 @@ struct frame_state {
 
 std::string tag_for(long depth) { return "d" + std::to_string(depth % 10000); }
 
+// tag_for's characters in a buffer whose every byte is written.
+struct tag_text {
+  char s[16] = {};
+  explicit tag_text(long depth) { std::snprintf(s, sizeof s, "d%ld", depth % 10000); }
+};
+
+// A frame's tag: `tag` was made of 15 '\0's, so the characters go into a buffer with nothing
+// left over from the stack.
+void set_tag(std::string& tag, long depth) { tag.assign(tag_text(depth).s); }
+
 bool intact(const frame_state& f) {
-  if (f.tag != tag_for(f.depth)) return false;
+  if (f.tag != tag_text(f.depth).s) return false;
   for (unsigned char b : f.pad)
     if (b != static_cast<unsigned char>(f.depth)) return false;
   return f.get() == f.depth * 8;
@@ -129,7 +147,8 @@ bool intact(const frame_state& f) {
 __attribute__((noinline)) long descend(frame_state* parent, long depth, long n, long& total) {
   GROW_CHECK(1024);
   long local = depth * 7;
-  frame_state me{parent, depth, total, tag_for(depth), {}, {}};
+  frame_state me{parent, depth, total, std::string(15, '\0'), {}, {}};
+  set_tag(me.tag, depth);
   me.get = [&] { return local + me.depth; };
   std::memset(me.pad, static_cast<int>(depth & 0xff), sizeof me.pad);
   total += depth;
@@ -358,7 +377,8 @@ __attribute__((noinline)) long park_in_chain(frame_state* parent, long depth, lo
                                              weft::wait_group& parked) {
   GROW_CHECK(1024);
   long local = depth * 7;
-  frame_state me{parent, depth, total, tag_for(depth), {}, {}};
+  frame_state me{parent, depth, total, std::string(15, '\0'), {}, {}};
+  set_tag(me.tag, depth);
   me.get = [&] { return local + me.depth; };
   std::memset(me.pad, static_cast<int>(depth & 0xff), sizeof me.pad);
   long r = 0;
