@@ -1120,6 +1120,27 @@ TEST_F(GrowDeath, AnExplicitCheckCannotSegment) {
       ::testing::ExitedWithCode(2), "weft: fatal error: goroutine [0-9]+ needs a [0-9]+-byte stack.*WEFT_STACK=segmented");
 }
 
+// A fault in another goroutine's slot (its band below its stack) is weft's report, naming the
+// slot, not a bare SIGSEGV: faults are classified by the slot holding the address.
+TEST_F(GrowDeath, TouchingBelowAnotherGoroutinesStackNamesItsSlot) {
+  EXPECT_EXIT(
+      {
+        weft::run([] {
+          weft::chan<std::uintptr_t> below(1);
+          weft::chan<int> never;
+          weft::go([below, never]() mutable {
+            below.send(weft::this_stack().lo - 64);  // in the band under its stack
+            (void)never.recv();
+          });
+          *reinterpret_cast<volatile char*>(*below.recv()) = 1;
+        });
+        std::exit(0);
+      },
+      ::testing::ExitedWithCode(2),
+      "weft: fatal error: goroutine [0-9]+ touched 0x[0-9a-f]+, an inaccessible address in the stack slot "
+      "\\[0x[0-9a-f]+, 0x[0-9a-f]+\\) of another goroutine");
+}
+
 long* g_stale = nullptr;  // out of the scan's sight
 
 __attribute__((noinline)) void use_stale_pointer() {
