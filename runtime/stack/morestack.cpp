@@ -206,11 +206,16 @@ extern "C" void weft_morestack_alloca(std::size_t size, std::uintptr_t sp) noexc
               q->need);
       }, &r);
     }
-    // Copy: `sp` is stale afterwards; the assembly re-derives it.  Our own frame moved too.
-    const std::uintptr_t old_hi = gp->stk.hi;
+    // Copy: our own frame moves too, and `sp` with it — the copy's scan may or may not adjust
+    // it (a value in a register or a slot it sees, or not), so it is rebuilt from its distance
+    // to the top, a small number no scan mistakes for a pointer.  The empty asm keeps the
+    // compiler from rebuilding it as sp + (new hi - old hi) from an sp the copy adjusted
+    // already (seen: a 200 KiB block grew the stack to 64 MiB).  The assembly re-derives its own.
+    std::size_t below_top = gp->stk.hi - sp;
+    asm volatile("" : "+r"(below_top));
     grow_by_copy(mp, need);
     mp = current_m();
-    sp = sp - old_hi + gp->stk.hi;
+    sp = gp->stk.hi - below_top;
   }
 }
 

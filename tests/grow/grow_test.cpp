@@ -970,6 +970,38 @@ TEST(GrowSplit, PrologueChecksCarrySysmonsPreemptionRequest) {
   EXPECT_TRUE(main_ran);
 }
 
+__attribute__((noinline)) long sum_of_a_vla(std::size_t n) {
+  char buf[n];  // split-stack code: __morestack_allocate_stack_space when it does not fit
+  std::memset(buf, 1, n);
+  long s = 0;
+  for (std::size_t i = 0; i < n; i += 4096) s += buf[i];
+  return s;
+}
+
+// A VLA whose stack must be copied to make room: the stack grows as far as the block needs
+// (the alloca path once added the copy's distance to its stack pointer twice, and grew the
+// stack to 64 MiB for a 200 KiB block).
+TEST(GrowSplit, AVlaThatNeedsACopyGrowsTheStackOnlyAsFarAsItNeeds) {
+  weft::options o;
+  o.strategy = weft::stack_strategy::copy;
+  o.stack_reserve = 0;
+  long r = 0;
+  std::size_t size = 0;
+  weft::stats st{};
+  weft::run(
+      [&] {
+        weft::spawn([&] {
+          r = sum_of_a_vla(200 * 1024);
+          size = weft::this_stack().size;
+        }).join();
+        st = weft::get_stats();
+      },
+      o);
+  EXPECT_EQ(r, 50);
+  EXPECT_GE(st.stack_copies, 1u);
+  EXPECT_LE(size, std::size_t{1} << 20) << "the stack grew far past what the block needed";
+}
+
 TEST(GrowSplit, SegmentedStacksKeepFramesStillAndReuseASpareSegment) {
   weft::options o;
   o.strategy = weft::stack_strategy::segmented;
