@@ -917,9 +917,6 @@ static void gdead_post(m* mp, g* gp, void*) noexcept {
   sched* s = mp->s;
   p* pp = mp->pp;
   stack_reused(gp->stk.open_lo(), gp->stk.hi);  // leave no poison behind for the next user (what it used)
-  // (The count sits in a line of the record that exits otherwise leave alone: only copy
-  // with quarantine reads it.)
-  if (__builtin_expect(*s->opts.quarantine, 0) && gp->quarantined != 0) quarantine_release(s, mp, gp);
   // The next goroutine starts at stack_min, like every goroutine; the pages this one grew
   // into stay open (stack_pool.hpp: a stack's open part), and a stack with more of them than
   // a P's cache keeps goes to the global pool, where the scan phase gives them back.
@@ -984,11 +981,10 @@ void goroutine_entry(boost::context::detail::transfer_t) noexcept {
   // Its moved-from stacks go back before its joiner is woken, so that weft::stats counts none
   // of them once join returns (grow_test.cpp's AGoroutineKeepsAtMostSixteenMovedFromRanges...:
   // given back in gdead_post, on 2 Ps they were still counted now and then).  Nothing from
-  // here on checks the stack, so nothing moves it again.
-  if (__builtin_expect(gp->quarantined != 0, 0)) {
-    m* now = current_m();  // the closure may have parked: maybe another M
-    quarantine_release(now->s, now, gp);
-  }
+  // here on checks the stack, so nothing moves it again.  (The count sits in a line of the
+  // record that exits otherwise leave alone: only copy with quarantine on reads it.)
+  if (m* now = current_m(); __builtin_expect(*now->s->opts.quarantine, 0) && gp->quarantined != 0)
+    quarantine_release(now->s, now, gp);  // (the closure may have parked: maybe another M)
   // Last, a spawn's completion: its joiner may count on the captures being gone and on its
   // stack being free to move (grow_test.cpp's AJoinerWakesOnlyAfterTheClosureIsGone).
   if (then.fn) then.fn(then.arg);

@@ -280,17 +280,13 @@ void newstack_post(m* mp, g* gp, void* arg) noexcept {
 
 }  // namespace
 
-bool try_grow_in_place(sched* s, g* gp, std::size_t need) {
-  if (!s->stacks.grow_in_place(gp->stk, need)) return false;  // past the slot's capacity
-  ++gp->grows;
-  s->st.stack_grows.fetch_add(1, std::memory_order_relaxed);
-  publish_limit(gp);
-  return true;
-}
-
 bool grow_in_place(sched* s, g* gp, std::size_t need) noexcept {
   try {
-    return try_grow_in_place(s, gp, need);
+    if (!s->stacks.grow_in_place(gp->stk, need)) return false;  // past the slot's capacity
+    ++gp->grows;
+    s->st.stack_grows.fetch_add(1, std::memory_order_relaxed);
+    publish_limit(gp);
+    return true;
   } catch (const std::exception& e) {
     fatal("goroutine %llu cannot grow its stack in place to %zu bytes: %s", (unsigned long long)gp->id, need, e.what());
   }

@@ -59,12 +59,10 @@ std::size_t size_needed(const g* gp, std::uintptr_t sp, std::size_t bytes, std::
 // The same from the goroutine's own stack (at its limit): reported from g0.
 [[noreturn]] void fatal_past_reserve_on_g0(m* mp, std::size_t need, const char* what) noexcept;
 
-// Makes gp's stack `need` bytes in place if its slot allows, and publishes the new limit.
-// True if done; false if the slot is too small.  Throws resource_error if the
-// madvise/mprotect fails (the stack is unchanged then).  The fault handler's way to grow: it
-// reports a failure as the overflow it is handling.
-bool try_grow_in_place(sched* s, g* gp, std::size_t need);
-// The same on the goroutine's own stack, where a failing madvise/mprotect is fatal.
+// Makes gp's stack `need` bytes in place if its slot allows (up to its capacity), and
+// publishes the new limit.  True if done; false if the slot is too small.  A failing
+// madvise/mprotect is fatal.  (The fault handler grows through the pool itself, into the
+// slack too, and reports a failure as the overflow it is handling.)
 bool grow_in_place(sched* s, g* gp, std::size_t need) noexcept;
 
 // On the goroutine's own stack: switches to g0, which copies the stack into a slot of `need`

@@ -265,9 +265,6 @@ class stack_pool {
   void release_idle(std::uint32_t idle_scans = 1, bool cap = true) noexcept;
 
   const stack_config& config() const noexcept { return cfg_; }
-  // The largest accessible size a per-P cache keeps (4 * stack_min); bigger stacks go to the
-  // global pool.
-  std::size_t cache_stack_bytes() const noexcept { return cache_stack_bytes_; }
   std::size_t class_capacity(std::uint32_t cls) const noexcept;
   stack_pool_stats stats() const;
 
