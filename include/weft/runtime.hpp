@@ -266,12 +266,18 @@ class WEFT_API runtime {
 namespace detail {
 // Prints a configuration error the way a weft program reports it, and exits with status 2.
 [[noreturn]] WEFT_API void exit_config_error(const config_error& e) noexcept;
+// The same for a runtime that cannot start (no thread, no memory, no stack for main_fn):
+// "weft: fatal error: the runtime cannot start: ...", status 2.
+[[noreturn]] WEFT_API void exit_start_error(const std::exception& e) noexcept;
 }  // namespace detail
 
 // Runs main_fn as the first goroutine of a new runtime and returns when it returns: with its
 // int result, or 0 — goroutines still alive then are abandoned, as when a Go program's main
-// returns.  Bad options (or WEFT_* variables) are printed and the process exits with status 2.
-// An exception escaping main_fn is rethrown to the caller.
+// returns.  One that is running then (a loop without checks, a blocking call) keeps its thread,
+// which is left running, and its memory stays mapped until the process ends.  Bad options
+// (or WEFT_* variables) are printed and the process exits with status 2, and so does a
+// runtime that cannot start (no threads, memory or stack left), with its reason.  An exception
+// escaping main_fn is rethrown to the caller.
 template <class F>
 int run(F&& main_fn, options opts) {
   std::optional<runtime> rt;
@@ -279,12 +285,24 @@ int run(F&& main_fn, options opts) {
     rt.emplace(std::move(opts));
   } catch (const config_error& e) {
     detail::exit_config_error(e);
+  } catch (const resource_error& e) {
+    detail::exit_start_error(e);
+  } catch (const std::bad_alloc& e) {
+    detail::exit_start_error(e);
   }
   struct abandon_on_exit {
     runtime& r;
     ~abandon_on_exit() { r.abandon(); }
   } guard{*rt};
-  auto t = spawn(std::forward<F>(main_fn));
+  auto t = [&] {
+    try {
+      return spawn(std::forward<F>(main_fn));
+    } catch (const resource_error& e) {
+      detail::exit_start_error(e);
+    } catch (const std::bad_alloc& e) {
+      detail::exit_start_error(e);
+    }
+  }();
   if constexpr (std::is_void_v<decltype(t.join())>) {
     t.join();
     return 0;

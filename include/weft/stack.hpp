@@ -27,7 +27,7 @@ WEFT_API void pin_current(int delta) noexcept;
 
 // Makes sure `bytes` of stack are free below the caller's frame, growing the stack if not.
 // Use it before deep recursion or big frames in code built without -fsplit-stack.  The fast
-// path is two loads and a compare: the limit lives in the thread's stack-limit slot (on
+// path is two loads and a compare (two for a `bytes` the compiler does not know): the limit lives in the thread's stack-limit slot (on
 // x86_64 the word -fsplit-stack prologues read, %fs:0x70; 0 on threads without goroutines).
 // A stack grown past its slot is *copied*: see README "What a stack copy breaks".
 // Always inlined and without a split-stack prologue of its own, even at -O0 in code built
@@ -41,7 +41,10 @@ inline void ensure_stack(std::size_t bytes) {
   std::uintptr_t sp, limit;
   asm volatile("mov %%rsp, %0" : "=r"(sp));
   asm volatile("mov %%fs:0x70, %0" : "=r"(limit));
-  if (__builtin_expect(sp - bytes < limit, 0)) detail::ensure_stack_slow(bytes);
+  // A request of a terabyte or more (more than any stack_max allows) would wrap sp - bytes
+  // past zero and pass the compare: it goes to the slow path, which reports it.  For a
+  // constant `bytes` the compiler drops the first test.
+  if (__builtin_expect(bytes >= (std::size_t{1} << 40) || sp - bytes < limit, 0)) detail::ensure_stack_slow(bytes);
 #else
   detail::ensure_stack_slow(bytes);
 #endif

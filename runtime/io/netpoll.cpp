@@ -64,10 +64,22 @@ class netpoller {
     ::close(epfd_);
   }
 
+  bool has_waiters() noexcept {
+    std::lock_guard<spinlock> l(lock_);
+    return !table_.empty();
+  }
+
   bool wait(int fd, std::uint32_t events, std::int64_t deadline_ns) {
     waiter w;
     lock_.lock();  // released by block() once the goroutine is committed to sleep
-    entry& e = table_[fd];
+    entry* ep;
+    try {
+      ep = &table_[fd];
+    } catch (...) {  // std::bad_alloc: the lock must not stay held
+      lock_.unlock();
+      throw;
+    }
+    entry& e = *ep;
     waiter*& slot = (events & EPOLLIN) ? e.reader : e.writer;
     if (slot) {
       lock_.unlock();
@@ -182,6 +194,11 @@ netpoller* netpoll_get(sched* s) {
 }
 
 void netpoll_destroy(sched* s) noexcept { delete s->netpoll.exchange(nullptr, std::memory_order_acq_rel); }
+
+bool netpoll_has_waiters(sched* s) noexcept {
+  netpoller* np = s->netpoll.load(std::memory_order_acquire);
+  return np && np->has_waiters();
+}
 
 bool netpoll_wait(netpoller* np, int fd, std::uint32_t events, std::int64_t deadline_ns) {
   return np->wait(fd, events, deadline_ns);

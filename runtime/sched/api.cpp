@@ -1,6 +1,7 @@
 // api.cpp — the public functions of weft/runtime.hpp, on top of the scheduler.
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <mutex>
 #include <stdexcept>
 #include <thread>
@@ -152,6 +153,14 @@ void exit_config_error(const config_error& e) noexcept {
   std::_Exit(2);
 }
 
+void exit_start_error(const std::exception& e) noexcept {
+  const char* what = e.what();
+  if (std::strncmp(what, "weft: ", 6) == 0) what += 6;
+  std::fprintf(stderr, "weft: fatal error: the runtime cannot start: %s\n", what);
+  std::fflush(stderr);
+  std::_Exit(2);
+}
+
 namespace {
 std::atomic<bool> g_runtime_exists{false};
 }
@@ -181,8 +190,18 @@ runtime::~runtime() {
   sched* s = current_sched();
   if (!s) return;
   if (!abandon_) s->wait_all_done();
-  s->stop();
-  delete s;
+  if (s->stop(abandon_)) {
+    // Ms still run goroutines of this runtime (weft::run returned while one spun without
+    // checks or sat in a blocking call): its records and stacks stay theirs until the process
+    // ends.  Kept on a list, so that leak checkers see them reachable.
+    static std::mutex left_lock;
+    static sched* left_behind = nullptr;
+    std::lock_guard<std::mutex> l(left_lock);
+    s->left_behind_link = left_behind;
+    left_behind = s;
+  } else {
+    delete s;
+  }
   sigpipe_runtime_stopped();
   g_runtime_exists.store(false);
 }

@@ -25,6 +25,7 @@ constexpr std::size_t kMaxStack = std::size_t{1} << 40;
 bool is_pow2(std::size_t v) { return v != 0 && (v & (v - 1)) == 0; }
 
 std::string size_text(std::size_t v) {
+  if (v >= (std::size_t{1} << 40) && v % (std::size_t{1} << 40) == 0) return std::to_string(v >> 40) + "T";
   if (v >= (std::size_t{1} << 30) && v % (std::size_t{1} << 30) == 0) return std::to_string(v >> 30) + "G";
   if (v >= (std::size_t{1} << 20) && v % (std::size_t{1} << 20) == 0) return std::to_string(v >> 20) + "M";
   if (v >= 1024 && v % 1024 == 0) return std::to_string(v >> 10) + "K";
@@ -49,6 +50,7 @@ std::size_t parse_size(const char* name, const char* text, std::string_view allo
   if (rest == "K" || rest == "k") shift = 10;
   else if (rest == "M" || rest == "m") shift = 20;
   else if (rest == "G" || rest == "g") shift = 30;
+  else if (rest == "T" || rest == "t") shift = 40;
   else if (!rest.empty()) reject(name, s, allowed);
   if (shift && v > (~0ULL >> shift)) reject(name, s, allowed);
   return static_cast<std::size_t>(v << shift);
@@ -71,8 +73,8 @@ bool parse_bool(const char* name, const char* text) {
   reject(name, s, "0 or 1 (also true/false, yes/no, on/off)");
 }
 
-constexpr std::string_view kStackAllowed = "a power of two from 4K to 1T, in bytes or with a K, M or G suffix";
-constexpr std::string_view kReserveAllowed = "0 (pure copying) or a power of two from 4K to 1T, in bytes or with a K, M or G suffix";
+constexpr std::string_view kStackAllowed = "a power of two from 4K to 1T, in bytes or with a K, M, G or T suffix";
+constexpr std::string_view kReserveAllowed = "0 (pure copying) or a power of two from 4K to 1T, in bytes or with a K, M, G or T suffix";
 
 }  // namespace
 
@@ -144,10 +146,29 @@ void options::validate() const {
   if (!is_pow2(stack_max) || stack_max < kPage || stack_max > kMaxStack)
     field("stack_max", stack_max, "a power of two from 4K to 1T");
   std::size_t min = stack_min ? stack_min : default_stack_min();
-  if (stack_max < min)
-    reject("options::stack_max", size_text(stack_max), "at least stack_min (" + size_text(min) + ")");
+  if (stack_max < min) {
+    if (stack_min == 0)
+      reject("options::stack_max", size_text(stack_max), "at least stack_min (" + size_text(min) + ", the default)");
+    throw config_error("weft: options::stack_min (WEFT_STACK_MIN) = " + size_text(stack_min) +
+                       " is larger than options::stack_max (WEFT_STACK_MAX) = " + size_text(stack_max) +
+                       "; allowed: stack_min <= stack_max — lower WEFT_STACK_MIN or raise WEFT_STACK_MAX");
+  }
   if (stack_reserve && *stack_reserve != 0 && (!is_pow2(*stack_reserve) || *stack_reserve < kPage || *stack_reserve > kMaxStack))
     field("stack_reserve", *stack_reserve, "unset (the default), 0 (pure copying) or a power of two from 4K to 1T");
+  // A reserve above stack_max could never be used (no stack grows past stack_max), and it
+  // would cost its address space per goroutine: 512G slots exhaust a 47-bit address space at
+  // 256 goroutines, after which even malloc fails.
+  if (stack_reserve && *stack_reserve > stack_max)
+    throw config_error("weft: options::stack_reserve (WEFT_STACK_RESERVE) = " + size_text(*stack_reserve) +
+                       " is larger than options::stack_max (WEFT_STACK_MAX) = " + size_text(stack_max) +
+                       ", so most of every slot could never be used; allowed: a reserve up to stack_max");
+  if (strategy != stack_strategy::in_place && strategy != stack_strategy::copy && strategy != stack_strategy::segmented)
+    reject("options::strategy", std::to_string(static_cast<int>(strategy)),
+           "stack_strategy::in_place, stack_strategy::copy or stack_strategy::segmented");
+  if (guard != guard_mode::automatic && guard != guard_mode::madvise && guard != guard_mode::mprotect &&
+      guard != guard_mode::none)
+    reject("options::guard", std::to_string(static_cast<int>(guard)),
+           "guard_mode::automatic, guard_mode::madvise, guard_mode::mprotect or guard_mode::none");
   if (strategy == stack_strategy::in_place && stack_reserve && *stack_reserve == 0)
     reject("options::stack_reserve", "0",
            "with strategy in_place (WEFT_STACK=in_place) the reserve is the most a stack can grow to: unset (8M) "

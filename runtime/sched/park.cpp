@@ -13,6 +13,7 @@
 // which moves nothing.
 #include <mutex>
 
+#include "runtime/sched/deadlock.hpp"
 #include "runtime/sched/sched.hpp"
 #include "weft/runtime.hpp"
 
@@ -72,11 +73,13 @@ bool block_commit(g*, void* a) noexcept {
 
 bool block(waiter& w, void (*unlock)(void*) noexcept, void* arg, const char* reason, std::int64_t deadline_ns) noexcept {
   if (!w.gp) {
-    if (unlock) unlock(arg);
     if (deadline_ns == 0) {
+      plain_wait pw(&w);  // for the deadlock check
+      if (unlock) unlock(arg);
       w.thread_note.sleep();
       return true;
     }
+    if (unlock) unlock(arg);
     if (w.thread_note.sleep(deadline_ns)) return true;
     if (w.try_claim()) return false;
     w.thread_note.sleep();  // claimed by a waker racing the deadline: its wake is coming
@@ -117,6 +120,7 @@ void completion::signal() noexcept {
   std::uintptr_t old = state_.exchange(kDone, std::memory_order_acq_rel);
   if (old != 0 && old != kDone) {
     auto* w = reinterpret_cast<waiter*>(old);
+    w->claimed.store(1, std::memory_order_release);  // no longer blocked, for the deadlock check
     w->wake();
   }
 }
@@ -144,6 +148,7 @@ void completion::wait() noexcept {
     w.gp->pins.fetch_sub(1, std::memory_order_relaxed);
     return;
   }
+  plain_wait pw(&w);  // for the deadlock check
   std::uintptr_t expected = 0;
   if (!state_.compare_exchange_strong(expected, reinterpret_cast<std::uintptr_t>(&w), std::memory_order_acq_rel)) return;
   w.thread_note.sleep();

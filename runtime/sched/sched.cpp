@@ -110,6 +110,7 @@ void pidle_put_locked(sched* s, p* pp) noexcept {
 
 void midle_put_locked(sched* s, m* mp) noexcept {
   mp->idle_link = s->midle;
+  mp->on_idle_list = true;
   s->midle = mp;
 }
 
@@ -118,6 +119,7 @@ m* midle_get_locked(sched* s) noexcept {
   if (mp) {
     s->midle = mp->idle_link;
     mp->idle_link = nullptr;
+    mp->on_idle_list = false;
   }
   return mp;
 }
@@ -127,6 +129,7 @@ bool midle_remove_locked(sched* s, m* mp) noexcept {
     if (*pm == mp) {
       *pm = mp->idle_link;
       mp->idle_link = nullptr;
+      mp->on_idle_list = false;
       return true;
     }
   }
@@ -640,6 +643,7 @@ void m_main(m* mp) noexcept {
   schedule(mp->s, mp);
   remove_thread_signal_stack(mp);
   tls_m = nullptr;
+  mp->exited.store(true, std::memory_order_release);
 }
 
 }  // namespace
@@ -795,13 +799,18 @@ void sched::wait_all_done() noexcept {
   waiting_all_done.store(false);
 }
 
-void sched::stop() noexcept {
+bool sched::stop(bool abandoning) noexcept {
   stopping.store(true, std::memory_order_seq_cst);
   stop_sysmon(this);
   netpoll_destroy(this);
   // Wake everyone; each M's loop sees `stopping` and returns.  An M still running a goroutine
   // finishes when that goroutine next parks, yields or passes a check (sysmon has asked it to).
-  std::vector<std::thread*> threads;
+  // Abandoning, nobody waits for that: an M found running a goroutine is detached.  One in
+  // its scheduling loop does not run user code, so it soon either returns (and is joined) or
+  // takes a goroutine it found queued before it saw `stopping` (and is detached): the loop
+  // below looks again until every M is one or the other.
+  std::vector<m*> to_join;
+  bool left_behind = false;
   for (;;) {
     bool starting;
     {
@@ -813,18 +822,31 @@ void sched::stop() noexcept {
         running->preempt.store(true);
         if (mp->limit_slot) __atomic_store_n(mp->limit_slot, ~std::uintptr_t{0}, __ATOMIC_RELAXED);
       }
-      threads.clear();
-      for (auto& mp : allm)
-        if (mp->thread.joinable()) threads.push_back(&mp->thread);
+      to_join.clear();
+      for (auto& mp : allm) {
+        if (!mp->thread.joinable()) continue;
+        if (abandoning && !mp->exited.load(std::memory_order_acquire) && __atomic_load_n(&mp->curg, __ATOMIC_ACQUIRE)) {
+          mp->thread.detach();
+          left_behind = true;
+          continue;
+        }
+        to_join.push_back(mp.get());
+      }
       starting = mstarting != 0;
     }
     // An M being started (by a goroutine's wakep, or a plain thread's ready) is in allm but not
     // yet joinable; wait for its thread to be stored rather than free the records under it.
-    if (threads.empty() && !starting) break;
-    if (threads.empty()) std::this_thread::yield();
-    for (std::thread* t : threads) t->join();
+    if (to_join.empty() && !starting) break;
+    bool joined = false;
+    for (m* mp : to_join) {
+      if (abandoning && !mp->exited.load(std::memory_order_acquire)) continue;
+      mp->thread.join();
+      joined = true;
+    }
+    if (!joined) std::this_thread::yield();
   }
   g_current.store(nullptr, std::memory_order_release);
+  return left_behind;
 }
 
 // ---- goroutine creation and exit ---------------------------------------------------------

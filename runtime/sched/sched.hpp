@@ -22,6 +22,7 @@ namespace weft::detail {
 
 struct p;
 struct sched;
+struct plain_wait;
 class netpoller;
 
 enum class pstatus : std::uint32_t { idle, running, syscall, dead };
@@ -40,6 +41,7 @@ struct m {
   g* lockedg = nullptr;           // the goroutine wired to this M, if any
   g* resume_g = nullptr;          // a goroutine g0 must resume at once (after growing its stack)
   bool spinning = false;          // looking for work without finding it yet
+  bool on_idle_list = false;      // on sched::midle (guarded by sched::lock)
   m* idle_link = nullptr;
   note park;                      // sleeps here when idle
   std::uintptr_t* limit_slot = nullptr;  // this thread's stack-limit slot (sysmon poisons it)
@@ -51,6 +53,7 @@ struct m {
   void* g0_stack_lo = nullptr;    // the thread's own stack, for AddressSanitizer
   std::size_t g0_stack_size = 0;
   void* tsan_fiber = nullptr;     // the thread's own (g0) fiber
+  std::atomic<bool> exited{false};  // its scheduling loop has returned (stop may join it)
   std::thread thread;
 };
 
@@ -93,7 +96,12 @@ struct sched {
   ~sched();
   void start();                   // starts the Ms and sysmon
   void wait_all_done() noexcept;  // until no goroutine is alive
-  void stop() noexcept;           // stops Ms and sysmon; abandoned goroutines are freed
+  // Stops Ms and sysmon.  Waiting (the runtime's destructor): joins every M, and goroutines
+  // abandoned parked are freed.  Abandoning (weft::run once main_fn returned): an M still
+  // running a goroutine — one that never reaches a check, or sits in a blocking call — is
+  // detached and left to run; then it returns true, and the caller must keep this sched (its
+  // records and stacks are that M's) for the rest of the process.
+  bool stop(bool abandoning = false) noexcept;
 
   options opts;
   stack_pool stacks;
@@ -126,6 +134,14 @@ struct sched {
   std::atomic<std::uint64_t> made_without_p{0}, ended_without_p{0};
   note all_done;                  // signalled when live_goroutines() drops to zero
   std::atomic<bool> waiting_all_done{false};
+
+  sched* left_behind_link = nullptr;  // on the list of schedulers a stop left Ms running in
+
+  // Plain threads blocked inside weft without a deadline, for the deadlock check (deadlock.hpp).
+  spinlock plain_lock;
+  plain_wait* plain_waits = nullptr;  // guarded by plain_lock
+  std::uint64_t plain_gen = 0;        // guarded by plain_lock: bumped at every change
+  std::uint64_t deadlock_seen = 0;    // sysmon's: the quiet state its last pass saw, or 0
 
   // sysmon
   std::thread sysmon_thread;

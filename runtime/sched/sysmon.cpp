@@ -7,12 +7,14 @@
 //     and poisons the M's stack-limit slot, so the goroutine's next check (prologue, explicit,
 //     or runtime call) enters the runtime, which sees the request and yields;
 //   - runs timers that nobody has run for a millisecond (every M busy in one goroutine);
-//   - drives the periodic scan phase (stack shrinking, returning pooled stack memory).
+//   - drives the periodic scan phase (stack shrinking, returning pooled stack memory);
+//   - with every P idle, checks for a deadlock (deadlock.cpp).
 // It sleeps 20 µs between passes while something needs watching, doubling to 10 ms when
 // nothing does, and sleeps until woken when every P is idle and no scan is due.
 #include <algorithm>
 #include <mutex>
 
+#include "runtime/sched/deadlock.hpp"
 #include "runtime/sched/sched.hpp"
 #include "runtime/stack/scan.hpp"
 
@@ -90,9 +92,14 @@ void sysmon_main(sched* s) noexcept {
     delay = acted ? kMinDelayNs : std::min(delay * 2, kMaxDelayNs);
     std::int64_t deadline = monotonic_ns() + delay;
     if (!watching(s)) {
-      // Every P idle: sleep until woken (wakep / blocking) or until the next scan or timer.
+      // Every P idle: perhaps no goroutine can ever run again (deadlock.cpp).  Suspected, it
+      // looks again in 10 ms; seen twice, it reports and does not return.
+      const bool suspect = check_deadlock(s);
+      // Else sleep until woken (wakep / blocking / a plain thread blocking) or until the next
+      // scan or timer.
       std::int64_t until = s->timers.next_when();
       if (scan_ns) until = std::min(until, next_scan_ns);
+      if (suspect) until = std::min(until, monotonic_ns() + kMaxDelayNs);
       s->sysmon_note.clear();
       s->sysmon_sleeping.store(true, std::memory_order_seq_cst);
       if (!watching(s) && !s->stopping.load()) s->sysmon_note.sleep(until == timer_heap::kNever ? 0 : until);

@@ -64,6 +64,9 @@
 namespace weft::detail {
 
 std::size_t size_needed(const g* gp, std::uintptr_t sp, std::size_t bytes, std::size_t cap) noexcept {
+  // A request past any stack_max (1T at most) saturates, rather than wrapping the sum or
+  // overflowing bit_ceil: check_stack_max then reports it.
+  if (bytes >= (std::size_t{1} << 60)) return ~std::size_t{0};
   const std::size_t exact = gp->stk.hi - sp + bytes + kStackHeadroom;
   std::size_t need = std::bit_ceil(exact);
   if (need < 2 * gp->stk.size()) need = 2 * gp->stk.size();

@@ -1076,6 +1076,22 @@ TEST_F(GrowDeath, ExceedingStackMaxIsFatal) {
       ::testing::ExitedWithCode(2), "weft: fatal error: goroutine [0-9]+ stack exceeds 262144-byte limit");
 }
 
+// A request too big to be a stack (1 << 62 bytes, or the wrapped result of a subtraction)
+// is the stack_max error, not a silent return: sp - bytes used to wrap past zero and pass
+// the fast path's compare.
+TEST_F(GrowDeath, AnAbsurdRequestIsTheStackMaxErrorNotASilentReturn) {
+  for (std::size_t bytes : {std::size_t{1} << 62, ~std::size_t{0}}) {
+    EXPECT_EXIT(
+        {
+          weft::run([bytes] {
+            weft::ensure_stack(bytes);
+            std::exit(0);  // returned without growing: the bug
+          });
+        },
+        ::testing::ExitedWithCode(2), "weft: fatal error: goroutine [0-9]+ stack exceeds 1073741824-byte limit");
+  }
+}
+
 // The default strategy never moves a stack: past its slot, a check and a fault alike stop
 // with the error that names the reserve and the ways out.
 TEST_F(GrowDeath, InPlacePastTheReserveNamesTheReserveAndTheWaysOut) {

@@ -120,4 +120,50 @@ TEST_F(Env, ValidateRejectsFieldsOutOfRange) {
   EXPECT_NO_THROW(o.validate());
 }
 
+// Issue 20: values that used to slip through.
+TEST_F(Env, EnumsOutsideTheirValuesAreRejected) {
+  weft::options o;
+  o.strategy = static_cast<weft::stack_strategy>(7);
+  try {
+    o.validate();
+    ADD_FAILURE() << "strategy 7 was accepted";
+  } catch (const weft::config_error& e) {
+    EXPECT_NE(std::string(e.what()).find("options::strategy='7'"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("stack_strategy::in_place"), std::string::npos) << e.what();
+  }
+  o = {};
+  o.guard = static_cast<weft::guard_mode>(9);
+  try {
+    o.validate();
+    ADD_FAILURE() << "guard 9 was accepted";
+  } catch (const weft::config_error& e) {
+    EXPECT_NE(std::string(e.what()).find("options::guard='9'"), std::string::npos) << e.what();
+  }
+}
+
+TEST_F(Env, SizesTakeTheTSuffixTheMessagesOffer) {
+  ::setenv("WEFT_STACK_MAX", "1T", 1);
+  weft::options o = weft::options::from_env();
+  EXPECT_EQ(o.stack_max, std::size_t{1} << 40);
+  ::unsetenv("WEFT_STACK_MAX");
+  std::string e = error_of("WEFT_STACK_MAX", "2T");
+  EXPECT_NE(e.find("from 4K to 1T"), std::string::npos) << e;
+  EXPECT_NE(e.find("K, M, G or T suffix"), std::string::npos) << e;
+}
+
+TEST_F(Env, AStackMinAboveStackMaxNamesTheVariableThatWasSet) {
+  std::string e = error_of("WEFT_STACK_MIN", "2G");  // stack_max's default is 1G
+  EXPECT_NE(e.find("WEFT_STACK_MIN) = 2G is larger than options::stack_max (WEFT_STACK_MAX) = 1G"), std::string::npos)
+      << e;
+}
+
+TEST_F(Env, AReserveNoStackCouldUseIsRejected) {
+  std::string e = error_of("WEFT_STACK_RESERVE", "512G");
+  EXPECT_NE(e.find("stack_reserve (WEFT_STACK_RESERVE) = 512G is larger than options::stack_max (WEFT_STACK_MAX) = 1G"),
+            std::string::npos)
+      << e;
+  ::setenv("WEFT_STACK_MAX", "1T", 1);  // a reserve up to stack_max is the user's choice
+  EXPECT_EQ(error_of("WEFT_STACK_RESERVE", "512G"), "");
+}
+
 }  // namespace
