@@ -25,8 +25,14 @@ waiter::waiter() {
 }
 
 void waiter::wake() noexcept {
-  if (gp) ready(gp);
-  else thread_note.wake();
+  if (gp) {
+    ready(gp);
+    return;
+  }
+  // A plain thread counts as running from here on, for the deadlock check (deadlock.cpp):
+  // some wakers (an unshared wait-queue node, a completion) wake without claiming.
+  claimed.store(1, std::memory_order_release);
+  thread_note.wake();
 }
 
 namespace {
@@ -120,7 +126,6 @@ void completion::signal() noexcept {
   std::uintptr_t old = state_.exchange(kDone, std::memory_order_acq_rel);
   if (old != 0 && old != kDone) {
     auto* w = reinterpret_cast<waiter*>(old);
-    w->claimed.store(1, std::memory_order_release);  // no longer blocked, for the deadlock check
     w->wake();
   }
 }
