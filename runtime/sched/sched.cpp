@@ -30,11 +30,15 @@
 #include "runtime/sched/sched.hpp"
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <mutex>
 #include <system_error>
 
 #include <pthread.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "arch/cpu.hpp"
@@ -138,19 +142,55 @@ bool midle_remove_locked(sched* s, m* mp) noexcept {
 
 void m_main(m* mp) noexcept;
 
+// Why a thread could not be made, by evidence: pthread_create says EAGAIN both when the task
+// limits are reached and when its stack cannot be mapped, so a stack-sized mapping is tried.
+void thread_failure_reason(int err, char* out, std::size_t n) noexcept {
+  pthread_attr_t attr;
+  std::size_t stack_bytes = std::size_t{8} << 20;
+  if (pthread_attr_init(&attr) == 0) {
+    if (pthread_getattr_default_np(&attr) == 0) {
+      std::size_t sz = 0;
+      if (pthread_attr_getstacksize(&attr, &sz) == 0 && sz) stack_bytes = sz;
+    }
+    pthread_attr_destroy(&attr);
+  }
+  void* probe = ::mmap(nullptr, stack_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  const bool mapped = probe != MAP_FAILED;
+  if (mapped && ::munmap(probe, stack_bytes) != 0) fatal("munmap of a %zu-byte probe failed: %s", stack_bytes, std::strerror(errno));
+  if (err == ENOMEM || !mapped) {
+    rlimit as{};
+    char lim[64] = "unlimited";
+    if (::getrlimit(RLIMIT_AS, &as) == 0 && as.rlim_cur != RLIM_INFINITY)
+      std::snprintf(lim, sizeof lim, "%llu KiB", (unsigned long long)(as.rlim_cur / 1024));
+    std::snprintf(out, n,
+                  "the process's address space or memory is exhausted (a thread needs %zu bytes of stack; RLIMIT_AS "
+                  "is %s): raise `ulimit -v`, or lower the threads' stack size (ulimit -s)",
+                  stack_bytes, lim);
+    return;
+  }
+  std::snprintf(out, n,
+                "the process is at its limit of threads: raise RLIMIT_NPROC (ulimit -u) or kernel.threads-max, or end "
+                "other threads first");
+}
+
 // Starts an M for pp.  On failure (no thread could be made) the M's record is dropped again
 // — a runtime refused threads on every wake-up must not pile up records — and *err says why.
 bool try_newm(sched* s, p* pp, bool spinning, std::system_error* err) noexcept {
-  auto owned = std::make_unique<m>();
-  m* mp = owned.get();
-  mp->s = s;
-  mp->nextp = pp;
-  mp->spinning = spinning;
-  {
+  std::unique_ptr<m> owned;
+  m* mp;
+  try {
+    owned = std::make_unique<m>();
+    mp = owned.get();
+    mp->s = s;
+    mp->nextp = pp;
+    mp->spinning = spinning;
     std::lock_guard<spinlock> l(s->lock);
     mp->id = s->allm.empty() ? 0 : s->allm.back()->id + 1;  // records come and go: not size()
     s->allm.push_back(std::move(owned));
     ++s->mstarting;  // stop() waits for it: the record is in allm before its thread exists
+  } catch (const std::bad_alloc&) {  // no memory for the record: as if no thread could be made
+    *err = std::system_error(std::make_error_code(std::errc::not_enough_memory), "no memory for an M's record");
+    return false;
   }
   try {
     std::thread t(m_main, mp);
@@ -159,8 +199,9 @@ bool try_newm(sched* s, p* pp, bool spinning, std::system_error* err) noexcept {
     --s->mstarting;
     s->st.threads.fetch_add(1, std::memory_order_relaxed);
     return true;
-  } catch (const std::system_error& e) {
-    *err = e;
+  } catch (const std::exception& e) {  // std::system_error (EAGAIN), or std::bad_alloc
+    const auto* se = dynamic_cast<const std::system_error*>(&e);
+    *err = se ? *se : std::system_error(std::make_error_code(std::errc::not_enough_memory), e.what());
     std::lock_guard<spinlock> l(s->lock);
     --s->mstarting;
     auto it = std::find_if(s->allm.begin(), s->allm.end(), [mp](const std::unique_ptr<m>& x) { return x.get() == mp; });
@@ -176,10 +217,13 @@ void newm(sched* s, p* pp, bool spinning) noexcept {
   // The runtime carries on with the Ms it has (issue: thread creation failure); say so once.
   static std::atomic<bool> said{false};
   if (!said.exchange(true)) {
-    char buf[256];
+    char why[256];
+    thread_failure_reason(e.code().value(), why, sizeof why);
+    char buf[640];
     int n = std::snprintf(buf, sizeof buf,
-                          "weft: cannot start another thread (%s); continuing with the threads already running\n",
-                          e.what());
+                          "weft: cannot start another thread (%s); continuing with the threads already running (%s)\n",
+                          e.what(), why);
+    n = std::min(n, static_cast<int>(sizeof buf) - 1);
     write_stderr(buf, static_cast<unsigned long>(n));
   }
   if (spinning) s->nmspinning.fetch_sub(1, std::memory_order_release);
@@ -730,11 +774,10 @@ void sched::start() {
   if (!err.code()) try_newm(this, pp, false, &err);
   if (err.code()) {
     stop();  // joins whatever did start; no runtime is current any more
-    char buf[512];
-    std::snprintf(buf, sizeof buf,
-                  "weft: cannot start the runtime's threads (%s); the process is at its limit of threads: raise "
-                  "RLIMIT_NPROC (ulimit -u) or kernel.threads-max, or end other threads first",
-                  err.code().message().c_str());
+    char why[256];
+    thread_failure_reason(err.code().value(), why, sizeof why);
+    char buf[640];
+    std::snprintf(buf, sizeof buf, "weft: cannot start the runtime's threads (%s); %s", err.code().message().c_str(), why);
     throw resource_error(err.code(), buf);
   }
 }

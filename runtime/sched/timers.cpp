@@ -1,13 +1,20 @@
 #include "runtime/sched/timers.hpp"
 
 #include <mutex>
+#include <new>
+
+#include "runtime/diag/fatal.hpp"
 
 namespace weft::detail {
 
-bool timer_heap::add(timer* t) {
+bool timer_heap::add(timer* t) noexcept {
   std::lock_guard<spinlock> l(lock_);
   t->index = static_cast<std::int32_t>(heap_.size());
-  heap_.push_back(t);
+  try {
+    heap_.push_back(t);
+  } catch (const std::bad_alloc&) {  // it is armed after its goroutine parked: nobody to throw to
+    fatal("out of memory: no room to arm a timer (%zu are armed); raise `ulimit -v` or free memory", heap_.size());
+  }
   sift_up(heap_.size() - 1);
   bool earliest = heap_[0] == t;
   publish();

@@ -27,7 +27,7 @@ class timer_heap {
   static constexpr std::int64_t kNever = std::numeric_limits<std::int64_t>::max();
 
   // Arms t.  Returns true if it became the earliest timer (the caller wakes a sleeper).
-  bool add(timer* t);
+  bool add(timer* t) noexcept;  // out of memory is a fatal error (it runs where nothing can throw)
   // Disarms t if armed.  Returns true if it was still armed.
   bool cancel(timer* t) noexcept;
   // Fires every timer due at `now`.  Returns how many fired.

@@ -7,6 +7,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdlib>
+#include <mutex>
 #include <thread>
 
 #include <gtest/gtest.h>
@@ -221,7 +222,29 @@ void hand_off_scenario() {
     ping.send(v);
     v = *pong.recv();
   }
-  std::exit(v == kRounds ? 0 : 5);
+  if (v != kRounds) std::exit(5);
+  // The same through a wait_group (its waiters are woken without a claim) and a mutex, with
+  // two plain threads beside the goroutines.
+  weft::mutex mu;
+  long shared = 0;
+  auto plain = [&] {
+    for (int i = 0; i < kRounds / 4; ++i) {
+      weft::wait_group wg;
+      wg.add(1);
+      weft::go([&wg, &mu, &shared] {
+        std::lock_guard<weft::mutex> l(mu);
+        ++shared;
+        wg.done();
+      });
+      wg.wait();
+      std::lock_guard<weft::mutex> l(mu);
+      ++shared;
+    }
+  };
+  std::thread a(plain), b(plain);
+  a.join();
+  b.join();
+  std::exit(shared == 4L * (kRounds / 4) ? 0 : 6);
 }
 
 TEST(ExitsDeath, AHandOffBetweenAThreadAndAGoroutineIsNeverADeadlock) {
