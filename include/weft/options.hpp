@@ -42,8 +42,8 @@ struct WEFT_API options {
 
   // Reads WEFT_PROCS, WEFT_STACK_MIN, WEFT_STACK_MAX, WEFT_STACK (in_place|copy|segmented),
   // WEFT_STACK_RESERVE, WEFT_GUARD (automatic|madvise|mprotect|none), WEFT_SCAN_MS,
-  // WEFT_QUARANTINE (0|1) and WEFT_DEBUG (0|1) over the defaults above.  Sizes take a K, M or
-  // G suffix (powers of 1024).  Throws config_error naming the variable and what it allows.
+  // WEFT_QUARANTINE (0|1) and WEFT_DEBUG (0|1) over the defaults above.  Sizes take a K, M, G
+  // or T suffix (powers of 1024).  Throws config_error naming the variable and what it allows.
   static options from_env();
 
   // Throws config_error if a field is out of range (the message names the field, the value

@@ -353,4 +353,22 @@ TEST(ReliabilityLimits, NoThreadAtAllIsAResourceErrorFromTheConstructor) {
   EXPECT_EXIT(no_m_scenario(1), ::testing::ExitedWithCode(0), "");  // not even sysmon
 }
 
+// weft::run, which has nobody to throw to, reports it and exits 2 (it used to let the
+// resource_error escape, and the program ended in std::terminate, status 134).
+TEST(ReliabilityLimits, RunWithNoThreadAtAllIsANamedExit2) {
+  SKIP_UNDER_SANITIZERS();
+  if (::getuid() != 0) GTEST_SKIP() << "needs root to become a private user (RLIMIT_NPROC counts a uid's tasks)";
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_EXIT(
+      {
+        ::alarm(30);
+        if (!limit_tasks_to(1)) std::exit(3);
+        weft::run([] {});
+        std::exit(4);
+      },
+      ::testing::ExitedWithCode(2),
+      "weft: fatal error: the runtime cannot start: cannot start the runtime's threads \\(.*\\); the process is at its "
+      "limit of threads: raise RLIMIT_NPROC");
+}
+
 }  // namespace
