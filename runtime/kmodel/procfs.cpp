@@ -38,6 +38,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <stdexcept>
+#include <mutex>
 #include <string>
 
 #include <dirent.h>
@@ -50,6 +51,8 @@
 
 namespace weft::kmodel {
 namespace {
+
+constexpr std::uint64_t kernel_half = std::uint64_t{1} << 63;
 
 bool parse_hex(std::string_view& s, std::uint64_t& out) {
   std::size_t i = 0;
@@ -170,11 +173,18 @@ std::vector<mapping> read_maps() { return parse_maps(detail::read_file_or_throw(
 
 std::size_t count_vmas() {
   // Streamed through a fixed buffer: this is also called when mappings have run out, when a
-  // large allocation could fail.
+  // large allocation could fail.  The buffer is static (one reader at a time, under a lock):
+  // this runs on main threads with a few KiB of stack too (the tour under `ulimit -s 16`).
+  static std::mutex mu;
+  static char buf[4096];
+  std::lock_guard<std::mutex> lock(mu);
   int fd = ::open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
   if (fd < 0) detail::throw_errno(errno, "opening /proc/self/maps");
   std::size_t n = 0;
-  char buf[4096];
+  // Each line starts with its start address; the gate area ([vsyscall]) starts in the kernel's
+  // half and is no VMA of ours (see mapping::gate_area).
+  std::uint64_t start = 0;
+  bool in_address = true;
   for (;;) {
     ssize_t r = ::read(fd, buf, sizeof buf);
     if (r < 0) {
@@ -184,7 +194,18 @@ std::size_t count_vmas() {
       detail::throw_errno(e, "reading /proc/self/maps");
     }
     if (r == 0) break;
-    for (ssize_t i = 0; i < r; ++i) n += buf[i] == '\n';
+    for (ssize_t i = 0; i < r; ++i) {
+      const char c = buf[i];
+      if (c == '\n') {
+        if (start < kernel_half) ++n;
+        start = 0;
+        in_address = true;
+      } else if (in_address) {
+        if (c >= '0' && c <= '9') start = start * 16 + static_cast<unsigned>(c - '0');
+        else if (c >= 'a' && c <= 'f') start = start * 16 + static_cast<unsigned>(c - 'a' + 10);
+        else in_address = false;
+      }
+    }
   }
   ::close(fd);
   return n;
@@ -197,7 +218,8 @@ process_memory read_process_memory() {
   pm.vm_rss = detail::status_field(status, "VmRSS").value_or(0) * 1024;
   pm.threads = detail::status_field(status, "Threads").value_or(0);
   const std::vector<mapping> maps = read_maps();
-  pm.vma_count = maps.size();
+  pm.vma_count = 0;
+  for (const mapping& m : maps) pm.vma_count += !m.gate_area();
   for (const mapping& m : maps)
     if (m.name == "[stack]") pm.main_stack = m;
 

@@ -1,5 +1,6 @@
 // /proc readers and the thread-capacity arithmetic.
 #include <atomic>
+#include <cerrno>
 #include <cstdint>
 #include <cstdio>
 #include <string>
@@ -7,6 +8,7 @@
 #include <gtest/gtest.h>
 #include <linux/futex.h>
 #include <pthread.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -89,6 +91,38 @@ TEST(ProcessMemory, FindsAParkedPthreadsStackAndGuard) {
     return found ? 0 : 1;
   });
   EXPECT_EQ(r.status, 0) << r.out;
+}
+
+// vm.max_map_count bounds mm->map_count, which does not include the gate area ([vsyscall],
+// listed last in /proc/self/maps).  mm/mmap.c do_mmap refuses only once map_count exceeds the
+// limit, so a process that maps single pages until mmap fails holds exactly max + 1 VMAs.
+TEST(Maps, VmaCountIsWhatMaxMapCountBounds) {
+  WEFT_SKIP_UNDER_TSAN();
+  kmtest::run_result r = kmtest::in_child([] {
+    const std::uint64_t max = km::take_snapshot().max_map_count;
+    if (max > 1'000'000) return 20;  // too many to fill in a test
+    for (std::uint64_t k = 0;; ++k) {
+      // Alternate protections so that neighbours never merge.
+      void* p = ::mmap(nullptr, 4096, (k & 1) ? PROT_READ : PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+      if (p == MAP_FAILED) {
+        if (errno != ENOMEM) return 21;
+        break;
+      }
+    }
+    std::size_t lines = 0, gate = 0;
+    for (const km::mapping& m : km::read_maps()) {
+      ++lines;
+      gate += m.gate_area();
+    }
+    std::printf("max=%llu\ncount=%zu\nlines=%zu\ngate=%zu\n", static_cast<unsigned long long>(max), km::count_vmas(),
+                lines, gate);
+    return 0;
+  });
+  if (r.status == 20) GTEST_SKIP() << "vm.max_map_count is too large to fill here";
+  ASSERT_EQ(r.status, 0) << r.out;
+  auto kv = kmtest::parse_kv(r.out);
+  EXPECT_EQ(kmtest::num(kv, "count"), kmtest::num(kv, "max") + 1) << r.out;
+  EXPECT_EQ(kmtest::num(kv, "count"), kmtest::num(kv, "lines") - kmtest::num(kv, "gate")) << r.out;
 }
 
 TEST(Snapshot, ReadsTheSystemsNumbers) {

@@ -24,13 +24,18 @@ struct mapping {
   std::size_t size() const noexcept { return end - start; }
   // What the kernel's stack-gap check calls accessible (vma_is_accessible: r, w or x).
   bool accessible() const noexcept { return perms[0] == 'r' || perms[1] == 'w' || perms[2] == 'x'; }
+  // The gate area (x86_64's [vsyscall] page): fs/proc/task_mmu.c lists it after the process's
+  // VMAs (get_gate_vma), but it lives in the kernel's half of the address space, is no VMA of
+  // the mm and does not count against vm.max_map_count.
+  bool gate_area() const noexcept { return start >= (std::uintptr_t{1} << 63); }
 };
 
 // Parses maps text; lines that do not parse are skipped.
 WEFT_API std::vector<mapping> parse_maps(std::string_view text);
 // Reads and parses /proc/self/maps.  Throws resource_error if it cannot be read.
 WEFT_API std::vector<mapping> read_maps();
-// The number of VMAs of this process (lines of /proc/self/maps), without building a list.
+// The number of VMAs of this process — the lines of /proc/self/maps less the gate area, i.e.
+// what vm.max_map_count bounds (mm->map_count) — without building a list.
 WEFT_API std::size_t count_vmas();
 
 // A thread's stack as /proc shows it: the VMA holding the stack pointer it is blocked with
@@ -46,7 +51,7 @@ struct thread_stack {
 struct process_memory {
   std::uint64_t vm_size = 0;  // VIRT (VmSize)
   std::uint64_t vm_rss = 0;   // RES (VmRSS)
-  std::size_t vma_count = 0;
+  std::size_t vma_count = 0;  // VMAs, without the gate area (as count_vmas)
   std::size_t threads = 0;
   std::optional<mapping> main_stack;  // [stack]
   std::vector<thread_stack> thread_stacks;
