@@ -385,6 +385,16 @@ main_stack_observation measure_main_stack(rlimit_value rlimit_stack, std::size_t
                                           std::chrono::seconds deadline) {
   if (::gettid() != ::getpid())
     throw std::logic_error("weft: kmodel: measure_main_stack must run on the main thread (its stack is [stack])");
+  {
+    rlimit lim{};
+    if (::getrlimit(RLIMIT_STACK, &lim) != 0) detail::throw_errno(errno, "getrlimit(RLIMIT_STACK)");
+    const bool above = lim.rlim_max != RLIM_INFINITY && (!rlimit_stack || *rlimit_stack > lim.rlim_max);
+    if (above)
+      throw std::invalid_argument("weft: kmodel: cannot measure the main stack under RLIMIT_STACK " +
+                                  size_text(rlimit_stack) + ": the hard limit here is " +
+                                  size_text(static_cast<std::uint64_t>(lim.rlim_max)) +
+                                  "; the child sets the soft limit only (ulimit -Hs)");
+  }
   main_stack_inputs guess = current_main_stack_inputs();
   guess.rlimit_stack = rlimit_stack;
   std::uintptr_t obstacle = 0;

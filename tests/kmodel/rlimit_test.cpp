@@ -2,6 +2,7 @@
 // under each limit; the main thread's first [stack] VMA; and how deep the main stack goes
 // before SIGSEGV, checked by recursing in a child.
 #include <cstdint>
+#include <cstdlib>
 #include <cstdio>
 #include <cstring>
 #include <string>
@@ -120,19 +121,26 @@ TEST(MainStackModel, InitialVma) {
 }
 
 TEST(MainStackValidation, FirstVmaIsStringsPlus128KiBCappedAtTheLimit) {
+  std::string skipped;
   for (km::rlimit_value limit : {km::rlimit_value{}, km::rlimit_value{8 * MiB}, km::rlimit_value{100000},
                                  km::rlimit_value{64 * KiB}}) {
     SCOPED_TRACE("RLIMIT_STACK " + km::size_text(limit));
+    if (std::string why = kmtest::rlimit_stack_unsettable(limit); !why.empty()) {
+      skipped += (skipped.empty() ? "" : "; ") + why;
+      continue;
+    }
     kmtest::run_result r = kmtest::exec_with_rlimit_stack(WEFT_KMODEL_PROBE, {"initial-stack"}, limit);
     ASSERT_EQ(r.status, 0) << r.out;
     auto kv = kmtest::parse_kv(r.out);
     const std::uint64_t vma = kmtest::num(kv, "stack_end") - kmtest::num(kv, "stack_start");
     EXPECT_EQ(vma, km::predict_initial_stack_vma(kmtest::num(kv, "string_bytes"), limit, 4096));
   }
+  if (!skipped.empty()) GTEST_SKIP() << "the other limits agree; not tried: " << skipped;
 }
 
 void check_recursion(km::rlimit_value limit, std::size_t obstacle, km::main_stack_bound want) {
   SCOPED_TRACE("RLIMIT_STACK " + km::size_text(limit) + (obstacle ? ", obstacle " + km::size_text(obstacle) : ""));
+  if (std::string why = kmtest::rlimit_stack_unsettable(limit); !why.empty()) GTEST_SKIP() << why;
   const km::main_stack_observation o = km::measure_main_stack(limit, obstacle);
   const km::main_stack_prediction p = km::predict_main_stack(o.inputs);
   EXPECT_EQ(p.bound, want);
@@ -173,6 +181,45 @@ TEST(MainStackValidation, OffTheMainThreadIsRefused) {
     return what.find("main thread") != std::string::npos ? 0 : 1;
   });
   EXPECT_EQ(r.status, 0) << r.out;
+}
+
+// The validation tests above must hold, or skip saying why, whatever `ulimit -s` the suite runs
+// under — with the hard limit lowered too, as `ulimit -s N` does.  This test runs the rest of
+// this executable again under a few such limits (the capacity tests aside: they take seconds).
+TEST(StackLimits, ValidationHoldsUnderOtherUlimits) {
+  WEFT_SKIP_UNDER_TSAN();
+  if (std::getenv("WEFT_KMODEL_UNDER_ULIMIT")) GTEST_SKIP() << "already running under a chosen ulimit -s";
+  rlimit now{};
+  ASSERT_EQ(::getrlimit(RLIMIT_STACK, &now), 0);
+  std::vector<km::rlimit_value> limits = {64 * MiB, 1 * MiB, 100 * KiB};
+  if (now.rlim_max == RLIM_INFINITY) limits.insert(limits.begin(), std::nullopt);
+  for (km::rlimit_value limit : limits) {
+    if (limit && now.rlim_max != RLIM_INFINITY && *limit > now.rlim_max) continue;  // cannot raise the hard limit
+    SCOPED_TRACE("ulimit -s " + (limit ? std::to_string(*limit / KiB) : std::string("unlimited")));
+    kmtest::run_result r = kmtest::in_child(
+        [&] {
+          rlimit rl{};
+          rl.rlim_cur = rl.rlim_max = limit ? static_cast<rlim_t>(*limit) : RLIM_INFINITY;
+          if (::setrlimit(RLIMIT_STACK, &rl) != 0) return 120;
+          ::dup2(1, 2);
+          ::setenv("WEFT_KMODEL_UNDER_ULIMIT", "1", 1);
+          char self[] = "/proc/self/exe";
+          char filter[] = "--gtest_filter=-Capacity.*:StackLimits.*";
+          char* argv[] = {self, filter, nullptr};
+          ::execv(self, argv);
+          return 121;
+        },
+        120);
+    ASSERT_NE(r.status, 120) << "setrlimit refused";
+    std::string failures;
+    for (std::size_t pos = 0; (pos = r.out.find("[  FAILED  ] ", pos)) != std::string::npos; ++pos)
+      failures += r.out.substr(pos, r.out.find('\n', pos) - pos) + "\n";
+    EXPECT_EQ(r.status, 0) << failures << (failures.empty() ? r.out.substr(r.out.size() > 3000 ? r.out.size() - 3000 : 0) : "");
+    std::size_t skipped = 0;
+    for (std::size_t pos = 0; (pos = r.out.find("[  SKIPPED ] ", pos)) != std::string::npos; ++pos) ++skipped;
+    std::printf("[ ulimit ] -s %s: status %d, %zu skip lines\n",
+                limit ? std::to_string(*limit / KiB).c_str() : "unlimited", r.status, skipped);
+  }
 }
 
 }  // namespace

@@ -279,11 +279,13 @@ std::vector<km::thread_op> mixed_sequence() {
       join(0), create(0, 64 * KiB, 4 * KiB),  // and shrunk back
       join(0), join(1), join(2),
   };
-  // Six default-size stacks at once overflow the 40 MiB cache when they come back: the tail
-  // (the small blocks, then the oldest big ones) is unmapped.  Then six again: four hits.
-  for (unsigned i = 3; i < 9; ++i) s.push_back(create(i, 0));
+  // Six 8 MiB stacks at once overflow the 40 MiB cache when they come back: the tail (the
+  // small blocks, then the oldest big ones) is unmapped.  Then six again: four hits.  The size
+  // is given, not glibc's default: that follows `ulimit -s` (2 MiB when unlimited, 1 MiB under
+  // `ulimit -s 1024`), and with it what the sequence exercises.
+  for (unsigned i = 3; i < 9; ++i) s.push_back(create(i, 8 * MiB));
   for (unsigned i = 3; i < 9; ++i) s.push_back(join(i));
-  for (unsigned i = 3; i < 9; ++i) s.push_back(create(i, 0));
+  for (unsigned i = 3; i < 9; ++i) s.push_back(create(i, 8 * MiB));
   s.push_back(create(9, 2 * MiB));  // the 8 MiB blocks are all busy: new
   for (unsigned i = 3; i < 10; ++i) s.push_back(join(i));
   s.push_back(create(3, 3 * MiB));  // an 8 MiB block is within 4x of 3 MiB: reused

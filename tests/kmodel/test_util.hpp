@@ -100,6 +100,18 @@ inline run_result exec_with_rlimit_stack(const std::string& path, const std::vec
   });
 }
 
+// Why RLIMIT_STACK cannot be set to `limit` in a child of this process (it is above the hard
+// limit; the tests never raise a hard limit, not even as root), or an empty string when it can.
+inline std::string rlimit_stack_unsettable(weft::kmodel::rlimit_value limit) {
+  rlimit rl{};
+  if (::getrlimit(RLIMIT_STACK, &rl) != 0) return "getrlimit(RLIMIT_STACK) failed";
+  if (rl.rlim_max == RLIM_INFINITY) return "";
+  if (!limit || *limit > rl.rlim_max)
+    return "RLIMIT_STACK " + weft::kmodel::size_text(limit) + " is above this process's hard limit " +
+           weft::kmodel::size_text(static_cast<std::uint64_t>(rl.rlim_max)) + " (ulimit -Hs)";
+  return "";
+}
+
 inline std::map<std::string, std::string> parse_kv(const std::string& text) {
   std::map<std::string, std::string> m;
   std::size_t pos = 0;

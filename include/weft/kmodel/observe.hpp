@@ -94,7 +94,8 @@ struct main_stack_observation {
 // Forks; the child sets RLIMIT_STACK (nullopt: unlimited), optionally maps a readable page
 // `obstacle_below` bytes under the top of [stack] (0: none), then recurses until SIGSEGV, caught
 // on a sigaltstack.  Call on the main thread.  Throws std::invalid_argument if the model says
-// more than 256 MiB could be touched, std::logic_error off the main thread, resource_error if
+// more than 256 MiB could be touched or the limit is above the hard limit (never raised),
+// std::logic_error off the main thread, resource_error if
 // the child fails or misses the deadline.
 WEFT_API main_stack_observation measure_main_stack(rlimit_value rlimit_stack, std::size_t obstacle_below = 0,
                                                    std::chrono::seconds deadline = std::chrono::seconds(30));
