@@ -265,6 +265,8 @@ std::vector<pthread_observation> replay_on_pthreads(const std::vector<thread_op>
       if (op.guard)
         if (int e = ::pthread_attr_setguardsize(&attr, *op.guard); e != 0) detail::throw_errno(e, "pthread_attr_setguardsize");
       gates[op.slot].store(0);
+      // What was mapped before the create decides reuse: a new block lands where nothing was.
+      const std::vector<mapping> before = read_maps();
       if (int e = ::pthread_create(&threads[op.slot], &attr, parked_thread, &gates[op.slot]); e != 0)
         detail::throw_errno(e, "pthread_create");
       ::pthread_attr_destroy(&attr);
@@ -276,8 +278,10 @@ std::vector<pthread_observation> replay_on_pthreads(const std::vector<thread_op>
       ::pthread_attr_getstack(&got, &low, &size);
       ::pthread_attr_destroy(&got);
       const auto lo = reinterpret_cast<std::uintptr_t>(low);
+      bool was_mapped = false;
+      for (const mapping& m : before) was_mapped |= m.start < lo + size && lo < m.end;
       out += "C " + std::to_string(op.slot) + " " + std::to_string(lo + size) + " " + std::to_string(size) + " " +
-             std::to_string(guard_vma_below(lo)) + "\n";
+             std::to_string(guard_vma_below(lo)) + " " + (was_mapped ? "1" : "0") + "\n";
     }
     for (unsigned s = 0; s < slots; ++s) {
       if (!live[s]) continue;
@@ -296,13 +300,14 @@ std::vector<pthread_observation> replay_on_pthreads(const std::vector<thread_op>
     pos = eol + 1;
     if (line.rfind("C ", 0) != 0) continue;
     pthread_observation o;
-    unsigned long long slot = 0, end = 0, size = 0, guard = 0;
-    if (std::sscanf(line.c_str(), "C %llu %llu %llu %llu", &slot, &end, &size, &guard) != 4)
+    unsigned long long slot = 0, end = 0, size = 0, guard = 0, reused = 0;
+    if (std::sscanf(line.c_str(), "C %llu %llu %llu %llu %llu", &slot, &end, &size, &guard, &reused) != 5)
       detail::throw_errno(EIO, "the pthread replay child wrote a line that does not parse: " + line);
     o.slot = static_cast<unsigned>(slot);
     o.stack_end = static_cast<std::uintptr_t>(end);
     o.stack_size = static_cast<std::size_t>(size);
     o.guard_vma = static_cast<std::size_t>(guard);
+    o.reused = reused != 0;
     result.push_back(o);
   }
   return result;
@@ -334,6 +339,12 @@ std::vector<model_step> replay_on_model(stack_cache& cache, const std::vector<th
   return steps;
 }
 
+static bool end_of_known(const std::map<std::uint64_t, std::uintptr_t>& end_of, std::uintptr_t end) {
+  for (const auto& [id, e] : end_of)
+    if (e == end) return true;
+  return false;
+}
+
 std::vector<replay_verdict> compare_replay(const std::vector<model_step>& model,
                                            const std::vector<pthread_observation>& real) {
   std::vector<replay_verdict> out;
@@ -354,7 +365,20 @@ std::vector<replay_verdict> compare_replay(const std::vector<model_step>& model,
     const model_step& m = model[i];
     const pthread_observation& r = real[i];
     std::string why;
-    if (m.hit) {
+    // Reuse or a new mapping, as the child's /proc/self/maps showed it: a model that says "new"
+    // where glibc took a block it already had is wrong even at an address the model never held
+    // (a forked child's cache starts with the stacks of its parent's other live threads).
+    if (m.hit && !r.reused) {
+      why = "the model reused block " + std::to_string(m.block_id) + "; glibc mapped a new block (ends at " +
+            hex(r.stack_end) + ")";
+    } else if (!m.hit && r.reused) {
+      why = "the model mapped a new block; glibc reused one already mapped at " + hex(r.stack_end) +
+            (end_of_known(end_of, r.stack_end) ? "" : ", which the model never had (inherited from the parent's live "
+                                                       "threads, or an earlier join?)");
+    }
+    if (!why.empty()) {
+      if (!m.hit) end_of[m.block_id] = r.stack_end;
+    } else if (m.hit) {
       auto it = end_of.find(m.block_id);
       if (it == end_of.end()) {
         why = "the model reused block " + std::to_string(m.block_id) + ", which glibc never had";

@@ -50,12 +50,14 @@ struct pthread_observation {
   std::uintptr_t stack_end = 0;  // stackaddr + stacksize: the block's end, which identifies it
   std::size_t stack_size = 0;    // block size - guard
   std::size_t guard_vma = 0;     // length of the inaccessible VMA right below the stack (0: none)
+  bool reused = false;           // the stack's range was already mapped before the create (/proc/self/maps)
 };
 
 // Replays `ops` on real pthreads in a forked child and reports each create in order.  Threads
 // park until joined; joining a slot that holds no thread, or creating into a busy slot, throws
-// std::invalid_argument.  The child's glibc cache starts as this process's: call it before the
-// process has joined any thread (or the replay starts with blocks the model does not know).
+// std::invalid_argument.  The child's glibc cache starts as this process's, plus the stacks of
+// this process's other live threads (glibc's fork reclaims them): with either non-empty the
+// replay starts with blocks a fresh model does not know, and compare_replay says so.
 // Throws resource_error if the child fails or misses the deadline.
 WEFT_API std::vector<pthread_observation> replay_on_pthreads(const std::vector<thread_op>& ops,
                                                              std::chrono::seconds deadline = std::chrono::seconds(20));
@@ -71,9 +73,11 @@ struct model_step {
 };
 WEFT_API std::vector<model_step> replay_on_model(stack_cache& cache, const std::vector<thread_op>& ops);
 
-// Step-by-step agreement between the model and real pthreads.  A model hit on block B must come
-// back at the address the real thread that first got B had; a miss must come back at an address
-// the model does not hold in its cache; reported sizes and guards must be equal.
+// Step-by-step agreement between the model and real pthreads.  A model hit must be a real reuse
+// and a model miss a new mapping (pthread_observation::reused, from /proc/self/maps); a hit on
+// block B must come back at the address the real thread that first got B had; a miss must come
+// back at an address the model does not hold in its cache; reported sizes and guards must be
+// equal.
 struct replay_verdict {
   bool match = true;
   std::string why;  // empty when it matches
