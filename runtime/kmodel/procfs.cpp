@@ -251,21 +251,37 @@ process_memory read_process_memory() {
         if (parse_hex(f, sp)) ts.sp = static_cast<std::uintptr_t>(sp);
       }
     }
-    if (ts.sp) {
-      for (std::size_t i = 0; i < maps.size(); ++i) {
-        if (maps[i].start <= *ts.sp && *ts.sp < maps[i].end) {
-          ts.vma = maps[i];
-          if (i > 0 && maps[i - 1].end == maps[i].start && !maps[i - 1].accessible())
-            ts.guard_below = maps[i - 1].size();
-          break;
-        }
-      }
-    } else if (ts.main) {
-      ts.vma = pm.main_stack;
-    }
+    if (ts.main && !ts.sp) ts.vma = pm.main_stack;
     pm.thread_stacks.push_back(std::move(ts));
   }
   ::closedir(dir);
+
+  // Which VMA holds each stack pointer.  Stacks of neighbouring threads can merge into one VMA
+  // (a thread made with guard size 0 has nothing to keep its stack apart from the one mapped
+  // below it); then the VMA is no single thread's stack, and an inaccessible VMA below it is
+  // the guard of the lowest stack in it only — the thread whose sp is lowest there.
+  std::vector<std::size_t> at(pm.thread_stacks.size(), maps.size());
+  for (std::size_t t = 0; t < pm.thread_stacks.size(); ++t) {
+    const thread_stack& ts = pm.thread_stacks[t];
+    if (!ts.sp) continue;
+    for (std::size_t i = 0; i < maps.size(); ++i)
+      if (maps[i].start <= *ts.sp && *ts.sp < maps[i].end) at[t] = i;
+  }
+  for (std::size_t t = 0; t < pm.thread_stacks.size(); ++t) {
+    if (at[t] == maps.size()) continue;
+    thread_stack& ts = pm.thread_stacks[t];
+    const std::size_t i = at[t];
+    bool lowest = true;
+    for (std::size_t u = 0; u < pm.thread_stacks.size(); ++u) {
+      if (u == t || at[u] != i) continue;
+      ts.vma_shared = true;
+      if (*pm.thread_stacks[u].sp < *ts.sp) lowest = false;
+    }
+    if (ts.vma_shared) ts.containing_vma = maps[i];
+    else ts.vma = maps[i];
+    if (lowest && i > 0 && maps[i - 1].end == maps[i].start && !maps[i - 1].accessible())
+      ts.guard_below = maps[i - 1].size();
+  }
   return pm;
 }
 

@@ -93,6 +93,63 @@ TEST(ProcessMemory, FindsAParkedPthreadsStackAndGuard) {
   EXPECT_EQ(r.status, 0) << r.out;
 }
 
+// Two parked threads on stacks that share one VMA: the upper one has no guard (guard size 0),
+// so its stack merges with the guarded stack below it.  The guard under the merged VMA is the
+// lower thread's; the upper one has none, and neither owns the merged VMA.  The layout is made
+// by hand (one mapping, pthread_attr_setstack) so that the merge happens every run.
+TEST(ProcessMemory, AGuardlessStackMergedWithAGuardedOneHasNoGuard) {
+  WEFT_SKIP_UNDER_TSAN();
+  kmtest::run_result r = kmtest::in_child([] {
+    constexpr std::size_t page = 4096, stack = 64 * 1024;
+    char* mem = static_cast<char*>(
+        ::mmap(nullptr, page + 2 * stack, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0));
+    if (mem == MAP_FAILED) return 10;
+    if (::mprotect(mem, page, PROT_NONE) != 0) return 11;  // the lower stack's guard
+    char* lower = mem + page;
+    char* upper = lower + stack;
+    static std::atomic<int> gate{0};
+    auto park = [](void*) -> void* {
+      while (gate.load() == 0) ::syscall(SYS_futex, &gate, FUTEX_WAIT_PRIVATE, 0, nullptr, nullptr, 0);
+      return nullptr;
+    };
+    pthread_t t[2];
+    char* bases[2] = {lower, upper};
+    for (int i = 0; i < 2; ++i) {
+      pthread_attr_t a;
+      pthread_attr_init(&a);
+      if (pthread_attr_setstack(&a, bases[i], stack) != 0) return 12;
+      if (pthread_create(&t[i], &a, park, nullptr) != 0) return 13;
+      pthread_attr_destroy(&a);
+    }
+    const auto in = [](const std::optional<std::uintptr_t>& sp, char* base) {
+      return sp && *sp >= reinterpret_cast<std::uintptr_t>(base) && *sp < reinterpret_cast<std::uintptr_t>(base) + stack;
+    };
+    int seen = 0, ok = 0;
+    std::string report;
+    for (int attempt = 0; attempt < 5000 && seen < 2; ++attempt) {  // until both are blocked (bounded)
+      seen = ok = 0;
+      report.clear();
+      for (const km::thread_stack& ts : km::read_process_memory().thread_stacks) {
+        const bool is_lower = in(ts.sp, lower), is_upper = in(ts.sp, upper);
+        if (!is_lower && !is_upper) continue;
+        ++seen;
+        report += std::string(is_lower ? "lower" : "upper") + ": guard_below " + std::to_string(ts.guard_below) +
+                  ", own vma " + (ts.vma ? "yes" : "no") + ", shared " + (ts.vma_shared ? "yes" : "no") + "\n";
+        if (is_lower && ts.guard_below == page && ts.vma_shared && !ts.vma) ++ok;
+        if (is_upper && ts.guard_below == 0 && ts.vma_shared && !ts.vma && ts.containing_vma &&
+            ts.containing_vma->start == reinterpret_cast<std::uintptr_t>(lower))
+          ++ok;
+      }
+    }
+    gate.store(1);
+    ::syscall(SYS_futex, &gate, FUTEX_WAKE_PRIVATE, 2, nullptr, nullptr, 0);
+    for (pthread_t x : t) pthread_join(x, nullptr);
+    std::printf("%s", report.c_str());
+    return seen == 2 && ok == 2 ? 0 : 1;
+  });
+  EXPECT_EQ(r.status, 0) << r.out;
+}
+
 // vm.max_map_count bounds mm->map_count, which does not include the gate area ([vsyscall],
 // listed last in /proc/self/maps).  mm/mmap.c do_mmap refuses only once map_count exceeds the
 // limit, so a process that maps single pages until mmap fails holds exactly max + 1 VMAs.

@@ -40,11 +40,18 @@ WEFT_API std::size_t count_vmas();
 
 // A thread's stack as /proc shows it: the VMA holding the stack pointer it is blocked with
 // (/proc/self/task/<tid>/syscall), and the inaccessible VMA right below it (a guard), if any.
+// Stacks of neighbouring threads can merge into one VMA (a thread made with guard size 0 has
+// nothing between its stack and the one below): then `vma` is empty, `containing_vma` is the
+// merged VMA, and only the thread whose sp is lowest in it has the guard below.  /proc cannot
+// tell a stack merged with a running thread's (whose sp it does not show), or with other
+// memory, from a stack of its own.
 struct thread_stack {
   int tid = 0;
   bool main = false;                 // the main thread: its stack is [stack]
   std::optional<std::uintptr_t> sp;  // unknown while the thread runs
-  std::optional<mapping> vma;
+  std::optional<mapping> vma;        // this thread's stack VMA, when it is its alone
+  bool vma_shared = false;           // other threads' stack pointers are in the same VMA
+  std::optional<mapping> containing_vma;  // with vma_shared: the merged VMA
   std::size_t guard_below = 0;
 };
 
