@@ -16,13 +16,18 @@
 //                  guard as the kernel sees it.
 //   main stack     the SIGSEGV address when a recursion runs off the stack's reach; the handler
 //                  runs on a sigaltstack (the stack itself has no room left) and siglongjmps back.
-//   capacity       the count when pthread_create fails, and which limit is used up at that
-//                  moment, read from the same counters the estimate used.  pthread_create says
-//                  EAGAIN for all of them, so the counters are the only evidence.
+//   capacity       the count when pthread_create fails, and which limit stopped it, by evidence:
+//                  pthread_create says EAGAIN for all of them, so the child repeats its steps
+//                  one at a time (mmap, the guard's mprotect split, a raw clone3) and the call
+//                  that fails, with its errno, names the resource; counters at that moment only
+//                  tell apart the limits that fail clone alike (threads-max, RLIMIT_NPROC, pid
+//                  ids — in this namespace or, when it had room, an ancestor's).
 //
 // Rejected: running the experiments in threads of the caller (a SIGSEGV cannot be survived
-// portably, and a thread flood starves the caller too), and guessing the limit from errno
-// (it is EAGAIN whether mmap, a split or clone failed).
+// portably, and a thread flood starves the caller too); guessing the limit from
+// pthread_create's errno (it is EAGAIN whether mmap, a split or clone failed); and naming it by
+// running the estimate on the counters at failure — inside a pid namespace the counters cannot
+// see the limit that ran out, and that answer only repeats the model's own blind spot.
 #include <atomic>
 #include <cerrno>
 #include <chrono>
@@ -31,9 +36,11 @@
 #include <cstdlib>
 #include <cstring>
 #include <map>
+#include <optional>
 #include <set>
 #include <stdexcept>
 #include <string>
+#include <system_error>
 #include <vector>
 
 #include <grp.h>
@@ -46,6 +53,7 @@
 #include <unistd.h>
 
 #include "runtime/kmodel/sys.hpp"
+#include "weft/kmodel/clone.hpp"
 #include "weft/kmodel/observe.hpp"
 
 namespace weft::kmodel {
@@ -115,6 +123,10 @@ void put_snapshot(std::string& out, const std::string& p, const system_snapshot&
   put(out, p + "user_tasks", s.user_tasks);
   put(out, p + "as_limit", s.as_limit);
   put(out, p + "task_size", s.task_size);
+  put(out, p + "init_pid_ns", static_cast<std::uint64_t>(s.init_pid_ns ? (*s.init_pid_ns ? 1 : 0) : 2));
+  out += p + "pid_ns=" + s.pid_ns + "\n";
+  put(out, p + "pid_ns_levels_seen", s.pid_ns_levels_seen);
+  put(out, p + "possible_cpus", s.possible_cpus);
 }
 
 system_snapshot get_snapshot(const report& r, const std::string& p) {
@@ -135,6 +147,11 @@ system_snapshot get_snapshot(const report& r, const std::string& p) {
   s.user_tasks = u64(r, p + "user_tasks");
   s.as_limit = rl(r, p + "as_limit");
   s.task_size = u64(r, p + "task_size");
+  const std::uint64_t init = u64(r, p + "init_pid_ns");
+  if (init < 2) s.init_pid_ns = init == 1;
+  s.pid_ns = field(r, p + "pid_ns");
+  s.pid_ns_levels_seen = static_cast<unsigned>(u64(r, p + "pid_ns_levels_seen"));
+  s.possible_cpus = static_cast<unsigned>(u64(r, p + "possible_cpus"));
   return s;
 }
 
@@ -216,6 +233,50 @@ __attribute__((noinline, no_sanitize("address", "undefined"))) void dive(std::ui
   g_frames = depth;
   if (g_keep_diving) dive(depth + 1);
   frame[255] = frame[0];  // keeps the call from becoming a jump
+}
+
+// ---- why thread creation stopped --------------------------------------------------------
+
+WEFT_KMODEL_TASK_FN void noop_task(void*) noexcept {}
+
+// After pthread_create has failed, its steps one at a time, each with its own errno: the stack
+// block's mmap, the mprotect that splits off the guard, and a raw clone3 of a task (on a small
+// block of its own).  -1: not tried (an earlier step failed); 0: it worked.
+struct failure_steps {
+  int mmap = -1, mprotect = -1, clone = -1;
+  std::string clone_what;
+};
+
+failure_steps retry_steps(std::size_t block, std::size_t guard, guard_style style) {
+  failure_steps f;
+  const int rw = PROT_READ | PROT_WRITE;
+  const bool none_first = style == guard_style::mprotect && guard != 0;
+  void* mem = ::mmap(nullptr, block, none_first ? PROT_NONE : rw, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+  f.mmap = mem == MAP_FAILED ? errno : 0;
+  if (f.mmap != 0) return f;
+  f.mprotect = 0;
+  if (none_first && ::mprotect(static_cast<char*>(mem) + guard, block - guard, rw) != 0) f.mprotect = errno;
+  if (::munmap(mem, block) != 0) detail::throw_errno(errno, "munmap of the retried stack block");
+  if (f.mprotect != 0) return f;
+  try {
+    cache_config cfg = cache_config::for_this_process();
+    cfg.guard = guard_style::mprotect;
+    stack_cache cache(cfg);
+    task t = start_task(cache, clone_call::clone3, noop_task, nullptr, 64 * 1024);
+    t.join();
+    f.clone = 0;
+  } catch (const std::system_error& e) {
+    f.clone = e.code().value();
+    f.clone_what = e.what();
+  }
+  return f;
+}
+
+std::string step_text(int err) {
+  if (err < 0) return "not tried";
+  if (err == 0) return "ok";
+  const char* name = ::strerrorname_np(err);
+  return name ? name : std::to_string(err);
 }
 
 }  // namespace
@@ -537,6 +598,10 @@ capacity_observation measure_thread_capacity(const capacity_options& opts) {
     put(out, "error", static_cast<std::uint64_t>(err));
     put(out, "milliseconds", static_cast<std::uint64_t>(seconds * 1000));
     put_snapshot(out, "after.", take_snapshot());
+    const std::size_t guard = page;
+    const failure_steps f = retry_steps(detail::round_up(stack_size, page) + guard, guard, style);
+    out += "step.mmap=" + std::to_string(f.mmap) + "\nstep.mprotect=" + std::to_string(f.mprotect) +
+           "\nstep.clone=" + std::to_string(f.clone) + "\n";
     detail::write_all(fd, out);
     return 0;  // _exit takes every parked thread with it
   });
@@ -550,38 +615,77 @@ capacity_observation measure_thread_capacity(const capacity_options& opts) {
   o.error = static_cast<int>(u64(r, "error"));
   o.seconds = static_cast<double>(u64(r, "milliseconds")) / 1000.0;
 
-  // Which limit is used up now?  The VMA count is this process's own and exact; the task
-  // counts are machine-wide and move while we look, so the tightest of them is the culprit.
+  // Which limit stopped us, by evidence: pthread_create says EAGAIN for all of them, so the
+  // child repeated its steps one by one (retry_steps) and the first that failed, with its
+  // errno, says which resource it was; the counters at that moment only tell apart the limits
+  // that fail the same call the same way (clone's EAGAIN: threads-max, RLIMIT_NPROC, pid ids).
   const system_snapshot& a = o.at_failure;
-  const capacity_estimate left = estimate_capacity(a, stack_size, style, 4096, facts.page_size);
-  auto remaining = [&](capacity_limit l) -> std::optional<std::uint64_t> {
-    for (const capacity_row& row : left.rows)
-      if (row.limit == l) return row.threads;
-    return std::nullopt;
-  };
-  std::string ev = "at failure: VMAs " + std::to_string(a.vma_count) + "/" + std::to_string(a.max_map_count) +
-                   "; task ids in use " + std::to_string(a.pids_in_use) + " of " +
-                   std::to_string(a.pid_max > reserved_pids ? a.pid_max - reserved_pids : a.pid_max) + "; tasks " +
-                   std::to_string(a.nr_threads) + "/" + std::to_string(a.threads_max);
+  o.steps.mmap = static_cast<int>(std::strtol(field(r, "step.mmap").c_str(), nullptr, 10));
+  o.steps.mprotect = static_cast<int>(std::strtol(field(r, "step.mprotect").c_str(), nullptr, 10));
+  o.steps.clone = static_cast<int>(std::strtol(field(r, "step.clone").c_str(), nullptr, 10));
+  const std::uint64_t slack = 16 + o.created / 100;  // machine-wide counts move while we look
+  const std::uint64_t ns_range = a.pid_max > reserved_pids ? a.pid_max - reserved_pids : a.pid_max;
+  std::string ev = "pthread_create " + step_text(o.error) + " after " + std::to_string(o.created) +
+                   " threads; retried alone: mmap of the stack block " + step_text(o.steps.mmap) +
+                   ", mprotect of its guard split " + step_text(o.steps.mprotect) + ", clone3 of a task " +
+                   step_text(o.steps.clone) + "; at failure: VMAs " + std::to_string(a.vma_count) + "/" +
+                   std::to_string(a.max_map_count) + ", tasks " + std::to_string(a.nr_threads) + "/" +
+                   std::to_string(a.threads_max) + ", task ids in use " + std::to_string(a.pids_in_use) + " of " +
+                   std::to_string(ns_range) + (a.init_pid_ns == true ? "" : " in this pid namespace (" + a.pid_ns + ")");
   if (a.nproc_enforced && a.nproc_limit)
-    ev += "; this user's tasks " + std::to_string(a.user_tasks) + "/" + std::to_string(*a.nproc_limit);
-  o.evidence = ev;
-  if (remaining(capacity_limit::max_map_count).value_or(1) == 0) {
-    o.observed = capacity_limit::max_map_count;
-    return o;
-  }
-  capacity_limit best = capacity_limit::memory;
-  std::uint64_t best_left = ~std::uint64_t{0};
-  for (capacity_limit l : {capacity_limit::pid_max, capacity_limit::threads_max, capacity_limit::rlimit_nproc}) {
-    if (std::optional<std::uint64_t> n = remaining(l); n && *n < best_left) {
-      best = l;
-      best_left = *n;
+    ev += ", this user's tasks " + std::to_string(a.user_tasks) + "/" + std::to_string(*a.nproc_limit);
+  auto decide = [&](capacity_limit l, const std::string& why) {
+    o.observed = l;
+    o.evidence = ev + ": " + why;
+  };
+  if (o.steps.mmap > 0 || o.steps.mprotect > 0) {
+    const bool split = o.steps.mmap == 0;
+    const int e = split ? o.steps.mprotect : o.steps.mmap;
+    const std::string call = split ? "the guard split" : "the mmap";
+    if (e == ENOMEM && a.vma_count + (split ? 2 : 1) > a.max_map_count) {
+      decide(capacity_limit::max_map_count, call + " needs a VMA and the process has " + std::to_string(a.vma_count));
+    } else if (a.as_limit && a.vm_size + detail::round_up(stack_size, facts.page_size) >= *a.as_limit) {
+      decide(capacity_limit::address_space, call + " failed with RLIMIT_AS reached");
+    } else if (a.overcommit_memory == 2) {
+      decide(capacity_limit::commit_limit, call + " failed under vm.overcommit_memory=2");
+    } else {
+      decide(capacity_limit::memory, call + " failed with mappings to spare");
     }
+  } else if (o.steps.clone > 0) {
+    if (o.steps.clone != EAGAIN) {
+      decide(capacity_limit::memory, "clone3 failed with " + step_text(o.steps.clone) + " (kernel memory)");
+    } else if (a.nr_threads + slack >= a.threads_max) {
+      decide(capacity_limit::threads_max, "clone3 EAGAIN with the machine's tasks at kernel.threads-max");
+    } else if (a.nproc_enforced && a.nproc_limit && a.user_tasks + slack >= *a.nproc_limit) {
+      decide(capacity_limit::rlimit_nproc, "clone3 EAGAIN with this user's tasks at RLIMIT_NPROC");
+    } else if (a.pids_in_use + slack >= ns_range) {
+      decide(capacity_limit::pid_max, "clone3 EAGAIN with this namespace's task ids used up");
+    } else if (a.init_pid_ns != true) {
+      decide(capacity_limit::ancestor_pid_max,
+             "clone3 EAGAIN while this pid namespace, threads-max and RLIMIT_NPROC all had room: an ancestor "
+             "namespace ran out of task ids");
+    } else {
+      decide(capacity_limit::pid_max,
+             "clone3 EAGAIN while threads-max and RLIMIT_NPROC had room: task ids, counted short (ids held "
+             "by tasks /proc does not list)");
+    }
+  } else {
+    // Every step worked when repeated: whatever ran out was freed meanwhile (another process
+    // exited).  Fall back to the counters: the tightest task limit, if it was nearly used up.
+    const capacity_estimate left = estimate_capacity(a, stack_size, style, 4096, facts.page_size);
+    capacity_limit best = capacity_limit::memory;
+    std::uint64_t best_left = ~std::uint64_t{0};
+    for (const capacity_row& row : left.rows) {
+      const bool task_limit = row.limit == capacity_limit::pid_max || row.limit == capacity_limit::threads_max ||
+                              row.limit == capacity_limit::rlimit_nproc || row.limit == capacity_limit::ancestor_pid_max;
+      if (task_limit && row.threads < best_left) {
+        best = row.limit;
+        best_left = row.threads;
+      }
+    }
+    if (best_left > slack) best = capacity_limit::memory;
+    decide(best, "not reproduced (every step worked when retried); judged from the counters alone");
   }
-  // A task limit that still had room for more than 1% of what was created did not stop us:
-  // the failure was memory (mmap ENOMEM also turns into EAGAIN).
-  if (best_left > 16 + o.created / 100) best = capacity_limit::memory;
-  o.observed = best;
   return o;
 }
 

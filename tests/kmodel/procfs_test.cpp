@@ -218,6 +218,7 @@ km::system_snapshot synthetic() {
   s.nproc_limit = 96365;
   s.nproc_enforced = false;
   s.user_tasks = 80;
+  s.init_pid_ns = true;
   return s;
 }
 
@@ -255,6 +256,32 @@ TEST(CapacityEstimate, NamesTheSmallestLimit) {
   s.committed_as = 0;
   EXPECT_EQ(km::estimate_capacity(s, 8u << 20, km::guard_style::mprotect).binding().limit,
             km::capacity_limit::commit_limit);
+}
+
+TEST(CapacityEstimate, InsideAPidNamespaceTheInitialNamespaceIsAssumedAndSaidSo) {
+  km::system_snapshot s = synthetic();
+  s.pid_max = 4194304;  // a new namespace's own, since Linux 6.14
+  s.init_pid_ns = false;
+  s.pid_ns = "pid:[4026532175]";
+  s.possible_cpus = 2;
+  s.nr_threads = 116;
+  km::capacity_estimate e = km::estimate_capacity(s, 64 * 1024, km::guard_style::mprotect);
+  EXPECT_EQ(e.binding().limit, km::capacity_limit::ancestor_pid_max);
+  EXPECT_EQ(e.binding().threads, 32768u - 300u - 116u);  // the kernel default, less every task on the machine
+  EXPECT_TRUE(e.binding().assumed);
+  ASSERT_FALSE(e.unknowns.empty());
+  EXPECT_NE(e.unknowns.front().find("cannot be read"), std::string::npos) << e.unknowns.front();
+  s.possible_cpus = 64;  // the default scales with CPUs: 1024 each (now mappings bind first)
+  for (const auto& r : km::estimate_capacity(s, 64 * 1024, km::guard_style::mprotect).rows)
+    if (r.limit == km::capacity_limit::ancestor_pid_max) {
+      EXPECT_EQ(r.threads, 65536u - 300u - 116u);
+    }
+  s.init_pid_max = 4194304;  // told: a host that raised it; mappings bind again
+  e = km::estimate_capacity(s, 64 * 1024, km::guard_style::mprotect);
+  EXPECT_EQ(e.binding().limit, km::capacity_limit::max_map_count);
+  for (const auto& r : e.rows) EXPECT_FALSE(r.assumed) << r.basis;
+  s.init_pid_ns = true;  // the initial namespace: nothing hidden
+  EXPECT_TRUE(km::estimate_capacity(s, 64 * 1024, km::guard_style::mprotect).unknowns.empty());
 }
 
 }  // namespace

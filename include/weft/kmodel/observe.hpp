@@ -119,14 +119,21 @@ struct capacity_observation {
   capacity_estimate estimate;        // from `before`
   std::uint64_t created = 0;         // threads made before pthread_create failed
   int error = 0;                     // what it returned
-  capacity_limit observed = capacity_limit::memory;  // the limit found exhausted
+  // pthread_create's steps retried one at a time after it failed: errno of each
+  // (-1: not tried because an earlier one failed; 0: it worked).
+  struct retried_steps {
+    int mmap = -1, mprotect = -1, clone = -1;
+  } steps;
+  capacity_limit observed = capacity_limit::memory;  // the limit found exhausted, by the evidence below
   std::string evidence;
   system_snapshot at_failure;
   double seconds = 0;
 };
 
-// Forks; the child creates parked threads until pthread_create fails, then works out which
-// limit was exhausted from what /proc says at that moment and exits (its threads with it).
+// Forks; the child creates parked threads until pthread_create fails, then repeats its steps
+// one at a time (mmap of a block, the guard's mprotect split, a raw clone3) to see which call
+// fails with which errno, reads /proc at that moment and exits (its threads with it).  The
+// limit is named from that evidence, never by running the estimate again.
 // While it runs, the binding limit really is used up: if that is kernel.pid_max or
 // threads-max, other processes on the machine cannot fork for that moment.  Throws
 // resource_error if the child fails or misses the deadline (it is killed).

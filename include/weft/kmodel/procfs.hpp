@@ -83,17 +83,38 @@ struct system_snapshot {
   std::uint64_t user_tasks = 0;  // tasks whose real uid is ours (what RLIMIT_NPROC counts)
   rlimit_value as_limit;         // RLIMIT_AS soft limit
   std::uint64_t task_size = std::uint64_t{1} << 47;  // user address space (x86_64, 4-level paging)
+  // Pid namespaces.  Every task takes an id in its own namespace and in each ancestor, each
+  // bounded by that namespace's pid_max (kernel/pid.c alloc_pid; per namespace since Linux
+  // 6.14, a new one starting at 4194304).  /proc/sys/kernel/pid_max shows the reader's own
+  // namespace only, and /proc only the tasks of the namespace it was mounted for.
+  std::optional<bool> init_pid_ns;  // /proc/self/ns/pid is the initial namespace (nullopt: unreadable)
+  std::string pid_ns;               // "pid:[4026531836]"
+  unsigned pid_ns_levels_seen = 1;  // NSpid entries: levels from /proc's namespace down to ours
+  unsigned possible_cpus = 1;       // /sys/devices/system/cpu/possible (the default pid_max scales with it)
+  // The initial namespace's pid_max, when the caller knows it (it cannot be read from inside);
+  // nullopt: the estimate assumes the kernel's default and says so.
+  std::optional<std::uint64_t> init_pid_max;
 };
 // Throws resource_error if a /proc file it needs cannot be read.
 WEFT_API system_snapshot take_snapshot();
 
-enum class capacity_limit { max_map_count, pid_max, threads_max, rlimit_nproc, memory, address_space, commit_limit };
+enum class capacity_limit {
+  max_map_count,
+  pid_max,           // this pid namespace's (or, in the initial namespace, the machine's)
+  threads_max,
+  rlimit_nproc,
+  memory,
+  address_space,
+  commit_limit,
+  ancestor_pid_max,  // an ancestor pid namespace's: ids there run out first (inside a container)
+};
 WEFT_API const char* to_string(capacity_limit l) noexcept;  // "vm.max_map_count", "kernel.pid_max", ...
 
 struct capacity_row {
   capacity_limit limit = capacity_limit::memory;
   std::uint64_t threads = 0;  // how many more threads this limit allows
   std::string basis;          // the arithmetic, for people
+  bool assumed = false;       // an input could not be read here and was assumed (see basis)
 };
 
 struct capacity_estimate {
@@ -102,6 +123,7 @@ struct capacity_estimate {
   unsigned vmas_per_thread = 0;
   std::size_t bytes_per_thread = 0;  // memory each parked thread costs, roughly
   std::vector<capacity_row> rows;    // every limit that applies here
+  std::vector<std::string> unknowns;  // what this estimate cannot know from here, for people
   // The limit that stops thread creation first.
   const capacity_row& binding() const;
 };
