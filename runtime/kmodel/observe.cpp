@@ -43,13 +43,16 @@
 #include <system_error>
 #include <vector>
 
+#include <fcntl.h>
 #include <grp.h>
 #include <linux/futex.h>
 #include <pthread.h>
 #include <sys/mman.h>
+#include <sys/personality.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "runtime/kmodel/sys.hpp"
@@ -535,6 +538,49 @@ main_stack_observation measure_main_stack(rlimit_value rlimit_stack, std::size_t
   o.lowest = detail::round_down(o.fault_address, o.inputs.page_size) + o.inputs.page_size;
   o.reached = o.inputs.stack_end > o.lowest ? o.inputs.stack_end - o.lowest : 0;
   return o;
+}
+
+std::size_t measure_start_threshold(const std::string& path, const std::vector<std::string>& args,
+                                    std::chrono::seconds deadline) {
+  const std::size_t page = process_facts::probe().page_size;
+  rlimit hard{};
+  if (::getrlimit(RLIMIT_STACK, &hard) != 0) detail::throw_errno(errno, "getrlimit(RLIMIT_STACK)");
+  std::vector<char*> argv;
+  argv.push_back(const_cast<char*>(path.c_str()));
+  for (const std::string& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  for (std::size_t limit = page; limit <= 256 * 1024; limit += page) {
+    if (hard.rlim_max != RLIM_INFINITY && limit > hard.rlim_max)
+      throw std::invalid_argument("weft: kmodel: " + path + " did not start under any RLIMIT_STACK up to the hard limit " +
+                                  size_text(static_cast<std::uint64_t>(hard.rlim_max)));
+    const std::string text = detail::child_process::run("start-threshold", deadline, [&](int fd) {
+      if (::personality(ADDR_NO_RANDOMIZE) == -1) detail::throw_errno(errno, "personality(ADDR_NO_RANDOMIZE)");
+      rlimit rl = hard;
+      rl.rlim_cur = static_cast<rlim_t>(limit);
+      if (::setrlimit(RLIMIT_STACK, &rl) != 0) detail::throw_errno(errno, "setrlimit(RLIMIT_STACK)");
+      const int null = ::open("/dev/null", O_WRONLY | O_CLOEXEC);
+      if (null < 0 || ::dup2(null, 1) < 0 || ::dup2(null, 2) < 0) detail::throw_errno(errno, "redirecting to /dev/null");
+      detail::write_all(fd, "exec\n");  // what follows is the program's, not ours
+      // The pipe is close-on-exec: the parent's read ends when exec succeeds or the child dies.
+      const pid_t pid = ::fork();
+      if (pid < 0) detail::throw_errno(errno, "fork for the start-threshold try");
+      if (pid == 0) {
+        ::execve(argv[0], argv.data(), environ);
+        ::_exit(127);
+      }
+      int status = 0;
+      while (::waitpid(pid, &status, 0) < 0)
+        if (errno != EINTR) detail::throw_errno(errno, "waitpid for the start-threshold try");
+      const std::string verdict = WIFEXITED(status) ? "exit=" + std::to_string(WEXITSTATUS(status)) + "\n"
+                                                    : "signal=" + std::to_string(WTERMSIG(status)) + "\n";
+      detail::write_all(fd, verdict);
+      return 0;
+    });
+    const report r = parse_report(text, "start-threshold");
+    if (r.count("exit") && r.at("exit") == "127") throw std::invalid_argument("weft: kmodel: cannot execute " + path);
+    if (r.count("exit") && r.at("exit") == "0") return limit;
+  }
+  throw std::invalid_argument("weft: kmodel: " + path + " did not start under any RLIMIT_STACK up to 256 KiB");
 }
 
 capacity_observation measure_thread_capacity(const capacity_options& opts) {

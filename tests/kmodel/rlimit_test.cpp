@@ -183,6 +183,39 @@ TEST(MainStackValidation, OffTheMainThreadIsRefused) {
   EXPECT_EQ(r.status, 0) << r.out;
 }
 
+// Whether a process starts at all under a tiny limit: the model takes the smallest limit with
+// randomisation off (measured) and adds x86_64's random stack offset of up to 8 KiB.  Checked
+// with randomisation on, as programs normally run: never below the first, always from the
+// second — and at the first only sometimes (a probe run with randomisation off hides that).
+TEST(ProcessStartValidation, ProbeStartsWhereTheModelSays) {
+  const km::process_facts f = km::process_facts::probe();
+  if (f.stack_random_offset_max == 0)
+    GTEST_SKIP() << "address-space randomisation is off here (randomize_va_space " << f.randomize_va_space
+                 << (f.addr_no_randomize ? ", ADDR_NO_RANDOMIZE" : "") << ")";
+  const std::size_t t = km::measure_start_threshold(WEFT_KMODEL_PROBE, {"default-stack"});
+  const km::process_start_prediction p = km::predict_process_start(t, f.stack_random_offset_max, f.page_size);
+  auto starts = [](std::size_t limit, int runs) {
+    int n = 0;
+    for (int i = 0; i < runs; ++i)
+      n += kmtest::exec_under_stack_limit(WEFT_KMODEL_PROBE, {"default-stack"}, limit, true, 10).status == 0;
+    return n;
+  };
+  constexpr int runs = 40;
+  const int always = starts(p.always_from, runs);
+  const int at_threshold = starts(p.never_below, runs);
+  const int below = p.never_below > f.page_size ? starts(p.never_below - f.page_size, runs) : 0;
+  std::printf("[ process start ] probe: %zu without randomisation; with it: %d/%d start under %s, %d/%d under %s, "
+              "%d/%d under %s\n",
+              t, always, runs, km::size_text(p.always_from).c_str(), at_threshold, runs,
+              km::size_text(p.never_below).c_str(), below, runs, km::size_text(p.never_below - f.page_size).c_str());
+  EXPECT_EQ(always, runs) << "the model says every run starts under " << km::size_text(p.always_from);
+  EXPECT_EQ(below, 0) << "the model says no run starts under " << km::size_text(p.never_below - f.page_size);
+  // At most half the offsets leave room at the threshold (the need lies within its last page).
+  EXPECT_LT(at_threshold, runs) << "randomisation should make some runs fail under " << km::size_text(p.never_below);
+  EXPECT_EQ(p.at(p.never_below - f.page_size), km::process_start_prediction::verdict::never);
+  EXPECT_EQ(p.at(std::nullopt), km::process_start_prediction::verdict::always);
+}
+
 // The validation tests above must hold, or skip saying why, whatever `ulimit -s` the suite runs
 // under — with the hard limit lowered too, as `ulimit -s N` does.  This test runs the rest of
 // this executable again under a few such limits (the capacity tests aside: they take seconds).

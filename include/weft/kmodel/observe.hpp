@@ -104,6 +104,17 @@ struct main_stack_observation {
 WEFT_API main_stack_observation measure_main_stack(rlimit_value rlimit_stack, std::size_t obstacle_below = 0,
                                                    std::chrono::seconds deadline = std::chrono::seconds(30));
 
+// ---- starting a process under a small RLIMIT_STACK -------------------------------------------
+
+// The smallest RLIMIT_STACK, a whole number of pages from one page up to 256 KiB, under which
+// `path args...` (with this process's environment, stdout and stderr to /dev/null) exits 0 with
+// address-space randomisation off — deterministic, unlike the same with it on.  Each try is a
+// fork, personality(ADDR_NO_RANDOMIZE), setrlimit and execve.  Throws std::invalid_argument
+// if it does not start even under 256 KiB (or that is above the hard limit), resource_error if
+// fork, personality or setrlimit fail or a try misses the deadline.
+WEFT_API std::size_t measure_start_threshold(const std::string& path, const std::vector<std::string>& args,
+                                             std::chrono::seconds deadline = std::chrono::seconds(10));
+
 // ---- thread capacity ------------------------------------------------------------------------
 
 struct capacity_options {
