@@ -26,6 +26,10 @@
 // Signals: the creator blocks all of them around the clone, so the task starts, and stays,
 // with every signal blocked — a process-directed signal can never be handled on a task that
 // has no TCB.  (glibc does the same dance and unblocks in start_thread; we never unblock.)
+// "All" takes the raw rt_sigprocmask on a full set: glibc's sigfillset, pthread_sigmask and
+// sigprocmask quietly leave its own SIGCANCEL (32) and SIGSETXID (33) unblocked
+// (signal/sigfillset.c, nptl/pthread_sigmask.c: clear_internal_signals), and their handlers
+// would then run on the task with the creator's TCB.  SIGKILL and SIGSTOP cannot be blocked.
 // Synchronous faults (SIGSEGV on the guard) cannot be blocked and kill the process, as an
 // overflow on a pthread does.
 //
@@ -40,6 +44,7 @@
 #include <atomic>
 #include <cerrno>
 #include <csignal>
+#include <cstring>
 #include <new>
 #include <stdexcept>
 #include <string>
@@ -84,6 +89,13 @@ WEFT_KMODEL_TASK_FN void weft_kmodel_task_entry(void* p) noexcept {
   d->last_sp.store(current_sp(), std::memory_order_relaxed);
 }
 
+// rt_sigprocmask without glibc's wrapper, which filters out its internal signals (see above).
+int raw_sigmask(int how, const sigset_t* set, sigset_t* old) noexcept {
+  // The kernel's sigset is 64 bits on x86_64 (_NSIG / 8), not glibc's 1024-bit sigset_t.
+  if (::syscall(SYS_rt_sigprocmask, how, set, old, 64 / 8) != 0) return errno;
+  return 0;
+}
+
 const char* task_limits() {
   return "out of task ids (kernel.pid_max), threads (kernel.threads-max), RLIMIT_NPROC or kernel memory";
 }
@@ -107,10 +119,10 @@ task start_task(stack_cache& cache, clone_call how, task_fn fn, void* arg, std::
   int* tid_word = reinterpret_cast<int*>(&d->tid);
 
   sigset_t all, old;
-  ::sigfillset(&all);
-  if (int e = ::pthread_sigmask(SIG_SETMASK, &all, &old); e != 0) {
+  std::memset(&all, 0xff, sizeof all);  // not sigfillset: it too leaves out glibc's 32 and 33
+  if (int e = raw_sigmask(SIG_SETMASK, &all, &old); e != 0) {
     cache.release(a.block.id);
-    detail::throw_errno(e, "pthread_sigmask before clone");
+    detail::throw_errno(e, "rt_sigprocmask before clone");
   }
   long r = -ENOSYS;
   if (how == clone_call::clone3) {
@@ -127,7 +139,7 @@ task start_task(stack_cache& cache, clone_call how, task_fn fn, void* arg, std::
   if (how == clone_call::clone)
     r = weft_kmodel_clone_x86_64(task_clone_flags, reinterpret_cast<void*>(top), tid_word, tid_word,
                                  &weft_kmodel_task_entry, d);
-  int restore = ::pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  int restore = raw_sigmask(SIG_SETMASK, &old, nullptr);
   if (r < 0) {
     d->~task_descriptor();
     cache.release(a.block.id);
@@ -141,7 +153,7 @@ task start_task(stack_cache& cache, clone_call how, task_fn fn, void* arg, std::
   t.call_ = how;
   if (restore != 0) {
     t.join();
-    detail::throw_errno(restore, "pthread_sigmask after clone");
+    detail::throw_errno(restore, "rt_sigprocmask after clone");
   }
   return t;
 #else

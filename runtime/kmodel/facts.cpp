@@ -26,6 +26,7 @@
 #include <gnu/libc-version.h>
 #include <pthread.h>
 #include <sys/mman.h>
+#include <sys/personality.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -131,6 +132,13 @@ process_facts process_facts::probe() {
   if (std::optional<std::size_t> cap = tunable_stack_cache_size()) f.stack_cache_max = *cap;
   f.stack_guard_gap = guard_gap_bytes(f.page_size);
   f.kernel_guard_install = detail::guard_install_works(f.page_size);
+  if (std::optional<std::string> v = detail::read_file("/proc/sys/kernel/randomize_va_space"))
+    f.randomize_va_space = static_cast<int>(std::strtol(v->c_str(), nullptr, 10));
+  const int persona = ::personality(0xffffffff);  // query only
+  f.addr_no_randomize = persona != -1 && (persona & ADDR_NO_RANDOMIZE) != 0;
+#if defined(__x86_64__)
+  if (f.randomize_va_space > 0 && !f.addr_no_randomize) f.stack_random_offset_max = 8192;
+#endif
   return f;
 }
 

@@ -16,13 +16,18 @@
 //                  guard as the kernel sees it.
 //   main stack     the SIGSEGV address when a recursion runs off the stack's reach; the handler
 //                  runs on a sigaltstack (the stack itself has no room left) and siglongjmps back.
-//   capacity       the count when pthread_create fails, and which limit is used up at that
-//                  moment, read from the same counters the estimate used.  pthread_create says
-//                  EAGAIN for all of them, so the counters are the only evidence.
+//   capacity       the count when pthread_create fails, and which limit stopped it, by evidence:
+//                  pthread_create says EAGAIN for all of them, so the child repeats its steps
+//                  one at a time (mmap, the guard's mprotect split, a raw clone3) and the call
+//                  that fails, with its errno, names the resource; counters at that moment only
+//                  tell apart the limits that fail clone alike (threads-max, RLIMIT_NPROC, pid
+//                  ids — in this namespace or, when it had room, an ancestor's).
 //
 // Rejected: running the experiments in threads of the caller (a SIGSEGV cannot be survived
-// portably, and a thread flood starves the caller too), and guessing the limit from errno
-// (it is EAGAIN whether mmap, a split or clone failed).
+// portably, and a thread flood starves the caller too); guessing the limit from
+// pthread_create's errno (it is EAGAIN whether mmap, a split or clone failed); and naming it by
+// running the estimate on the counters at failure — inside a pid namespace the counters cannot
+// see the limit that ran out, and that answer only repeats the model's own blind spot.
 #include <atomic>
 #include <cerrno>
 #include <chrono>
@@ -31,21 +36,27 @@
 #include <cstdlib>
 #include <cstring>
 #include <map>
+#include <optional>
 #include <set>
 #include <stdexcept>
 #include <string>
+#include <system_error>
 #include <vector>
 
+#include <fcntl.h>
 #include <grp.h>
 #include <linux/futex.h>
 #include <pthread.h>
 #include <sys/mman.h>
+#include <sys/personality.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "runtime/kmodel/sys.hpp"
+#include "weft/kmodel/clone.hpp"
 #include "weft/kmodel/observe.hpp"
 
 namespace weft::kmodel {
@@ -115,6 +126,10 @@ void put_snapshot(std::string& out, const std::string& p, const system_snapshot&
   put(out, p + "user_tasks", s.user_tasks);
   put(out, p + "as_limit", s.as_limit);
   put(out, p + "task_size", s.task_size);
+  put(out, p + "init_pid_ns", static_cast<std::uint64_t>(s.init_pid_ns ? (*s.init_pid_ns ? 1 : 0) : 2));
+  out += p + "pid_ns=" + s.pid_ns + "\n";
+  put(out, p + "pid_ns_levels_seen", s.pid_ns_levels_seen);
+  put(out, p + "possible_cpus", s.possible_cpus);
 }
 
 system_snapshot get_snapshot(const report& r, const std::string& p) {
@@ -135,6 +150,11 @@ system_snapshot get_snapshot(const report& r, const std::string& p) {
   s.user_tasks = u64(r, p + "user_tasks");
   s.as_limit = rl(r, p + "as_limit");
   s.task_size = u64(r, p + "task_size");
+  const std::uint64_t init = u64(r, p + "init_pid_ns");
+  if (init < 2) s.init_pid_ns = init == 1;
+  s.pid_ns = field(r, p + "pid_ns");
+  s.pid_ns_levels_seen = static_cast<unsigned>(u64(r, p + "pid_ns_levels_seen"));
+  s.possible_cpus = static_cast<unsigned>(u64(r, p + "possible_cpus"));
   return s;
 }
 
@@ -218,6 +238,50 @@ __attribute__((noinline, no_sanitize("address", "undefined"))) void dive(std::ui
   frame[255] = frame[0];  // keeps the call from becoming a jump
 }
 
+// ---- why thread creation stopped --------------------------------------------------------
+
+WEFT_KMODEL_TASK_FN void noop_task(void*) noexcept {}
+
+// After pthread_create has failed, its steps one at a time, each with its own errno: the stack
+// block's mmap, the mprotect that splits off the guard, and a raw clone3 of a task (on a small
+// block of its own).  -1: not tried (an earlier step failed); 0: it worked.
+struct failure_steps {
+  int mmap = -1, mprotect = -1, clone = -1;
+  std::string clone_what;
+};
+
+failure_steps retry_steps(std::size_t block, std::size_t guard, guard_style style) {
+  failure_steps f;
+  const int rw = PROT_READ | PROT_WRITE;
+  const bool none_first = style == guard_style::mprotect && guard != 0;
+  void* mem = ::mmap(nullptr, block, none_first ? PROT_NONE : rw, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+  f.mmap = mem == MAP_FAILED ? errno : 0;
+  if (f.mmap != 0) return f;
+  f.mprotect = 0;
+  if (none_first && ::mprotect(static_cast<char*>(mem) + guard, block - guard, rw) != 0) f.mprotect = errno;
+  if (::munmap(mem, block) != 0) detail::throw_errno(errno, "munmap of the retried stack block");
+  if (f.mprotect != 0) return f;
+  try {
+    cache_config cfg = cache_config::for_this_process();
+    cfg.guard = guard_style::mprotect;
+    stack_cache cache(cfg);
+    task t = start_task(cache, clone_call::clone3, noop_task, nullptr, 64 * 1024);
+    t.join();
+    f.clone = 0;
+  } catch (const std::system_error& e) {
+    f.clone = e.code().value();
+    f.clone_what = e.what();
+  }
+  return f;
+}
+
+std::string step_text(int err) {
+  if (err < 0) return "not tried";
+  if (err == 0) return "ok";
+  const char* name = ::strerrorname_np(err);
+  return name ? name : std::to_string(err);
+}
+
 }  // namespace
 
 default_stack_observation observe_default_stack() {
@@ -265,6 +329,8 @@ std::vector<pthread_observation> replay_on_pthreads(const std::vector<thread_op>
       if (op.guard)
         if (int e = ::pthread_attr_setguardsize(&attr, *op.guard); e != 0) detail::throw_errno(e, "pthread_attr_setguardsize");
       gates[op.slot].store(0);
+      // What was mapped before the create decides reuse: a new block lands where nothing was.
+      const std::vector<mapping> before = read_maps();
       if (int e = ::pthread_create(&threads[op.slot], &attr, parked_thread, &gates[op.slot]); e != 0)
         detail::throw_errno(e, "pthread_create");
       ::pthread_attr_destroy(&attr);
@@ -276,8 +342,10 @@ std::vector<pthread_observation> replay_on_pthreads(const std::vector<thread_op>
       ::pthread_attr_getstack(&got, &low, &size);
       ::pthread_attr_destroy(&got);
       const auto lo = reinterpret_cast<std::uintptr_t>(low);
+      bool was_mapped = false;
+      for (const mapping& m : before) was_mapped |= m.start < lo + size && lo < m.end;
       out += "C " + std::to_string(op.slot) + " " + std::to_string(lo + size) + " " + std::to_string(size) + " " +
-             std::to_string(guard_vma_below(lo)) + "\n";
+             std::to_string(guard_vma_below(lo)) + " " + (was_mapped ? "1" : "0") + "\n";
     }
     for (unsigned s = 0; s < slots; ++s) {
       if (!live[s]) continue;
@@ -296,13 +364,14 @@ std::vector<pthread_observation> replay_on_pthreads(const std::vector<thread_op>
     pos = eol + 1;
     if (line.rfind("C ", 0) != 0) continue;
     pthread_observation o;
-    unsigned long long slot = 0, end = 0, size = 0, guard = 0;
-    if (std::sscanf(line.c_str(), "C %llu %llu %llu %llu", &slot, &end, &size, &guard) != 4)
+    unsigned long long slot = 0, end = 0, size = 0, guard = 0, reused = 0;
+    if (std::sscanf(line.c_str(), "C %llu %llu %llu %llu %llu", &slot, &end, &size, &guard, &reused) != 5)
       detail::throw_errno(EIO, "the pthread replay child wrote a line that does not parse: " + line);
     o.slot = static_cast<unsigned>(slot);
     o.stack_end = static_cast<std::uintptr_t>(end);
     o.stack_size = static_cast<std::size_t>(size);
     o.guard_vma = static_cast<std::size_t>(guard);
+    o.reused = reused != 0;
     result.push_back(o);
   }
   return result;
@@ -334,6 +403,12 @@ std::vector<model_step> replay_on_model(stack_cache& cache, const std::vector<th
   return steps;
 }
 
+static bool end_of_known(const std::map<std::uint64_t, std::uintptr_t>& end_of, std::uintptr_t end) {
+  for (const auto& [id, e] : end_of)
+    if (e == end) return true;
+  return false;
+}
+
 std::vector<replay_verdict> compare_replay(const std::vector<model_step>& model,
                                            const std::vector<pthread_observation>& real) {
   std::vector<replay_verdict> out;
@@ -354,7 +429,20 @@ std::vector<replay_verdict> compare_replay(const std::vector<model_step>& model,
     const model_step& m = model[i];
     const pthread_observation& r = real[i];
     std::string why;
-    if (m.hit) {
+    // Reuse or a new mapping, as the child's /proc/self/maps showed it: a model that says "new"
+    // where glibc took a block it already had is wrong even at an address the model never held
+    // (a forked child's cache starts with the stacks of its parent's other live threads).
+    if (m.hit && !r.reused) {
+      why = "the model reused block " + std::to_string(m.block_id) + "; glibc mapped a new block (ends at " +
+            hex(r.stack_end) + ")";
+    } else if (!m.hit && r.reused) {
+      why = "the model mapped a new block; glibc reused one already mapped at " + hex(r.stack_end) +
+            (end_of_known(end_of, r.stack_end) ? "" : ", which the model never had (inherited from the parent's live "
+                                                       "threads, or an earlier join?)");
+    }
+    if (!why.empty()) {
+      if (!m.hit) end_of[m.block_id] = r.stack_end;
+    } else if (m.hit) {
       auto it = end_of.find(m.block_id);
       if (it == end_of.end()) {
         why = "the model reused block " + std::to_string(m.block_id) + ", which glibc never had";
@@ -385,6 +473,16 @@ main_stack_observation measure_main_stack(rlimit_value rlimit_stack, std::size_t
                                           std::chrono::seconds deadline) {
   if (::gettid() != ::getpid())
     throw std::logic_error("weft: kmodel: measure_main_stack must run on the main thread (its stack is [stack])");
+  {
+    rlimit lim{};
+    if (::getrlimit(RLIMIT_STACK, &lim) != 0) detail::throw_errno(errno, "getrlimit(RLIMIT_STACK)");
+    const bool above = lim.rlim_max != RLIM_INFINITY && (!rlimit_stack || *rlimit_stack > lim.rlim_max);
+    if (above)
+      throw std::invalid_argument("weft: kmodel: cannot measure the main stack under RLIMIT_STACK " +
+                                  size_text(rlimit_stack) + ": the hard limit here is " +
+                                  size_text(static_cast<std::uint64_t>(lim.rlim_max)) +
+                                  "; the child sets the soft limit only (ulimit -Hs)");
+  }
   main_stack_inputs guess = current_main_stack_inputs();
   guess.rlimit_stack = rlimit_stack;
   std::uintptr_t obstacle = 0;
@@ -440,6 +538,49 @@ main_stack_observation measure_main_stack(rlimit_value rlimit_stack, std::size_t
   o.lowest = detail::round_down(o.fault_address, o.inputs.page_size) + o.inputs.page_size;
   o.reached = o.inputs.stack_end > o.lowest ? o.inputs.stack_end - o.lowest : 0;
   return o;
+}
+
+std::size_t measure_start_threshold(const std::string& path, const std::vector<std::string>& args,
+                                    std::chrono::seconds deadline) {
+  const std::size_t page = process_facts::probe().page_size;
+  rlimit hard{};
+  if (::getrlimit(RLIMIT_STACK, &hard) != 0) detail::throw_errno(errno, "getrlimit(RLIMIT_STACK)");
+  std::vector<char*> argv;
+  argv.push_back(const_cast<char*>(path.c_str()));
+  for (const std::string& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  for (std::size_t limit = page; limit <= 256 * 1024; limit += page) {
+    if (hard.rlim_max != RLIM_INFINITY && limit > hard.rlim_max)
+      throw std::invalid_argument("weft: kmodel: " + path + " did not start under any RLIMIT_STACK up to the hard limit " +
+                                  size_text(static_cast<std::uint64_t>(hard.rlim_max)));
+    const std::string text = detail::child_process::run("start-threshold", deadline, [&](int fd) {
+      if (::personality(ADDR_NO_RANDOMIZE) == -1) detail::throw_errno(errno, "personality(ADDR_NO_RANDOMIZE)");
+      rlimit rl = hard;
+      rl.rlim_cur = static_cast<rlim_t>(limit);
+      if (::setrlimit(RLIMIT_STACK, &rl) != 0) detail::throw_errno(errno, "setrlimit(RLIMIT_STACK)");
+      const int null = ::open("/dev/null", O_WRONLY | O_CLOEXEC);
+      if (null < 0 || ::dup2(null, 1) < 0 || ::dup2(null, 2) < 0) detail::throw_errno(errno, "redirecting to /dev/null");
+      detail::write_all(fd, "exec\n");  // what follows is the program's, not ours
+      // The pipe is close-on-exec: the parent's read ends when exec succeeds or the child dies.
+      const pid_t pid = ::fork();
+      if (pid < 0) detail::throw_errno(errno, "fork for the start-threshold try");
+      if (pid == 0) {
+        ::execve(argv[0], argv.data(), environ);
+        ::_exit(127);
+      }
+      int status = 0;
+      while (::waitpid(pid, &status, 0) < 0)
+        if (errno != EINTR) detail::throw_errno(errno, "waitpid for the start-threshold try");
+      const std::string verdict = WIFEXITED(status) ? "exit=" + std::to_string(WEXITSTATUS(status)) + "\n"
+                                                    : "signal=" + std::to_string(WTERMSIG(status)) + "\n";
+      detail::write_all(fd, verdict);
+      return 0;
+    });
+    const report r = parse_report(text, "start-threshold");
+    if (r.count("exit") && r.at("exit") == "127") throw std::invalid_argument("weft: kmodel: cannot execute " + path);
+    if (r.count("exit") && r.at("exit") == "0") return limit;
+  }
+  throw std::invalid_argument("weft: kmodel: " + path + " did not start under any RLIMIT_STACK up to 256 KiB");
 }
 
 capacity_observation measure_thread_capacity(const capacity_options& opts) {
@@ -503,6 +644,10 @@ capacity_observation measure_thread_capacity(const capacity_options& opts) {
     put(out, "error", static_cast<std::uint64_t>(err));
     put(out, "milliseconds", static_cast<std::uint64_t>(seconds * 1000));
     put_snapshot(out, "after.", take_snapshot());
+    const std::size_t guard = page;
+    const failure_steps f = retry_steps(detail::round_up(stack_size, page) + guard, guard, style);
+    out += "step.mmap=" + std::to_string(f.mmap) + "\nstep.mprotect=" + std::to_string(f.mprotect) +
+           "\nstep.clone=" + std::to_string(f.clone) + "\n";
     detail::write_all(fd, out);
     return 0;  // _exit takes every parked thread with it
   });
@@ -516,38 +661,77 @@ capacity_observation measure_thread_capacity(const capacity_options& opts) {
   o.error = static_cast<int>(u64(r, "error"));
   o.seconds = static_cast<double>(u64(r, "milliseconds")) / 1000.0;
 
-  // Which limit is used up now?  The VMA count is this process's own and exact; the task
-  // counts are machine-wide and move while we look, so the tightest of them is the culprit.
+  // Which limit stopped us, by evidence: pthread_create says EAGAIN for all of them, so the
+  // child repeated its steps one by one (retry_steps) and the first that failed, with its
+  // errno, says which resource it was; the counters at that moment only tell apart the limits
+  // that fail the same call the same way (clone's EAGAIN: threads-max, RLIMIT_NPROC, pid ids).
   const system_snapshot& a = o.at_failure;
-  const capacity_estimate left = estimate_capacity(a, stack_size, style, 4096, facts.page_size);
-  auto remaining = [&](capacity_limit l) -> std::optional<std::uint64_t> {
-    for (const capacity_row& row : left.rows)
-      if (row.limit == l) return row.threads;
-    return std::nullopt;
-  };
-  std::string ev = "at failure: VMAs " + std::to_string(a.vma_count) + "/" + std::to_string(a.max_map_count) +
-                   "; task ids in use " + std::to_string(a.pids_in_use) + " of " +
-                   std::to_string(a.pid_max > reserved_pids ? a.pid_max - reserved_pids : a.pid_max) + "; tasks " +
-                   std::to_string(a.nr_threads) + "/" + std::to_string(a.threads_max);
+  o.steps.mmap = static_cast<int>(std::strtol(field(r, "step.mmap").c_str(), nullptr, 10));
+  o.steps.mprotect = static_cast<int>(std::strtol(field(r, "step.mprotect").c_str(), nullptr, 10));
+  o.steps.clone = static_cast<int>(std::strtol(field(r, "step.clone").c_str(), nullptr, 10));
+  const std::uint64_t slack = 16 + o.created / 100;  // machine-wide counts move while we look
+  const std::uint64_t ns_range = a.pid_max > reserved_pids ? a.pid_max - reserved_pids : a.pid_max;
+  std::string ev = "pthread_create " + step_text(o.error) + " after " + std::to_string(o.created) +
+                   " threads; retried alone: mmap of the stack block " + step_text(o.steps.mmap) +
+                   ", mprotect of its guard split " + step_text(o.steps.mprotect) + ", clone3 of a task " +
+                   step_text(o.steps.clone) + "; at failure: VMAs " + std::to_string(a.vma_count) + "/" +
+                   std::to_string(a.max_map_count) + ", tasks " + std::to_string(a.nr_threads) + "/" +
+                   std::to_string(a.threads_max) + ", task ids in use " + std::to_string(a.pids_in_use) + " of " +
+                   std::to_string(ns_range) + (a.init_pid_ns == true ? "" : " in this pid namespace (" + a.pid_ns + ")");
   if (a.nproc_enforced && a.nproc_limit)
-    ev += "; this user's tasks " + std::to_string(a.user_tasks) + "/" + std::to_string(*a.nproc_limit);
-  o.evidence = ev;
-  if (remaining(capacity_limit::max_map_count).value_or(1) == 0) {
-    o.observed = capacity_limit::max_map_count;
-    return o;
-  }
-  capacity_limit best = capacity_limit::memory;
-  std::uint64_t best_left = ~std::uint64_t{0};
-  for (capacity_limit l : {capacity_limit::pid_max, capacity_limit::threads_max, capacity_limit::rlimit_nproc}) {
-    if (std::optional<std::uint64_t> n = remaining(l); n && *n < best_left) {
-      best = l;
-      best_left = *n;
+    ev += ", this user's tasks " + std::to_string(a.user_tasks) + "/" + std::to_string(*a.nproc_limit);
+  auto decide = [&](capacity_limit l, const std::string& why) {
+    o.observed = l;
+    o.evidence = ev + ": " + why;
+  };
+  if (o.steps.mmap > 0 || o.steps.mprotect > 0) {
+    const bool split = o.steps.mmap == 0;
+    const int e = split ? o.steps.mprotect : o.steps.mmap;
+    const std::string call = split ? "the guard split" : "the mmap";
+    if (e == ENOMEM && a.vma_count + (split ? 2 : 1) > a.max_map_count) {
+      decide(capacity_limit::max_map_count, call + " needs a VMA and the process has " + std::to_string(a.vma_count));
+    } else if (a.as_limit && a.vm_size + detail::round_up(stack_size, facts.page_size) >= *a.as_limit) {
+      decide(capacity_limit::address_space, call + " failed with RLIMIT_AS reached");
+    } else if (a.overcommit_memory == 2) {
+      decide(capacity_limit::commit_limit, call + " failed under vm.overcommit_memory=2");
+    } else {
+      decide(capacity_limit::memory, call + " failed with mappings to spare");
     }
+  } else if (o.steps.clone > 0) {
+    if (o.steps.clone != EAGAIN) {
+      decide(capacity_limit::memory, "clone3 failed with " + step_text(o.steps.clone) + " (kernel memory)");
+    } else if (a.nr_threads + slack >= a.threads_max) {
+      decide(capacity_limit::threads_max, "clone3 EAGAIN with the machine's tasks at kernel.threads-max");
+    } else if (a.nproc_enforced && a.nproc_limit && a.user_tasks + slack >= *a.nproc_limit) {
+      decide(capacity_limit::rlimit_nproc, "clone3 EAGAIN with this user's tasks at RLIMIT_NPROC");
+    } else if (a.pids_in_use + slack >= ns_range) {
+      decide(capacity_limit::pid_max, "clone3 EAGAIN with this namespace's task ids used up");
+    } else if (a.init_pid_ns != true) {
+      decide(capacity_limit::ancestor_pid_max,
+             "clone3 EAGAIN while this pid namespace, threads-max and RLIMIT_NPROC all had room: an ancestor "
+             "namespace ran out of task ids");
+    } else {
+      decide(capacity_limit::pid_max,
+             "clone3 EAGAIN while threads-max and RLIMIT_NPROC had room: task ids, counted short (ids held "
+             "by tasks /proc does not list)");
+    }
+  } else {
+    // Every step worked when repeated: whatever ran out was freed meanwhile (another process
+    // exited).  Fall back to the counters: the tightest task limit, if it was nearly used up.
+    const capacity_estimate left = estimate_capacity(a, stack_size, style, 4096, facts.page_size);
+    capacity_limit best = capacity_limit::memory;
+    std::uint64_t best_left = ~std::uint64_t{0};
+    for (const capacity_row& row : left.rows) {
+      const bool task_limit = row.limit == capacity_limit::pid_max || row.limit == capacity_limit::threads_max ||
+                              row.limit == capacity_limit::rlimit_nproc || row.limit == capacity_limit::ancestor_pid_max;
+      if (task_limit && row.threads < best_left) {
+        best = row.limit;
+        best_left = row.threads;
+      }
+    }
+    if (best_left > slack) best = capacity_limit::memory;
+    decide(best, "not reproduced (every step worked when retried); judged from the counters alone");
   }
-  // A task limit that still had room for more than 1% of what was created did not stop us:
-  // the failure was memory (mmap ENOMEM also turns into EAGAIN).
-  if (best_left > 16 + o.created / 100) best = capacity_limit::memory;
-  o.observed = best;
   return o;
 }
 

@@ -15,8 +15,13 @@
 //                       neighbouring stacks merge.  A thread fits while count + per-thread <= max.
 //   kernel.pid_max      kernel/pid.c alloc_pid: ids come from [RESERVED_PIDS, pid_max) once they
 //                       have wrapped, and every task ever alive that still holds one — in any
-//                       process on the machine — takes its slot.  (pid_max is per pid namespace
-//                       since Linux 6.14.)
+//                       process on the machine — takes its slot.  A task takes an id in its pid
+//                       namespace and in every ancestor, each bounded by that namespace's
+//                       pid_max (per namespace since Linux 6.14; a new one starts at 4194304).
+//                       Inside a namespace (a container) /proc shows only the namespace's own
+//                       pid_max and tasks: the initial namespace's limit is assumed (the
+//                       kernel's default, or the caller's value) and its ids in use bounded by
+//                       the machine's task count, and the estimate says so (`unknowns`).
 //   kernel.threads-max  kernel/fork.c copy_process: nr_threads >= max_threads refuses, counting
 //                       every task in the system.  The default is memory / (8 * THREAD_SIZE).
 //   RLIMIT_NPROC        copy_process again: tasks of the real uid, not enforced for root or for
@@ -34,10 +39,12 @@
 //
 // Rejected: estimating from memory alone ("VIRT / 8 MiB"), which is what most write-ups do; on
 // a 64-bit machine the first wall is almost never memory.
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
 #include <stdexcept>
+#include <mutex>
 #include <string>
 
 #include <dirent.h>
@@ -50,6 +57,8 @@
 
 namespace weft::kmodel {
 namespace {
+
+constexpr std::uint64_t kernel_half = std::uint64_t{1} << 63;
 
 bool parse_hex(std::string_view& s, std::uint64_t& out) {
   std::size_t i = 0;
@@ -170,11 +179,18 @@ std::vector<mapping> read_maps() { return parse_maps(detail::read_file_or_throw(
 
 std::size_t count_vmas() {
   // Streamed through a fixed buffer: this is also called when mappings have run out, when a
-  // large allocation could fail.
+  // large allocation could fail.  The buffer is static (one reader at a time, under a lock):
+  // this runs on main threads with a few KiB of stack too (the tour under `ulimit -s 16`).
+  static std::mutex mu;
+  static char buf[4096];
+  std::lock_guard<std::mutex> lock(mu);
   int fd = ::open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
   if (fd < 0) detail::throw_errno(errno, "opening /proc/self/maps");
   std::size_t n = 0;
-  char buf[4096];
+  // Each line starts with its start address; the gate area ([vsyscall]) starts in the kernel's
+  // half and is no VMA of ours (see mapping::gate_area).
+  std::uint64_t start = 0;
+  bool in_address = true;
   for (;;) {
     ssize_t r = ::read(fd, buf, sizeof buf);
     if (r < 0) {
@@ -184,7 +200,18 @@ std::size_t count_vmas() {
       detail::throw_errno(e, "reading /proc/self/maps");
     }
     if (r == 0) break;
-    for (ssize_t i = 0; i < r; ++i) n += buf[i] == '\n';
+    for (ssize_t i = 0; i < r; ++i) {
+      const char c = buf[i];
+      if (c == '\n') {
+        if (start < kernel_half) ++n;
+        start = 0;
+        in_address = true;
+      } else if (in_address) {
+        if (c >= '0' && c <= '9') start = start * 16 + static_cast<unsigned>(c - '0');
+        else if (c >= 'a' && c <= 'f') start = start * 16 + static_cast<unsigned>(c - 'a' + 10);
+        else in_address = false;
+      }
+    }
   }
   ::close(fd);
   return n;
@@ -197,7 +224,8 @@ process_memory read_process_memory() {
   pm.vm_rss = detail::status_field(status, "VmRSS").value_or(0) * 1024;
   pm.threads = detail::status_field(status, "Threads").value_or(0);
   const std::vector<mapping> maps = read_maps();
-  pm.vma_count = maps.size();
+  pm.vma_count = 0;
+  for (const mapping& m : maps) pm.vma_count += !m.gate_area();
   for (const mapping& m : maps)
     if (m.name == "[stack]") pm.main_stack = m;
 
@@ -229,21 +257,37 @@ process_memory read_process_memory() {
         if (parse_hex(f, sp)) ts.sp = static_cast<std::uintptr_t>(sp);
       }
     }
-    if (ts.sp) {
-      for (std::size_t i = 0; i < maps.size(); ++i) {
-        if (maps[i].start <= *ts.sp && *ts.sp < maps[i].end) {
-          ts.vma = maps[i];
-          if (i > 0 && maps[i - 1].end == maps[i].start && !maps[i - 1].accessible())
-            ts.guard_below = maps[i - 1].size();
-          break;
-        }
-      }
-    } else if (ts.main) {
-      ts.vma = pm.main_stack;
-    }
+    if (ts.main && !ts.sp) ts.vma = pm.main_stack;
     pm.thread_stacks.push_back(std::move(ts));
   }
   ::closedir(dir);
+
+  // Which VMA holds each stack pointer.  Stacks of neighbouring threads can merge into one VMA
+  // (a thread made with guard size 0 has nothing to keep its stack apart from the one mapped
+  // below it); then the VMA is no single thread's stack, and an inaccessible VMA below it is
+  // the guard of the lowest stack in it only — the thread whose sp is lowest there.
+  std::vector<std::size_t> at(pm.thread_stacks.size(), maps.size());
+  for (std::size_t t = 0; t < pm.thread_stacks.size(); ++t) {
+    const thread_stack& ts = pm.thread_stacks[t];
+    if (!ts.sp) continue;
+    for (std::size_t i = 0; i < maps.size(); ++i)
+      if (maps[i].start <= *ts.sp && *ts.sp < maps[i].end) at[t] = i;
+  }
+  for (std::size_t t = 0; t < pm.thread_stacks.size(); ++t) {
+    if (at[t] == maps.size()) continue;
+    thread_stack& ts = pm.thread_stacks[t];
+    const std::size_t i = at[t];
+    bool lowest = true;
+    for (std::size_t u = 0; u < pm.thread_stacks.size(); ++u) {
+      if (u == t || at[u] != i) continue;
+      ts.vma_shared = true;
+      if (*pm.thread_stacks[u].sp < *ts.sp) lowest = false;
+    }
+    if (ts.vma_shared) ts.containing_vma = maps[i];
+    else ts.vma = maps[i];
+    if (lowest && i > 0 && maps[i - 1].end == maps[i].start && !maps[i - 1].accessible())
+      ts.guard_below = maps[i - 1].size();
+  }
   return pm;
 }
 
@@ -280,6 +324,45 @@ system_snapshot take_snapshot() {
     s.nproc_enforced = ::getuid() != 0 && !privileged;
   }
   count_tasks(static_cast<unsigned>(::getuid()), s.pids_in_use, s.user_tasks);
+  {
+    char link[64];
+    const ssize_t n = ::readlink("/proc/self/ns/pid", link, sizeof link - 1);
+    if (n > 0) {
+      s.pid_ns.assign(link, static_cast<std::size_t>(n));
+      // include/linux/proc_ns.h: PROC_PID_INIT_INO, the initial namespace's fixed inode.
+      s.init_pid_ns = s.pid_ns == "pid:[" + std::to_string(0xEFFFFFFCu) + "]";
+    }
+    std::size_t at = status.find("\nNSpid:");
+    if (at != std::string::npos) {
+      const std::size_t eol = status.find('\n', at + 1);
+      unsigned levels = 0;
+      bool in_number = false;
+      for (std::size_t i = at + 7; i < eol && i < status.size(); ++i) {
+        const bool digit = status[i] >= '0' && status[i] <= '9';
+        levels += digit && !in_number;
+        in_number = digit;
+      }
+      if (levels) s.pid_ns_levels_seen = levels;
+    }
+    // "0-1" or "0-3,8-11": the default pid_max is max(32768, 1024 per possible CPU).
+    if (std::optional<std::string> cpus = detail::read_file("/sys/devices/system/cpu/possible")) {
+      unsigned count = 0;
+      std::string_view rest(*cpus);
+      while (!rest.empty()) {
+        std::uint64_t a = 0, b = 0;
+        if (!parse_dec(rest, a)) break;
+        b = a;
+        if (!rest.empty() && rest.front() == '-') {
+          rest.remove_prefix(1);
+          if (!parse_dec(rest, b)) break;
+        }
+        count += static_cast<unsigned>(b - a + 1);
+        if (rest.empty() || rest.front() != ',') break;
+        rest.remove_prefix(1);
+      }
+      if (count) s.possible_cpus = count;
+    }
+  }
   return s;
 }
 
@@ -292,6 +375,7 @@ const char* to_string(capacity_limit l) noexcept {
     case capacity_limit::memory: return "memory";
     case capacity_limit::address_space: return "address space";
     case capacity_limit::commit_limit: return "vm.overcommit_memory=2 commit limit";
+    case capacity_limit::ancestor_pid_max: return "kernel.pid_max of an ancestor pid namespace";
   }
   return "?";
 }
@@ -324,7 +408,32 @@ capacity_estimate estimate_capacity(const system_snapshot& s, std::size_t stack_
   const std::uint64_t id_range = s.pid_max > reserved_pids ? s.pid_max - reserved_pids : s.pid_max;
   e.rows.push_back({capacity_limit::pid_max, sub(id_range, s.pids_in_use),
                     "(" + n(s.pid_max) + " - " + n(reserved_pids) + " reserved) - " + n(s.pids_in_use) +
-                        " task ids in use on the machine"});
+                        (s.init_pid_ns == true ? " task ids in use on the machine" : " task ids in use in this pid namespace")});
+  if (s.init_pid_ns != true) {
+    // Inside a pid namespace every thread also needs an id in each ancestor.  Their pid_max and
+    // their ids in use are not visible from here; what is: nr_threads (/proc/loadavg) counts
+    // every task on the machine, and each holds an id in the initial namespace.  Ids below
+    // RESERVED_PIDS (early kernel threads) are counted too, so this errs a little low.  The
+    // initial namespace's pid_max is the caller's if given, else the kernel's default
+    // (kernel/pid.c pid_idr_init: max(PID_MAX_DEFAULT, PIDS_PER_CPU_DEFAULT x possible CPUs)).
+    const std::uint64_t dflt = std::max<std::uint64_t>(32768, 1024ull * s.possible_cpus);
+    const std::uint64_t host = s.init_pid_max.value_or(dflt);
+    const std::uint64_t range = host > reserved_pids ? host - reserved_pids : host;
+    capacity_row r{capacity_limit::ancestor_pid_max, sub(range, s.nr_threads),
+                   "(" + n(host) + (s.init_pid_max ? " given" : " assumed") + " - " + n(reserved_pids) +
+                       " reserved) - " + n(s.nr_threads) + " tasks on the machine",
+                   !s.init_pid_max.has_value()};
+    e.rows.push_back(r);
+    std::string where = s.init_pid_ns ? "this process is in pid namespace " + s.pid_ns + ", not the initial one"
+                                      : std::string("/proc/self/ns/pid cannot be read, so the pid namespace is unknown");
+    e.unknowns.push_back(where + ": kernel.pid_max here (" + n(s.pid_max) +
+                         ") is this namespace's; the initial namespace's pid_max and its ids in use cannot be read "
+                         "from inside" +
+                         (s.init_pid_max ? std::string(" (given: ") + n(*s.init_pid_max) + ")"
+                                         : " (assumed the kernel default " + n(dflt) + " = max(32768, 1024 x " +
+                                               n(s.possible_cpus) + " possible CPUs); hosts often raise it)"));
+    e.unknowns.push_back("an intermediate ancestor namespace's pid_max (nested containers) is not visible at all");
+  }
   e.rows.push_back({capacity_limit::threads_max, sub(s.threads_max, s.nr_threads),
                     n(s.threads_max) + " - " + n(s.nr_threads) + " tasks on the machine"});
   if (s.nproc_enforced && s.nproc_limit) {

@@ -100,6 +100,35 @@ std::size_t predict_initial_stack_vma(std::size_t string_bytes, rlimit_value rli
   return want < strings ? strings : want;
 }
 
+// Starting at all.  Nothing before main can be told apart from the outside but the total, so
+// the total is measured once with randomisation off (observe.cpp measure_start_threshold) and
+// the random part added here.  x86_64's arch_align_stack moves the initial stack pointer down
+// by a random 0..8191 bytes before exec writes its tables (fs/binfmt_elf.c create_elf_tables),
+// so a program that needs T with offset 0 needs up to T + 8191 with randomisation on; RLIMIT_STACK
+// counts whole pages of the VMA (mm/mmap.c acct_stack_growth), hence the rounding.
+process_start_prediction predict_process_start(std::size_t smallest_without_randomisation,
+                                               std::size_t random_offset_max, std::size_t page_size) noexcept {
+  process_start_prediction p;
+  p.never_below = detail::round_up(smallest_without_randomisation, page_size);
+  p.always_from = p.never_below + detail::round_up(random_offset_max, page_size);
+  return p;
+}
+
+process_start_prediction::verdict process_start_prediction::at(rlimit_value limit) const noexcept {
+  if (!limit || *limit >= always_from) return verdict::always;
+  if (*limit < never_below) return verdict::never;
+  return verdict::sometimes;
+}
+
+const char* to_string(process_start_prediction::verdict v) noexcept {
+  switch (v) {
+    case process_start_prediction::verdict::never: return "never";
+    case process_start_prediction::verdict::sometimes: return "sometimes";
+    case process_start_prediction::verdict::always: return "always";
+  }
+  return "?";
+}
+
 main_stack_prediction predict_main_stack(const main_stack_inputs& in) noexcept {
   main_stack_prediction p;
   std::uintptr_t floor_rl = 0;  // lowest start the limit allows

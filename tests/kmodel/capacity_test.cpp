@@ -3,12 +3,22 @@
 //
 // These run as their own ctest entry (weft_test_kmodel_capacity: RUN_SERIAL, label
 // no-sanitizer), because while one runs the binding limit really is used up — if it is
-// kernel.pid_max, nothing else on the machine can fork for about a second.
+// kernel.pid_max, nothing else on the machine can fork for those seconds (7-14 s each on a
+// 2-core machine).
+#include <algorithm>
+#include <cerrno>
 #include <cstdint>
+#include <cstdio>
+#include <cstring>
 #include <string>
 
 #include <gtest/gtest.h>
+#include <sched.h>
+#include <sys/mount.h>
+#include <sys/wait.h>
 #include <unistd.h>
+
+#include "tests/kmodel/test_util.hpp"
 
 #include "weft/kmodel.hpp"
 
@@ -85,6 +95,88 @@ TEST(Capacity, RlimitNprocBindsForAnOrdinaryUser) {
   const km::capacity_observation o = km::measure_thread_capacity(opts);
   EXPECT_EQ(o.estimate.binding().limit, km::capacity_limit::rlimit_nproc);
   expect_agreement(o, 8);
+}
+
+// Inside a pid namespace (any container) /proc/sys/kernel/pid_max is the namespace's own
+// (4194304 for a new one since Linux 6.14), while every thread also takes an id in the initial
+// namespace, whose pid_max cannot be read from inside.  The child unshares a pid and a mount
+// namespace, mounts its own /proc (as `unshare -pf --mount-proc` does) and measures there.
+TEST(Capacity, InsideAPidNamespaceTheInitialNamespacesPidMaxBinds) {
+  SKIP_UNDER_SANITIZERS();
+  const km::system_snapshot host = km::take_snapshot();
+  if (host.init_pid_ns != true) GTEST_SKIP() << "this test must start in the initial pid namespace (" << host.pid_ns << ")";
+  constexpr std::size_t stack = 64 * 1024;
+  std::uint64_t pid_room = 0, map_room = 0;
+  for (const km::capacity_row& r : km::estimate_capacity(host, stack, km::guard_style::mprotect).rows) {
+    if (r.limit == km::capacity_limit::pid_max) pid_room = r.threads;
+    if (r.limit == km::capacity_limit::max_map_count) map_room = r.threads;
+  }
+  if (pid_room + 200 > map_room)
+    GTEST_SKIP() << "kernel.pid_max " << host.pid_max << " leaves vm.max_map_count to bind first here";
+  const std::uint64_t kernel_default = std::max<std::uint64_t>(32768, 1024ull * host.possible_cpus);
+  kmtest::run_result r = kmtest::in_child(
+      [] {
+        if (::unshare(CLONE_NEWPID | CLONE_NEWNS) != 0) {
+          std::printf("skip=unshare(CLONE_NEWPID | CLONE_NEWNS): %s\n", std::strerror(errno));
+          return 30;
+        }
+        if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) {
+          std::printf("skip=making / private in the new mount namespace: %s\n", std::strerror(errno));
+          return 30;
+        }
+        std::fflush(stdout);
+        const pid_t init = ::fork();
+        if (init < 0) return 31;
+        if (init == 0) {  // pid 1 of the new namespace
+          if (::mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr) != 0) {
+            std::printf("skip=mounting /proc for the new pid namespace: %s\n", std::strerror(errno));
+            std::fflush(stdout);
+            ::_exit(30);
+          }
+          int status = 0;
+          try {
+            km::capacity_options opts;
+            opts.stack_size = stack;
+            const km::capacity_observation o = km::measure_thread_capacity(opts);
+            const km::capacity_row& b = o.estimate.binding();
+            std::printf("inside_pid_max=%llu\ninit_pid_ns=%d\nbinding=%s\nassumed=%d\nestimate=%llu\nunknowns=%zu\n"
+                        "observed=%s\ncreated=%llu\nclone=%d\nmmap=%d\nseconds=%.1f\nevidence=%s\nbasis=%s\n",
+                        static_cast<unsigned long long>(o.before.pid_max), o.before.init_pid_ns == true ? 1 : 0,
+                        km::to_string(b.limit), b.assumed ? 1 : 0, static_cast<unsigned long long>(b.threads),
+                        o.estimate.unknowns.size(), km::to_string(o.observed),
+                        static_cast<unsigned long long>(o.created), o.steps.clone, o.steps.mmap, o.seconds,
+                        o.evidence.c_str(), b.basis.c_str());
+          } catch (const std::exception& e) {
+            std::printf("error=%s\n", e.what());
+            status = 1;
+          }
+          std::fflush(stdout);
+          ::_exit(status);
+        }
+        int status = 0;
+        while (::waitpid(init, &status, 0) < 0)
+          if (errno != EINTR) return 32;
+        return WIFEXITED(status) ? WEXITSTATUS(status) : 33;
+      },
+      120);
+  auto kv = kmtest::parse_kv(r.out);
+  if (r.status == 30) GTEST_SKIP() << "no pid namespace here: " << kv["skip"];
+  ASSERT_EQ(r.status, 0) << r.out;
+  std::printf("[ capacity in a pid namespace ] %s\n", r.out.c_str());
+  EXPECT_EQ(kv["init_pid_ns"], "0");
+  // Classified by what failed: clone3 said EAGAIN while mappings were to spare.
+  EXPECT_EQ(kv["observed"], km::to_string(km::capacity_limit::ancestor_pid_max)) << r.out;
+  EXPECT_EQ(kmtest::num(kv, "mmap"), 0u) << r.out;
+  EXPECT_EQ(kmtest::num(kv, "clone"), static_cast<std::uint64_t>(EAGAIN)) << r.out;
+  // The estimate names the initial namespace's pid_max, and says it assumed it.
+  EXPECT_EQ(kv["binding"], km::to_string(km::capacity_limit::ancestor_pid_max)) << r.out;
+  EXPECT_EQ(kv["assumed"], "1") << r.out;
+  EXPECT_GE(kmtest::num(kv, "unknowns"), 1u);
+  if (host.pid_max == kernel_default) {
+    // The assumption (the kernel's default) is this machine's value: the count must agree.
+    const std::uint64_t est = kmtest::num(kv, "estimate"), created = kmtest::num(kv, "created");
+    EXPECT_LE(distance(created, est), 16 + est / 100) << r.out;
+  }
 }
 
 }  // namespace

@@ -1,5 +1,6 @@
 // /proc readers and the thread-capacity arithmetic.
 #include <atomic>
+#include <cerrno>
 #include <cstdint>
 #include <cstdio>
 #include <string>
@@ -7,6 +8,7 @@
 #include <gtest/gtest.h>
 #include <linux/futex.h>
 #include <pthread.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -91,6 +93,95 @@ TEST(ProcessMemory, FindsAParkedPthreadsStackAndGuard) {
   EXPECT_EQ(r.status, 0) << r.out;
 }
 
+// Two parked threads on stacks that share one VMA: the upper one has no guard (guard size 0),
+// so its stack merges with the guarded stack below it.  The guard under the merged VMA is the
+// lower thread's; the upper one has none, and neither owns the merged VMA.  The layout is made
+// by hand (one mapping, pthread_attr_setstack) so that the merge happens every run.
+TEST(ProcessMemory, AGuardlessStackMergedWithAGuardedOneHasNoGuard) {
+  WEFT_SKIP_UNDER_TSAN();
+  kmtest::run_result r = kmtest::in_child([] {
+    constexpr std::size_t page = 4096, stack = 64 * 1024;
+    char* mem = static_cast<char*>(
+        ::mmap(nullptr, page + 2 * stack, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0));
+    if (mem == MAP_FAILED) return 10;
+    if (::mprotect(mem, page, PROT_NONE) != 0) return 11;  // the lower stack's guard
+    char* lower = mem + page;
+    char* upper = lower + stack;
+    static std::atomic<int> gate{0};
+    auto park = [](void*) -> void* {
+      while (gate.load() == 0) ::syscall(SYS_futex, &gate, FUTEX_WAIT_PRIVATE, 0, nullptr, nullptr, 0);
+      return nullptr;
+    };
+    pthread_t t[2];
+    char* bases[2] = {lower, upper};
+    for (int i = 0; i < 2; ++i) {
+      pthread_attr_t a;
+      pthread_attr_init(&a);
+      if (pthread_attr_setstack(&a, bases[i], stack) != 0) return 12;
+      if (pthread_create(&t[i], &a, park, nullptr) != 0) return 13;
+      pthread_attr_destroy(&a);
+    }
+    const auto in = [](const std::optional<std::uintptr_t>& sp, char* base) {
+      return sp && *sp >= reinterpret_cast<std::uintptr_t>(base) && *sp < reinterpret_cast<std::uintptr_t>(base) + stack;
+    };
+    int seen = 0, ok = 0;
+    std::string report;
+    for (int attempt = 0; attempt < 5000 && seen < 2; ++attempt) {  // until both are blocked (bounded)
+      seen = ok = 0;
+      report.clear();
+      for (const km::thread_stack& ts : km::read_process_memory().thread_stacks) {
+        const bool is_lower = in(ts.sp, lower), is_upper = in(ts.sp, upper);
+        if (!is_lower && !is_upper) continue;
+        ++seen;
+        report += std::string(is_lower ? "lower" : "upper") + ": guard_below " + std::to_string(ts.guard_below) +
+                  ", own vma " + (ts.vma ? "yes" : "no") + ", shared " + (ts.vma_shared ? "yes" : "no") + "\n";
+        if (is_lower && ts.guard_below == page && ts.vma_shared && !ts.vma) ++ok;
+        if (is_upper && ts.guard_below == 0 && ts.vma_shared && !ts.vma && ts.containing_vma &&
+            ts.containing_vma->start == reinterpret_cast<std::uintptr_t>(lower))
+          ++ok;
+      }
+    }
+    gate.store(1);
+    ::syscall(SYS_futex, &gate, FUTEX_WAKE_PRIVATE, 2, nullptr, nullptr, 0);
+    for (pthread_t x : t) pthread_join(x, nullptr);
+    std::printf("%s", report.c_str());
+    return seen == 2 && ok == 2 ? 0 : 1;
+  });
+  EXPECT_EQ(r.status, 0) << r.out;
+}
+
+// vm.max_map_count bounds mm->map_count, which does not include the gate area ([vsyscall],
+// listed last in /proc/self/maps).  mm/mmap.c do_mmap refuses only once map_count exceeds the
+// limit, so a process that maps single pages until mmap fails holds exactly max + 1 VMAs.
+TEST(Maps, VmaCountIsWhatMaxMapCountBounds) {
+  WEFT_SKIP_UNDER_TSAN();
+  kmtest::run_result r = kmtest::in_child([] {
+    const std::uint64_t max = km::take_snapshot().max_map_count;
+    if (max > 1'000'000) return 20;  // too many to fill in a test
+    for (std::uint64_t k = 0;; ++k) {
+      // Alternate protections so that neighbours never merge.
+      void* p = ::mmap(nullptr, 4096, (k & 1) ? PROT_READ : PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+      if (p == MAP_FAILED) {
+        if (errno != ENOMEM) return 21;
+        break;
+      }
+    }
+    std::size_t lines = 0, gate = 0;
+    for (const km::mapping& m : km::read_maps()) {
+      ++lines;
+      gate += m.gate_area();
+    }
+    std::printf("max=%llu\ncount=%zu\nlines=%zu\ngate=%zu\n", static_cast<unsigned long long>(max), km::count_vmas(),
+                lines, gate);
+    return 0;
+  });
+  if (r.status == 20) GTEST_SKIP() << "vm.max_map_count is too large to fill here";
+  ASSERT_EQ(r.status, 0) << r.out;
+  auto kv = kmtest::parse_kv(r.out);
+  EXPECT_EQ(kmtest::num(kv, "count"), kmtest::num(kv, "max") + 1) << r.out;
+  EXPECT_EQ(kmtest::num(kv, "count"), kmtest::num(kv, "lines") - kmtest::num(kv, "gate")) << r.out;
+}
+
 TEST(Snapshot, ReadsTheSystemsNumbers) {
   km::system_snapshot s = km::take_snapshot();
   auto file = [](const char* p) {
@@ -127,6 +218,7 @@ km::system_snapshot synthetic() {
   s.nproc_limit = 96365;
   s.nproc_enforced = false;
   s.user_tasks = 80;
+  s.init_pid_ns = true;
   return s;
 }
 
@@ -164,6 +256,32 @@ TEST(CapacityEstimate, NamesTheSmallestLimit) {
   s.committed_as = 0;
   EXPECT_EQ(km::estimate_capacity(s, 8u << 20, km::guard_style::mprotect).binding().limit,
             km::capacity_limit::commit_limit);
+}
+
+TEST(CapacityEstimate, InsideAPidNamespaceTheInitialNamespaceIsAssumedAndSaidSo) {
+  km::system_snapshot s = synthetic();
+  s.pid_max = 4194304;  // a new namespace's own, since Linux 6.14
+  s.init_pid_ns = false;
+  s.pid_ns = "pid:[4026532175]";
+  s.possible_cpus = 2;
+  s.nr_threads = 116;
+  km::capacity_estimate e = km::estimate_capacity(s, 64 * 1024, km::guard_style::mprotect);
+  EXPECT_EQ(e.binding().limit, km::capacity_limit::ancestor_pid_max);
+  EXPECT_EQ(e.binding().threads, 32768u - 300u - 116u);  // the kernel default, less every task on the machine
+  EXPECT_TRUE(e.binding().assumed);
+  ASSERT_FALSE(e.unknowns.empty());
+  EXPECT_NE(e.unknowns.front().find("cannot be read"), std::string::npos) << e.unknowns.front();
+  s.possible_cpus = 64;  // the default scales with CPUs: 1024 each (now mappings bind first)
+  for (const auto& r : km::estimate_capacity(s, 64 * 1024, km::guard_style::mprotect).rows)
+    if (r.limit == km::capacity_limit::ancestor_pid_max) {
+      EXPECT_EQ(r.threads, 65536u - 300u - 116u);
+    }
+  s.init_pid_max = 4194304;  // told: a host that raised it; mappings bind again
+  e = km::estimate_capacity(s, 64 * 1024, km::guard_style::mprotect);
+  EXPECT_EQ(e.binding().limit, km::capacity_limit::max_map_count);
+  for (const auto& r : e.rows) EXPECT_FALSE(r.assumed) << r.basis;
+  s.init_pid_ns = true;  // the initial namespace: nothing hidden
+  EXPECT_TRUE(km::estimate_capacity(s, 64 * 1024, km::guard_style::mprotect).unknowns.empty());
 }
 
 }  // namespace

@@ -2,6 +2,7 @@
 // under each limit; the main thread's first [stack] VMA; and how deep the main stack goes
 // before SIGSEGV, checked by recursing in a child.
 #include <cstdint>
+#include <cstdlib>
 #include <cstdio>
 #include <cstring>
 #include <string>
@@ -120,19 +121,26 @@ TEST(MainStackModel, InitialVma) {
 }
 
 TEST(MainStackValidation, FirstVmaIsStringsPlus128KiBCappedAtTheLimit) {
+  std::string skipped;
   for (km::rlimit_value limit : {km::rlimit_value{}, km::rlimit_value{8 * MiB}, km::rlimit_value{100000},
                                  km::rlimit_value{64 * KiB}}) {
     SCOPED_TRACE("RLIMIT_STACK " + km::size_text(limit));
+    if (std::string why = kmtest::rlimit_stack_unsettable(limit); !why.empty()) {
+      skipped += (skipped.empty() ? "" : "; ") + why;
+      continue;
+    }
     kmtest::run_result r = kmtest::exec_with_rlimit_stack(WEFT_KMODEL_PROBE, {"initial-stack"}, limit);
     ASSERT_EQ(r.status, 0) << r.out;
     auto kv = kmtest::parse_kv(r.out);
     const std::uint64_t vma = kmtest::num(kv, "stack_end") - kmtest::num(kv, "stack_start");
     EXPECT_EQ(vma, km::predict_initial_stack_vma(kmtest::num(kv, "string_bytes"), limit, 4096));
   }
+  if (!skipped.empty()) GTEST_SKIP() << "the other limits agree; not tried: " << skipped;
 }
 
 void check_recursion(km::rlimit_value limit, std::size_t obstacle, km::main_stack_bound want) {
   SCOPED_TRACE("RLIMIT_STACK " + km::size_text(limit) + (obstacle ? ", obstacle " + km::size_text(obstacle) : ""));
+  if (std::string why = kmtest::rlimit_stack_unsettable(limit); !why.empty()) GTEST_SKIP() << why;
   const km::main_stack_observation o = km::measure_main_stack(limit, obstacle);
   const km::main_stack_prediction p = km::predict_main_stack(o.inputs);
   EXPECT_EQ(p.bound, want);
@@ -173,6 +181,78 @@ TEST(MainStackValidation, OffTheMainThreadIsRefused) {
     return what.find("main thread") != std::string::npos ? 0 : 1;
   });
   EXPECT_EQ(r.status, 0) << r.out;
+}
+
+// Whether a process starts at all under a tiny limit: the model takes the smallest limit with
+// randomisation off (measured) and adds x86_64's random stack offset of up to 8 KiB.  Checked
+// with randomisation on, as programs normally run: never below the first, always from the
+// second — and at the first only sometimes (a probe run with randomisation off hides that).
+TEST(ProcessStartValidation, ProbeStartsWhereTheModelSays) {
+  const km::process_facts f = km::process_facts::probe();
+  if (f.stack_random_offset_max == 0)
+    GTEST_SKIP() << "address-space randomisation is off here (randomize_va_space " << f.randomize_va_space
+                 << (f.addr_no_randomize ? ", ADDR_NO_RANDOMIZE" : "") << ")";
+  const std::size_t t = km::measure_start_threshold(WEFT_KMODEL_PROBE, {"default-stack"});
+  const km::process_start_prediction p = km::predict_process_start(t, f.stack_random_offset_max, f.page_size);
+  auto starts = [](std::size_t limit, int runs) {
+    int n = 0;
+    for (int i = 0; i < runs; ++i)
+      n += kmtest::exec_under_stack_limit(WEFT_KMODEL_PROBE, {"default-stack"}, limit, true, 10).status == 0;
+    return n;
+  };
+  constexpr int runs = 40;
+  const int always = starts(p.always_from, runs);
+  const int at_threshold = starts(p.never_below, runs);
+  const int below = p.never_below > f.page_size ? starts(p.never_below - f.page_size, runs) : 0;
+  std::printf("[ process start ] probe: %zu without randomisation; with it: %d/%d start under %s, %d/%d under %s, "
+              "%d/%d under %s\n",
+              t, always, runs, km::size_text(p.always_from).c_str(), at_threshold, runs,
+              km::size_text(p.never_below).c_str(), below, runs, km::size_text(p.never_below - f.page_size).c_str());
+  EXPECT_EQ(always, runs) << "the model says every run starts under " << km::size_text(p.always_from);
+  EXPECT_EQ(below, 0) << "the model says no run starts under " << km::size_text(p.never_below - f.page_size);
+  // At most half the offsets leave room at the threshold (the need lies within its last page).
+  EXPECT_LT(at_threshold, runs) << "randomisation should make some runs fail under " << km::size_text(p.never_below);
+  EXPECT_EQ(p.at(p.never_below - f.page_size), km::process_start_prediction::verdict::never);
+  EXPECT_EQ(p.at(std::nullopt), km::process_start_prediction::verdict::always);
+}
+
+// The validation tests above must hold, or skip saying why, whatever `ulimit -s` the suite runs
+// under — with the hard limit lowered too, as `ulimit -s N` does.  This test runs the rest of
+// this executable again under a few such limits (the capacity tests aside: they take seconds).
+TEST(StackLimits, ValidationHoldsUnderOtherUlimits) {
+  WEFT_SKIP_UNDER_TSAN();
+  if (std::getenv("WEFT_KMODEL_UNDER_ULIMIT")) GTEST_SKIP() << "already running under a chosen ulimit -s";
+  rlimit now{};
+  ASSERT_EQ(::getrlimit(RLIMIT_STACK, &now), 0);
+  std::vector<km::rlimit_value> limits = {64 * MiB, 1 * MiB, 100 * KiB};
+  if (now.rlim_max == RLIM_INFINITY) limits.insert(limits.begin(), std::nullopt);
+  for (km::rlimit_value limit : limits) {
+    if (limit && now.rlim_max != RLIM_INFINITY && *limit > now.rlim_max) continue;  // cannot raise the hard limit
+    SCOPED_TRACE("ulimit -s " + (limit ? std::to_string(*limit / KiB) : std::string("unlimited")));
+    kmtest::run_result r = kmtest::in_child(
+        [&] {
+          rlimit rl{};
+          rl.rlim_cur = rl.rlim_max = limit ? static_cast<rlim_t>(*limit) : RLIM_INFINITY;
+          if (::setrlimit(RLIMIT_STACK, &rl) != 0) return 120;
+          ::dup2(1, 2);
+          ::setenv("WEFT_KMODEL_UNDER_ULIMIT", "1", 1);
+          char self[] = "/proc/self/exe";
+          char filter[] = "--gtest_filter=-Capacity.*:StackLimits.*";
+          char* argv[] = {self, filter, nullptr};
+          ::execv(self, argv);
+          return 121;
+        },
+        120);
+    ASSERT_NE(r.status, 120) << "setrlimit refused";
+    std::string failures;
+    for (std::size_t pos = 0; (pos = r.out.find("[  FAILED  ] ", pos)) != std::string::npos; ++pos)
+      failures += r.out.substr(pos, r.out.find('\n', pos) - pos) + "\n";
+    EXPECT_EQ(r.status, 0) << failures << (failures.empty() ? r.out.substr(r.out.size() > 3000 ? r.out.size() - 3000 : 0) : "");
+    std::size_t skipped = 0;
+    for (std::size_t pos = 0; (pos = r.out.find("[  SKIPPED ] ", pos)) != std::string::npos; ++pos) ++skipped;
+    std::printf("[ ulimit ] -s %s: status %d, %zu skip lines\n",
+                limit ? std::to_string(*limit / KiB).c_str() : "unlimited", r.status, skipped);
+  }
 }
 
 }  // namespace

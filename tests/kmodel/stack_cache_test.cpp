@@ -1,6 +1,7 @@
 // The stack-cache model: glibc's reuse rule on paper, its guards on real mappings in both
 // styles, and a create/join sequence replayed on real pthreads where every reuse decision,
 // reported size and guard must match the model's, step by step.
+#include <atomic>
 #include <csignal>
 #include <cstdint>
 #include <cstdio>
@@ -9,8 +10,10 @@
 #include <vector>
 
 #include <gtest/gtest.h>
+#include <linux/futex.h>
 #include <pthread.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "tests/kmodel/test_util.hpp"
@@ -279,11 +282,13 @@ std::vector<km::thread_op> mixed_sequence() {
       join(0), create(0, 64 * KiB, 4 * KiB),  // and shrunk back
       join(0), join(1), join(2),
   };
-  // Six default-size stacks at once overflow the 40 MiB cache when they come back: the tail
-  // (the small blocks, then the oldest big ones) is unmapped.  Then six again: four hits.
-  for (unsigned i = 3; i < 9; ++i) s.push_back(create(i, 0));
+  // Six 8 MiB stacks at once overflow the 40 MiB cache when they come back: the tail (the
+  // small blocks, then the oldest big ones) is unmapped.  Then six again: four hits.  The size
+  // is given, not glibc's default: that follows `ulimit -s` (2 MiB when unlimited, 1 MiB under
+  // `ulimit -s 1024`), and with it what the sequence exercises.
+  for (unsigned i = 3; i < 9; ++i) s.push_back(create(i, 8 * MiB));
   for (unsigned i = 3; i < 9; ++i) s.push_back(join(i));
-  for (unsigned i = 3; i < 9; ++i) s.push_back(create(i, 0));
+  for (unsigned i = 3; i < 9; ++i) s.push_back(create(i, 8 * MiB));
   s.push_back(create(9, 2 * MiB));  // the 8 MiB blocks are all busy: new
   for (unsigned i = 3; i < 10; ++i) s.push_back(join(i));
   s.push_back(create(3, 3 * MiB));  // an 8 MiB block is within 4x of 3 MiB: reused
@@ -339,10 +344,54 @@ TEST(StackCacheValidation, ComparisonCatchesADisagreement) {
   EXPECT_FALSE(v[1].match);  // the model reused block 1; glibc's thread is elsewhere
   m[1] = {1, false, 2, 65536, 4096, {1}};
   r[1].stack_end = 0x700000100000;  // glibc reused block 1; the model mapped a new one
+  r[1].reused = true;
   EXPECT_FALSE(km::compare_replay(m, r)[1].match);
   r[1].stack_end = 0x700000300000;
+  r[1].reused = false;
   r[1].stack_size = 61440;
   EXPECT_FALSE(km::compare_replay(m, r)[1].match);
+}
+
+// A forked child's glibc cache starts with the stacks of its parent's other live threads
+// (glibc's fork reclaims them), so a replay run from a process with live threads reuses blocks
+// a fresh model never had.  The validator must see that, not call it a new mapping.
+TEST(StackCacheValidation, InheritedStacksAreNotNewMappings) {
+  WEFT_SKIP_UNDER_TSAN();
+  kmtest::run_result r = kmtest::in_child([] {
+    static std::atomic<int> gate{0};
+    auto park = [](void*) -> void* {
+      while (gate.load() == 0) ::syscall(SYS_futex, &gate, FUTEX_WAIT_PRIVATE, 0, nullptr, nullptr, 0);
+      return nullptr;
+    };
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setstacksize(&attr, 256 * KiB);
+    pthread_t live[2];
+    for (pthread_t& t : live)
+      if (pthread_create(&t, &attr, park, nullptr) != 0) return 10;
+    using op = km::thread_op;
+    const std::vector<op> ops = {op{op::create, 0, 256 * KiB, {}}, op{op::create, 1, 256 * KiB, {}},
+                                 op{op::join, 0, 0, {}}, op{op::join, 1, 0, {}}};
+    km::cache_config cfg = km::cache_config::for_this_process();
+    cfg.map_memory = false;
+    km::stack_cache model(cfg);
+    const auto predicted = km::replay_on_model(model, ops);
+    const auto real = km::replay_on_pthreads(ops);
+    const auto verdicts = km::compare_replay(predicted, real);
+    int mismatches = 0, reused = 0;
+    for (const auto& v : verdicts) mismatches += !v.match;
+    for (const auto& o : real) reused += o.reused;
+    std::printf("mismatches=%d\nreused=%d\nwhy=%s\n", mismatches, reused, verdicts.empty() ? "" : verdicts[0].why.c_str());
+    gate.store(1);
+    ::syscall(SYS_futex, &gate, FUTEX_WAKE_PRIVATE, 2, nullptr, nullptr, 0);
+    for (pthread_t t : live) pthread_join(t, nullptr);
+    return 0;
+  });
+  ASSERT_EQ(r.status, 0) << r.out;
+  auto kv = kmtest::parse_kv(r.out);
+  EXPECT_EQ(kmtest::num(kv, "reused"), 2u) << "glibc should have reused the two inherited stacks";
+  EXPECT_EQ(kmtest::num(kv, "mismatches"), 2u) << "the model (empty cache) said new mapping twice: " << r.out;
+  EXPECT_NE(kv["why"].find("already mapped"), std::string::npos) << r.out;
 }
 
 struct deep_info {

@@ -100,6 +100,41 @@ inline run_result exec_with_rlimit_stack(const std::string& path, const std::vec
   });
 }
 
+// Runs `path args...` with this process's environment under RLIMIT_STACK `limit` (soft only),
+// with address-space randomisation on or off; stdout and stderr are captured together.
+// Status 120: setrlimit refused; 122: personality refused.
+inline run_result exec_under_stack_limit(const std::string& path, const std::vector<std::string>& args,
+                                         std::size_t limit, bool randomise, int deadline_s = 60) {
+  return in_child(
+      [&] {
+        if (!randomise && ::personality(ADDR_NO_RANDOMIZE) == -1) return 122;
+        rlimit rl{};
+        if (::getrlimit(RLIMIT_STACK, &rl) != 0) return 120;
+        rl.rlim_cur = static_cast<rlim_t>(limit);
+        if (::setrlimit(RLIMIT_STACK, &rl) != 0) return 120;
+        ::dup2(1, 2);
+        std::vector<char*> argv;
+        argv.push_back(const_cast<char*>(path.c_str()));
+        for (const std::string& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+        argv.push_back(nullptr);
+        ::execve(path.c_str(), argv.data(), environ);
+        return 121;
+      },
+      deadline_s);
+}
+
+// Why RLIMIT_STACK cannot be set to `limit` in a child of this process (it is above the hard
+// limit; the tests never raise a hard limit, not even as root), or an empty string when it can.
+inline std::string rlimit_stack_unsettable(weft::kmodel::rlimit_value limit) {
+  rlimit rl{};
+  if (::getrlimit(RLIMIT_STACK, &rl) != 0) return "getrlimit(RLIMIT_STACK) failed";
+  if (rl.rlim_max == RLIM_INFINITY) return "";
+  if (!limit || *limit > rl.rlim_max)
+    return "RLIMIT_STACK " + weft::kmodel::size_text(limit) + " is above this process's hard limit " +
+           weft::kmodel::size_text(static_cast<std::uint64_t>(rl.rlim_max)) + " (ulimit -Hs)";
+  return "";
+}
+
 inline std::map<std::string, std::string> parse_kv(const std::string& text) {
   std::map<std::string, std::string> m;
   std::size_t pos = 0;

@@ -20,7 +20,8 @@ inline constexpr unsigned long task_clone_flags =
     0x00000100UL | 0x00000200UL | 0x00000400UL | 0x00040000UL | 0x00000800UL | 0x00010000UL | 0x00100000UL |
     0x00200000UL;
 
-// A task's function.  It runs with no TLS of its own, all signals blocked, on the model stack.
+// A task's function.  It runs with no TLS of its own, every signal blocked (glibc's internal
+// 32 and 33 too; SIGKILL and SIGSTOP cannot be), on the model stack.
 // It MAY: use its stack, memory it was given through `arg`, std::atomic, and raw system calls
 // made without libc's wrappers (no errno).  It MUST NOT: call libc functions that touch TLS or
 // errno (malloc, printf, syscall(), most of libc), use thread_local, throw, take locks a

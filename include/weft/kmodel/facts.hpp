@@ -37,6 +37,13 @@ struct WEFT_API process_facts {
   std::size_t stack_cache_max = default_stack_cache_max;  // glibc.pthread.stack_cache_size tunable
   std::size_t stack_guard_gap = default_stack_guard_gap_pages * 4096;  // bytes (stack_guard_gap= on the kernel command line)
   bool kernel_guard_install = false;  // madvise(MADV_GUARD_INSTALL) works here (Linux 6.13+)
+  // Address-space randomisation, as it applies to programs this process execs (personality is
+  // inherited across exec).  -1: /proc/sys/kernel/randomize_va_space could not be read.
+  int randomize_va_space = -1;
+  bool addr_no_randomize = false;    // personality(ADDR_NO_RANDOMIZE), e.g. under `setarch -R`
+  // How far below the strings exec may start the stack at random (arch/x86/kernel/process.c
+  // arch_align_stack: up to 8 KiB on x86_64 while randomisation is on; 0 when off).
+  std::size_t stack_random_offset_max = 0;
   std::string source;                 // how the TLS and TCB sizes were found
 
   // The facts of this process.  The sizes come from glibc's own private exports

@@ -37,6 +37,30 @@ WEFT_API default_stack_prediction predict_default_stack(rlimit_value rlimit_stac
 WEFT_API std::size_t predict_initial_stack_vma(std::size_t string_bytes, rlimit_value rlimit_stack,
                                                std::size_t page_size) noexcept;
 
+// Whether a program exec'd under a small RLIMIT_STACK gets as far as main.  Before main, the
+// stack holds the argument and environment strings, exec's tables (argv, envp, auxv) and the
+// deepest frames of the dynamic loader and libc start-up; with randomisation on, exec also
+// starts the stack up to stack_random_offset_max further down (arch_align_stack).  The [stack]
+// VMA may not outgrow the limit, so a fault past it kills the process before main with a
+// SIGSEGV, however small the program.  The model takes what it cannot compute — the strings,
+// tables and start-up frames together — from one measurement with randomisation off (the
+// smallest page-multiple limit at which the program starts, measure_start_threshold), and adds
+// the random offset:
+struct process_start_prediction {
+  std::size_t never_below = 0;  // under this the program never starts (even with offset 0)
+  std::size_t always_from = 0;  // from here it always starts (even with the largest offset)
+  // In between it starts sometimes, as the random offset falls.
+  enum class verdict { never, sometimes, always };
+  verdict at(rlimit_value limit) const noexcept;
+};
+WEFT_API const char* to_string(process_start_prediction::verdict v) noexcept;
+
+// smallest_without_randomisation: measure_start_threshold's answer (a page multiple);
+// random_offset_max: process_facts::stack_random_offset_max.
+WEFT_API process_start_prediction predict_process_start(std::size_t smallest_without_randomisation,
+                                                        std::size_t random_offset_max,
+                                                        std::size_t page_size) noexcept;
+
 // What limits the main thread's stack growth (mm/mmap.c acct_stack_growth, expand_downwards).
 enum class main_stack_bound {
   rlimit,       // the VMA may not exceed RLIMIT_STACK
