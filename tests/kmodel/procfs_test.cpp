@@ -3,11 +3,13 @@
 #include <cerrno>
 #include <cstdint>
 #include <cstdio>
+#include <cstring>
 #include <string>
 
 #include <gtest/gtest.h>
 #include <linux/futex.h>
 #include <pthread.h>
+#include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -166,10 +168,31 @@ TEST(Maps, VmaCountIsWhatMaxMapCountBounds) {
         break;
       }
     }
+    // With every mapping used, malloc may fail (glibc's cannot mmap a new chunk), so the lines
+    // are counted here through a fixed buffer, as count_vmas does, not with read_maps.
     std::size_t lines = 0, gate = 0;
-    for (const km::mapping& m : km::read_maps()) {
-      ++lines;
-      gate += m.gate_area();
+    {
+      int fd = ::open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
+      if (fd < 0) return 22;
+      static char buf[1 << 16];
+      static char line_start[32];
+      std::size_t col = 0;
+      for (;;) {
+        ssize_t n = ::read(fd, buf, sizeof buf);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) return 23;
+        if (n == 0) break;
+        for (ssize_t i = 0; i < n; ++i) {
+          if (col < sizeof line_start - 1) line_start[col] = buf[i];
+          ++col;
+          if (buf[i] != '\n') continue;
+          ++lines;
+          // The gate area ([vsyscall]) lies in the kernel's half: its address starts "ffffffffff".
+          if (col > 10 && std::strncmp(line_start, "ffffffffff", 10) == 0) ++gate;
+          col = 0;
+        }
+      }
+      ::close(fd);
     }
     std::printf("max=%llu\ncount=%zu\nlines=%zu\ngate=%zu\n", static_cast<unsigned long long>(max), km::count_vmas(),
                 lines, gate);
