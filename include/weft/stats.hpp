@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 
 #include "weft/export.hpp"
 
@@ -19,5 +20,12 @@ struct stats {
 
 // A snapshot (all zero when no runtime runs).
 WEFT_API stats get_stats();
+
+// Every goroutine of the running runtime, for a person (README, "Debugging"): id, state, what
+// it waits for and for how long, its stack, its pins, where it was made, and a parked one's
+// frames (by frame pointers).  More than 64 goroutines are grouped by kind, with counts.
+// Written to fd, or returned; nothing when no runtime runs.  Safe from any thread.
+WEFT_API void dump_goroutines(int fd);
+WEFT_API std::string dump_goroutines();
 
 }  // namespace weft

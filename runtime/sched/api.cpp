@@ -127,6 +127,8 @@ std::uint64_t start_goroutine(closure* c) {
     delete c;
     throw;
   }
+  // The caller is go/spawn, inlined into the program: where the goroutine was made (dumps).
+  gp->created_pc = reinterpret_cast<std::uintptr_t>(__builtin_return_address(0));
   return launch(s, mp, gp, c);
 }
 
@@ -136,6 +138,7 @@ std::uint64_t start_goroutine_in_place(std::size_t size, std::size_t align, clos
   sched* s = running_sched();
   m* mp = current_m();
   g* gp = reserve_goroutine(s, mp);
+  gp->created_pc = reinterpret_cast<std::uintptr_t>(__builtin_return_address(0));
   closure* c;
   try {
     c = construct(gp->body, arg);

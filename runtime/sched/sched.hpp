@@ -143,6 +143,11 @@ struct sched {
   std::uint64_t plain_gen = 0;        // guarded by plain_lock: bumped at every change
   std::uint64_t deadlock_seen = 0;    // sysmon's: the quiet state its last pass saw, or 0
 
+  // A clock for what only dumps read (g::wait_since): monotonic ns, refreshed by sysmon on
+  // each pass and by an M leaving its idle sleep, so a park stores it instead of reading the
+  // clock.  It may lag by one sysmon pass (up to 10 ms while anything runs).
+  std::atomic<std::int64_t> coarse_now{0};
+
   // sysmon
   std::thread sysmon_thread;
   note sysmon_note;

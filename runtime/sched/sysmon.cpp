@@ -83,6 +83,7 @@ void sysmon_main(sched* s) noexcept {
   std::int64_t next_scan_ns = scan_ns ? monotonic_ns() + scan_ns : 0;
   while (!s->stopping.load(std::memory_order_acquire)) {
     std::int64_t now = monotonic_ns();
+    s->coarse_now.store(now, std::memory_order_relaxed);
     bool acted = retake(s, now);
     if (s->timers.next_when() < now - kLateTimerNs) s->timers.run_due(now);
     if (scan_ns && now >= next_scan_ns) {
