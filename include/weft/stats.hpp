@@ -8,6 +8,9 @@
 
 namespace weft {
 
+// What an operator watches (README, "Debugging": every field).  Counts are exact when nothing
+// changes meanwhile; the by-state counts walk every goroutine's record (a million take a few
+// milliseconds).
 struct stats {
   std::uint64_t goroutines_live, goroutines_created, threads, procs;
   std::uint64_t stack_grows, stack_shrinks, stack_copies, stack_bytes_copied;
@@ -16,6 +19,16 @@ struct stats {
   // Moved-from stack ranges kept inaccessible now (options::quarantine; copy only), and their
   // bytes: address space, no memory.
   std::uint64_t stack_quarantined, stack_bytes_quarantined;
+  // Live goroutines by state: running on a thread, queued to run, parked (channel, lock,
+  // sleep, join, fd...), inside weft::blocking.
+  std::uint64_t goroutines_running, goroutines_runnable, goroutines_waiting, goroutines_blocking;
+  std::uint64_t runq_global, runq_local;  // goroutines queued: the global queue, all Ps' own
+  std::uint64_t stack_bytes_in_use;       // the live goroutines' stacks (sizes, not RSS)
+  std::uint64_t stack_slots_pooled;       // freed slots kept for reuse
+  std::uint64_t threads_idle, threads_spinning, threads_blocking;  // Ms: asleep, looking for work, in a blocking call
+  std::uint64_t netpoll_waiters;          // descriptors goroutines wait on
+  std::uint64_t timers;                   // armed: sleeps, and waits with a deadline
+  std::uint64_t scans;                    // scan phases run (stack shrinking, memory release)
 };
 
 // A snapshot (all zero when no runtime runs).

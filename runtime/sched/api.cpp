@@ -9,6 +9,7 @@
 #include "runtime/diag/fatal.hpp"
 #include "runtime/diag/signals.hpp"
 #include "runtime/diag/sigpipe.hpp"
+#include "runtime/io/netpoll.hpp"
 #include "runtime/sched/sched.hpp"
 #include "runtime/sched/switch.hpp"
 #include "runtime/stack/grow.hpp"
@@ -290,6 +291,21 @@ stats get_stats() {
   out.stack_bytes_reserved = s->stacks.stats().bytes_reserved;
   out.steals = s->st.steals.load();
   quarantine_counts(&out.stack_quarantined, &out.stack_bytes_quarantined);
+  const sched_counts c = count_sched(s);
+  out.goroutines_running = c.running;
+  out.goroutines_runnable = c.runnable;
+  out.goroutines_waiting = c.waiting;
+  out.goroutines_blocking = c.blocking;
+  out.runq_global = c.runq_global;
+  out.runq_local = c.runq_local;
+  out.stack_bytes_in_use = c.stack_bytes;
+  out.stack_slots_pooled = s->stacks.stats().slots_pooled;
+  out.threads_idle = c.ms_idle;
+  out.threads_spinning = c.ms_spinning;
+  out.threads_blocking = c.ms_blocking;
+  out.netpoll_waiters = netpoll_waiters(s);
+  out.timers = s->timers.armed();
+  out.scans = s->st.scans.load(std::memory_order_relaxed);
   return out;
 }
 
