@@ -7,11 +7,14 @@
 # the function it parked in, and that `goroutine N bt` shows the named functions in order.
 # Exit 77 (skipped) when gdb, its Python or ptrace is not available, saying which.
 #
-# usage: gdb_test.sh PROGRAM WEFT_PY WORKDIR     (the core file goes in WORKDIR, removed on success)
+# usage: gdb_test.sh PROGRAM WEFT_PY WORKDIR [embedded]
+#   The core file goes in WORKDIR (removed on success).  `embedded`: weft was built with the
+#   script in .debug_gdb_scripts (tools/gdb/embed.py), so check that gdb auto-loads it too.
 set -uo pipefail
 prog=${1:?usage: gdb_test.sh PROGRAM WEFT_PY WORKDIR}
 script=${2:?usage: gdb_test.sh PROGRAM WEFT_PY WORKDIR}
 workdir=${3:?usage: gdb_test.sh PROGRAM WEFT_PY WORKDIR}
+embedded=${4:-}
 
 skip() { echo "skipped: $*"; exit 77; }
 command -v gdb >/dev/null 2>&1 || skip "gdb is not installed (.ci/deps installs it)"
@@ -129,6 +132,24 @@ stop
 timeout 60 gdb -nx -batch "$prog" "$core" "${queries[@]}" >"$gdbout" 2>&1
 mode=core
 check
+
+# (c) Auto-loading: the copy of weft.py in the program's .debug_gdb_scripts section (put there
+# by tools/gdb/embed.py when weft was built), loaded by gdb itself once the path is trusted.
+if readelf -SW "$prog" 2>/dev/null | grep -q '\.debug_gdb_scripts'; then
+  timeout 60 gdb -nx -batch -iex 'set auto-load safe-path /' "$prog" "$core" \
+    -ex 'echo ==scripts\n' -ex 'info auto-load python-scripts' -ex 'echo ==info\n' -ex 'info goroutines' >"$gdbout" 2>&1
+  mode=auto-load
+  echo "--- $mode"
+  cat "$gdbout"
+  if ! section scripts | grep -Eq '^Yes +weft/gdb/weft\.py'; then
+    echo "FAIL ($mode): gdb did not load weft/gdb/weft.py from .debug_gdb_scripts"; fail=1
+  fi
+  expect_line deep "^  +$id_deep +waiting +chan receive +.*park_at_bottom \\(gdb_program.cpp:"
+elif [ "$embedded" = embedded ]; then
+  echo "FAIL: $prog has no .debug_gdb_scripts section (was weft_gdb_script linked in?)"; fail=1
+else
+  echo "--- auto-load not checked: weft was built without the embedded script (no Python 3 when configured)"
+fi
 
 if [ "$fail" -eq 0 ]; then
   rm -f "$core"
