@@ -24,10 +24,12 @@
 #   gdb's own CFI unwinding then walks the goroutine's stack from there.  So the goroutine's
 #   frames are gdb's frames #1 and up while a command runs; `goroutine N bt` numbers them
 #   from #0.  Nothing in the inferior is written.
-#   What it cannot do: other architectures (x86_64 only); a goroutine that has not run yet
-#   has no frames (its ctx is null); with -fsplit-stack, frames on an older stack segment are
-#   reached only if the CFI of __morestack leads there; a running goroutine is shown through
-#   the thread running it (gdb's thread list), found by its pthread_t.
+#   What it cannot do: gdb before 12 (no PendingFrame.level()); other architectures (x86_64
+#   only); a goroutine that has not run yet has no frames (its ctx is null); with
+#   -fsplit-stack, frames on an older stack segment are reached only if the CFI of __morestack
+#   leads there; a running goroutine is shown through the thread running it (gdb's thread
+#   list), found by its pthread_t.  A core written by gcore lacks stacks guarded by
+#   MADV_GUARD_INSTALL (tests/gdb/gdb_test.sh says why): take it with WEFT_GUARD=mprotect.
 import gdb
 import gdb.unwinder
 
