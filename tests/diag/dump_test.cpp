@@ -175,3 +175,89 @@ TEST(DumpDeath, AFatalErrorCarriesTheFramesOfParkedGoroutines) {
 }
 
 }  // namespace
+
+namespace {
+
+// ---- stats an operator exports (issue 15, part 5) --------------------------------------------
+
+TEST(Stats, CountGoroutinesByStateTimersDescriptorsAndStacks) {
+  weft::runtime rt(procs(2));
+  weft::chan<int> c;
+  weft::wait_group started;
+  constexpr int kParked = 100, kSleepers = 3;
+  started.add(kParked + kSleepers + 1);
+  for (int i = 0; i < kParked; ++i)
+    weft::go([c, &started] {
+      started.done();
+      dump_test_waits_on_channel(c);
+    });
+  for (int i = 0; i < kSleepers; ++i)
+    weft::go([&started] {
+      started.done();
+      dump_test_sleeps();
+    });
+  int fds[2];
+  ASSERT_EQ(::pipe(fds), 0);
+  weft::go([fd = fds[0], &started] {
+    started.done();
+    (void)weft::wait_readable(fd);
+  });
+  started.wait();
+  weft::stats st{};
+  for (int i = 0; i < 5000; ++i) {  // until all have parked (bounded)
+    st = weft::get_stats();
+    if (st.goroutines_waiting == kParked + kSleepers + 1) break;
+    std::this_thread::yield();
+  }
+  EXPECT_EQ(st.goroutines_waiting, static_cast<std::uint64_t>(kParked + kSleepers + 1));
+  EXPECT_EQ(st.goroutines_running + st.goroutines_runnable + st.goroutines_blocking, 0u);
+  EXPECT_EQ(st.timers, static_cast<std::uint64_t>(kSleepers));
+  EXPECT_EQ(st.netpoll_waiters, 1u);
+  EXPECT_GE(st.stack_bytes_in_use, static_cast<std::uint64_t>(kParked + kSleepers + 1) * weft::default_stack_min());
+  EXPECT_EQ(st.runq_global + st.runq_local, 0u);
+  EXPECT_EQ(st.threads_idle + st.threads_spinning + st.threads_blocking, st.threads) << "every M is idle now";
+  c.close();
+  ASSERT_EQ(::write(fds[1], "x", 1), 1);
+  ::close(fds[1]);
+}
+
+// ---- the scheduler trace (issue 15, part 3) ------------------------------------------------
+
+// Reads this process's stderr through a pipe until `lines` SCHED lines came, returns them.
+void schedtrace_scenario() {
+  ::alarm(30);
+  int p[2];
+  if (::pipe(p) != 0) std::exit(3);
+  if (::dup2(p[1], 2) < 0) std::exit(4);
+  weft::options o = procs(2);
+  o.schedtrace = std::chrono::milliseconds(20);
+  o.scheddetail = true;
+  weft::runtime rt(o);
+  weft::chan<int> c;
+  for (int i = 0; i < 10; ++i) weft::go([c] { dump_test_waits_on_channel(c); });
+  std::string got;
+  char buf[4096];
+  int sched_lines = 0;
+  while (sched_lines < 3) {
+    ssize_t n = ::read(p[0], buf, sizeof buf);
+    if (n <= 0) std::exit(5);
+    got.append(buf, static_cast<std::size_t>(n));
+    sched_lines = count(got, "SCHED ");
+  }
+  // Shape: Go's line, then a line per P and per M.
+  const std::regex line("SCHED [0-9]+ms: procs=2 idleprocs=[0-2] threads=[0-9]+ spinningthreads=[0-9]+ "
+                        "idlethreads=[0-9]+ blockingthreads=[0-9]+ runqueue=[0-9]+ \\[[0-9]+ [0-9]+\\] goroutines=[0-9]+ "
+                        "waiting=[0-9]+ stackbytes=[0-9]+ scans=[0-9]+ timers=[0-9]+ netpoll=[0-9]+\n");
+  if (!std::regex_search(got, line)) std::exit(6);
+  if (count(got, "  P0: status=") < 2 || count(got, "  P1: status=") < 2 || count(got, "  M0: p=") < 2) std::exit(7);
+  if (got.find("goroutines=10 waiting=10") == std::string::npos) std::exit(8);  // all parked by the 3rd
+  c.close();
+  std::exit(0);
+}
+
+TEST(SchedTraceDeath, PrintsGosSummaryLineAndADetailLinePerPAndM) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_EXIT(schedtrace_scenario(), ::testing::ExitedWithCode(0), "");
+}
+
+}  // namespace
