@@ -112,26 +112,30 @@ TEST(Dump, ManyGoroutinesAreGroupedByKind) {
   c.close();
 }
 
+// In a fresh process: a runtime with one goroutine parked `depth` deep on a channel, then
+// `then()` — which must end the process.
+template <class Then>
+[[noreturn]] void with_one_parked(int depth, Then then) {
+  ::alarm(30);
+  weft::runtime rt(procs(2));
+  weft::chan<int> c;
+  weft::wait_group started;
+  started.add(1);
+  weft::go([c, &started, depth] {
+    started.done();
+    dump_test_recurses(depth, c);
+  });
+  started.wait();
+  while (weft::dump_goroutines().find("[waiting, chan receive") == std::string::npos) std::this_thread::yield();
+  then();
+  for (;;) ::pause();
+}
+
 // SIGQUIT: the dump on stderr, then exit 2, as Go does.
 TEST(DumpDeath, SigquitPrintsEveryGoroutineAndExits2) {
   GTEST_FLAG_SET(death_test_style, "threadsafe");
-  EXPECT_EXIT(
-      {
-        ::alarm(30);
-        weft::runtime rt(procs(2));
-        weft::chan<int> c;
-        weft::wait_group started;
-        started.add(1);
-        weft::go([c, &started] {
-          started.done();
-          dump_test_recurses(2, c);
-        });
-        started.wait();
-        while (weft::dump_goroutines().find("[waiting, chan receive") == std::string::npos) std::this_thread::yield();
-        ::kill(::getpid(), SIGQUIT);
-        for (;;) ::pause();
-      },
-      ::testing::ExitedWithCode(2), "SIGQUIT: quit\n(.|\n)*goroutine dump: 1 live(.|\n)*dump_test_waits_on_channel");
+  EXPECT_EXIT(with_one_parked(2, [] { ::kill(::getpid(), SIGQUIT); }), ::testing::ExitedWithCode(2),
+              "SIGQUIT: quit\n(.|\n)*goroutine dump: 1 live(.|\n)*dump_test_waits_on_channel");
 }
 
 // A program's own SIGQUIT handler, installed before the runtime starts, is left alone.
@@ -155,23 +159,8 @@ TEST(DumpDeath, AProgramsOwnSigquitHandlerIsKept) {
 // A fatal error carries the dump, frames included.
 TEST(DumpDeath, AFatalErrorCarriesTheFramesOfParkedGoroutines) {
   GTEST_FLAG_SET(death_test_style, "threadsafe");
-  EXPECT_EXIT(
-      {
-        ::alarm(30);
-        weft::runtime rt(procs(2));
-        weft::chan<int> c;
-        weft::wait_group started;
-        started.add(1);
-        weft::go([c, &started] {
-          started.done();
-          dump_test_recurses(1, c);
-        });
-        started.wait();
-        while (weft::dump_goroutines().find("[waiting, chan receive") == std::string::npos) std::this_thread::yield();
-        weft::go([] { throw std::runtime_error("boom"); });
-        for (;;) ::pause();
-      },
-      ::testing::ExitedWithCode(2), "uncaught exception: boom(.|\n)*dump_test_waits_on_channel");
+  EXPECT_EXIT(with_one_parked(1, [] { weft::go([] { throw std::runtime_error("boom"); }); }),
+              ::testing::ExitedWithCode(2), "uncaught exception: boom(.|\n)*dump_test_waits_on_channel");
 }
 
 }  // namespace
