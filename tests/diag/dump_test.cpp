@@ -180,10 +180,11 @@ TEST(Stats, CountGoroutinesByStateTimersDescriptorsAndStacks) {
       started.done();
       dump_test_waits_on_channel(c);
     });
+  weft::chan<int> quit;  // the "sleepers" wait with a deadline (an armed timer) until it closes
   for (int i = 0; i < kSleepers; ++i)
-    weft::go([&started] {
+    weft::go([&started, quit] {
       started.done();
-      dump_test_sleeps();
+      weft::select(weft::on_recv(quit, [](std::optional<int>) {}), weft::on_timeout(std::chrono::seconds(60), [] {}));
     });
   int fds[2];
   ASSERT_EQ(::pipe(fds), 0);
@@ -193,9 +194,9 @@ TEST(Stats, CountGoroutinesByStateTimersDescriptorsAndStacks) {
   });
   started.wait();
   weft::stats st{};
-  for (int i = 0; i < 5000; ++i) {  // until all have parked (bounded)
+  for (int i = 0; i < 20000; ++i) {  // until all have parked and every M has gone idle (bounded)
     st = weft::get_stats();
-    if (st.goroutines_waiting == kParked + kSleepers + 1) break;
+    if (st.goroutines_waiting == kParked + kSleepers + 1 && st.threads_idle == st.threads) break;
     std::this_thread::yield();
   }
   EXPECT_EQ(st.goroutines_waiting, static_cast<std::uint64_t>(kParked + kSleepers + 1));
@@ -206,6 +207,7 @@ TEST(Stats, CountGoroutinesByStateTimersDescriptorsAndStacks) {
   EXPECT_EQ(st.runq_global + st.runq_local, 0u);
   EXPECT_EQ(st.threads_idle + st.threads_spinning + st.threads_blocking, st.threads) << "every M is idle now";
   c.close();
+  quit.close();
   ASSERT_EQ(::write(fds[1], "x", 1), 1);
   ::close(fds[1]);
 }
