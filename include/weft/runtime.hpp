@@ -277,8 +277,8 @@ namespace detail {
 
 // Runs main_fn as the first goroutine of a new runtime and returns when it returns: with its
 // int result, or 0 — goroutines still alive then are abandoned, as when a Go program's main
-// returns.  One that is running then (a loop without checks, a blocking call) keeps its thread,
-// which is left running, and its memory stays mapped until the process ends.  Bad options
+// returns.  One that is still running 20 ms later (a loop without checks, a blocking call)
+// keeps its thread, which is left running, and its memory stays mapped until the process ends.  Bad options
 // (or WEFT_* variables) are printed and the process exits with status 2, and so does a
 // runtime that cannot start (no threads, memory or stack left), with its reason.  An exception
 // escaping main_fn is rethrown to the caller.

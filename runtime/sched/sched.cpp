@@ -832,10 +832,17 @@ bool sched::stop(bool abandoning) noexcept {
   netpoll_destroy(this);
   // Wake everyone; each M's loop sees `stopping` and returns.  An M still running a goroutine
   // finishes when that goroutine next parks, yields or passes a check (sysmon has asked it to).
-  // Abandoning, nobody waits for that: an M found running a goroutine is detached.  One in
-  // its scheduling loop does not run user code, so it soon either returns (and is joined) or
-  // takes a goroutine it found queued before it saw `stopping` (and is detached): the loop
-  // below looks again until every M is one or the other.
+  // Abandoning, nobody waits for that long: an M still running a goroutine after a grace of
+  // kAbandonGraceNs is detached.  The grace lets the usual cases end cleanly, with every thread
+  // joined — a goroutine that was exiting or about to park when main_fn returned, or one that
+  // reaches a check (sysmon's own preemption works at 10 ms): a thread left running would be
+  // seen by a later fork() (gtest's death tests, ThreadSanitizer refuses to fork then).  What
+  // is left is a loop without checks or a blocking call that does not return.  An M in its
+  // scheduling loop does not run user code, so it soon either returns (and is joined) or takes
+  // a goroutine it found queued before it saw `stopping`: the loop below looks again until
+  // every M is one or the other.
+  constexpr std::int64_t kAbandonGraceNs = 20'000'000;
+  const std::int64_t detach_after = abandoning ? monotonic_ns() + kAbandonGraceNs : 0;
   std::vector<m*> to_join;
   bool left_behind = false;
   for (;;) {
@@ -852,7 +859,8 @@ bool sched::stop(bool abandoning) noexcept {
       to_join.clear();
       for (auto& mp : allm) {
         if (!mp->thread.joinable()) continue;
-        if (abandoning && !mp->exited.load(std::memory_order_acquire) && __atomic_load_n(&mp->curg, __ATOMIC_ACQUIRE)) {
+        if (abandoning && !mp->exited.load(std::memory_order_acquire) && __atomic_load_n(&mp->curg, __ATOMIC_ACQUIRE) &&
+            monotonic_ns() >= detach_after) {
           mp->thread.detach();
           left_behind = true;
           continue;
