@@ -16,6 +16,9 @@ case $kind in
   *) echo "usage: $0 cmake|meson BUILD_DIR" >&2; exit 2 ;;
 esac
 
+echo "--- the license is installed with the package"
+cmp "$here/../../LICENSE" "$work/prefix/share/doc/weft/LICENSE" || { echo "share/doc/weft/LICENSE is not weft's LICENSE" >&2; exit 1; }
+
 echo "--- find_package(weft)"
 cmake -S "$here/consumer" -B "$work/cm" -G Ninja -DCMAKE_PREFIX_PATH="$work/prefix" >/dev/null
 cmake --build "$work/cm" >/dev/null
