@@ -39,6 +39,10 @@ def meson_options(text):
         value = value.group(1) if value else None
         if kind == 'boolean':
             opts[key] = ('boolean', {'true': True, 'false': False}.get(value), None)
+        elif kind == 'feature':
+            # A CMake boolean with a computed default (ON only at top level) is a Meson feature
+            # whose 'auto' computes the same.
+            opts[key] = ('boolean', {"'enabled'": True, "'disabled'": False}.get(value), None)
         else:
             choices = re.findall(r"'([^']*)'", re.search(r"choices\s*:\s*\[([^\]]*)\]", rest).group(1))
             opts[key] = ('combo', value.strip("'") if value else None, sorted(choices))
