@@ -11,3 +11,4 @@
 #include "weft/chan.hpp"
 #include "weft/select.hpp"
 #include "weft/sync.hpp"
+#include "weft/version.hpp"
