@@ -27,7 +27,13 @@ cmake --build "$work/cm" >/dev/null
 echo "--- pkg-config weft"
 pc=$(dirname "$(find -L "$work/prefix" -name weft.pc | head -n1)")
 [ -n "$pc" ] || { echo "weft.pc was not installed" >&2; exit 1; }
-flags=$(PKG_CONFIG_PATH="$pc" pkg-config --define-variable=prefix="$work/prefix" --cflags --libs weft)
+# What only a static link needs (boost_context, mimalloc) is in Libs.private, not Libs.
+if PKG_CONFIG_PATH="$pc" pkg-config --libs weft | grep -q boost_context; then
+  echo "weft.pc: -lboost_context is in Libs; a static build's libraries belong in Libs.private" >&2; exit 1
+fi
+PKG_CONFIG_PATH="$pc" pkg-config --static --libs weft | grep -q boost_context ||
+  { echo "weft.pc: pkg-config --static --libs weft lacks -lboost_context" >&2; exit 1; }
+flags=$(PKG_CONFIG_PATH="$pc" pkg-config --static --define-variable=prefix="$work/prefix" --cflags --libs weft)
 # shellcheck disable=SC2086
 c++ -std=c++20 "$here/consumer/main.cpp" -o "$work/pc-consumer" $flags
 "$work/pc-consumer"

@@ -67,12 +67,13 @@ check() {
   return $rc
 }
 
-# pc PREFIX ARGS...: pkg-config against a relocated install.
+# pc PREFIX ARGS...: pkg-config against a relocated install; --static, as the README says for
+# the static weft (its dependencies are in Libs.private), harmless for the shared one.
 pc() {
   local prefix=$1
   shift
   PKG_CONFIG_PATH=$(dirname "$(find -L "$prefix" -name weft.pc | head -n1)") \
-    pkg-config --define-variable=prefix="$prefix" "$@"
+    pkg-config --static --define-variable=prefix="$prefix" "$@"
 }
 
 # The user's natural command: weft.pc, with -fsplit-stack (so GCC adds --wrap=pthread_create)
