@@ -14,7 +14,11 @@
 //   recurse*    the growth recursion       measure     /proc readings, medians
 //   go_system   building the Go column     report*     the table, Markdown and SVG writers
 #include <algorithm>
+#include <cerrno>
+#include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <optional>
 #include <string>
 #include <system_error>
 #include <vector>
@@ -74,6 +78,35 @@ std::string self_path() {
   return p.string();
 }
 
+// The 1-minute load average, the first field of /proc/loadavg; -1 if unreadable.
+// WEFT_COMPARE_LOADAVG names another file in that format (the tests use it to play a busy
+// machine).
+double load_average() {
+  const char* alt = std::getenv("WEFT_COMPARE_LOADAVG");
+  std::ifstream f(alt && *alt ? alt : "/proc/loadavg");
+  double v = -1;
+  if (!(f >> v)) return -1;
+  return v;
+}
+
+// A private directory for the Go column's program and build cache, removed at exit: build
+// artefacts stay out of the report folder.
+struct scratch_dir {
+  std::string path;
+  scratch_dir() {
+    const char* t = std::getenv("TMPDIR");
+    std::string tmpl = std::string(t && *t ? t : "/tmp") + "/weft-compare.XXXXXX";
+    if (!::mkdtemp(tmpl.data())) throw std::system_error(errno, std::generic_category(), "cannot create a directory like " + tmpl);
+    path = tmpl;
+  }
+  ~scratch_dir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path, ec);
+  }
+  scratch_dir(const scratch_dir&) = delete;
+  scratch_dir& operator=(const scratch_dir&) = delete;
+};
+
 unsigned usable_cpus() {
   cpu_set_t set;
   if (sched_getaffinity(0, sizeof set, &set) != 0) return 0;
@@ -115,7 +148,14 @@ struct harness {
     return false;
   }
 
+  void sample_load() {
+    double l = load_average();
+    if (rep.load_start < 0) rep.load_start = l;
+    rep.load_max = std::max(rep.load_max, l);
+  }
+
   void run_one(wc::system_id s, wc::workload w, bool capacity) {
+    sample_load();
     const wc::system_desc& d = wc::describe(s);
     const wc::sizes z = sizes_of(s);
     std::vector<const wc::metric_desc*> ms = metrics_of(w, capacity);
@@ -247,8 +287,10 @@ int main(int argc, char** argv) {
     h.progress("output in " + h.cfg.out + "/; " + std::to_string(r.systems.size()) + " systems, " +
                std::to_string(r.workloads.size()) + " workloads, " + to_string(h.cfg.sc) + " sizes");
     bool want_go = std::find(r.systems.begin(), r.systems.end(), wc::system_id::go) != r.systems.end();
+    std::optional<scratch_dir> scratch;
     if (want_go) {
-      h.go = wc::prepare_go(h.cfg.out);
+      scratch.emplace();
+      h.go = wc::prepare_go(scratch->path);
       h.progress(h.go.ok ? "built " + h.go.path + " (" + std::to_string(static_cast<int>(h.go.build_seconds + 0.5)) + " s)"
                          : "go: " + h.go.why_not);
     }
@@ -263,12 +305,15 @@ int main(int argc, char** argv) {
     }
     r.wall_seconds = wc::seconds_since(h.t0);
     r.machine = machine_line(h.go_version);
+    r.load_end = load_average();
+    r.cpus = usable_cpus();
 
     wc::write_table(stdout, r);
     const std::string md = h.cfg.out + "/report.md", svg = h.cfg.out + "/ratios.svg";
     wc::write_svg(svg, r);
     wc::write_markdown(md, r, "ratios.svg");
     h.progress("wrote " + md + " and " + svg);
+    if (std::string warn = r.load_warning(); !warn.empty()) h.progress("WARNING: " + warn);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "weft-compare: %s\n", e.what());
     return 1;
