@@ -17,6 +17,8 @@
 //
 // The template is a thin layer: the channel itself (buffer, wait queues, lock) lives in
 // runtime/sync/chan.cpp, which sees elements only as bytes plus the two functions below.
+//
+// Plain threads: all of it; a blocking operation blocks the thread instead of parking a goroutine.
 #pragma once
 
 #include <cstddef>

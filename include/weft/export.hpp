@@ -1,5 +1,7 @@
 // weft/export.hpp — symbol visibility.  weft builds with hidden visibility; what users may
 // call is marked WEFT_API.
+//
+// Plain threads: nothing here to call (macros only).
 #pragma once
 
 // Every weft header includes this one before any C++20: without C++20 the compile stops here,

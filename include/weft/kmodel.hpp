@@ -7,6 +7,8 @@
 //   clone.hpp        kernel tasks from raw clone/clone3 on model stacks
 //   procfs.hpp       /proc: VIRT, RES, VMAs, stacks, system limits, thread-capacity estimate
 //   observe.hpp      the same things measured on this machine, for comparison
+//
+// Plain threads: all of it; the kernel-model layer needs no runtime.
 #pragma once
 
 #include "weft/kmodel/clone.hpp"

@@ -1,4 +1,6 @@
 // weft/options.hpp — how a runtime is configured: in code, or from WEFT_* variables.
+//
+// Plain threads: all of it (plain data and parsing; no runtime needed).
 #pragma once
 
 #include <chrono>

@@ -22,6 +22,8 @@
 // weft::error instead.  An exception from f propagates; the case has completed by then.
 // Build the cases inside the select call, as above: a case refers to its channel without
 // owning it, so it must not outlive the full expression.
+//
+// Plain threads: select blocks the thread, as every channel operation does.
 #pragma once
 
 #include <chrono>

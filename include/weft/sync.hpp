@@ -15,6 +15,8 @@
 //                        return std::cv_status and never time out early.
 // None of them can be copied or moved.  One constructed on a goroutine's stack pins that
 // stack while it lives (weft/detail/pin.hpp).
+//
+// Plain threads: all of it; a wait blocks the thread, so threads and goroutines can share these.
 #pragma once
 
 #include <atomic>

@@ -1,6 +1,8 @@
 // weft/version.hpp — which weft this is: the headers' version (the macros) and the library's
 // (weft::version()), so a program can tell when it was built against other headers than the
-// library it runs with.  Safe to call from any thread, with or without a runtime.
+// library it runs with.
+//
+// Plain threads: all of it, with or without a runtime.
 #pragma once
 
 #include "weft/export.hpp"

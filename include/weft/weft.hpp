@@ -1,4 +1,6 @@
 // weft/weft.hpp — everything weft offers, in one include.
+//
+// Plain threads: each header's first lines say; what parks a goroutine blocks a thread instead.
 #pragma once
 
 #include "weft/errors.hpp"

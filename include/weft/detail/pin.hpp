@@ -6,6 +6,8 @@
 // unpin_if_on_stack(this).  Both do nothing on a plain thread or for an address outside the
 // calling goroutine's stack (a global, a heap object).  The object must be destroyed on the
 // goroutine that constructed it — the normal case for a local.
+//
+// Plain threads: both functions do nothing there.
 #pragma once
 
 #include "weft/export.hpp"
