@@ -78,15 +78,23 @@ std::string self_path() {
   return p.string();
 }
 
-// The 1-minute load average, the first field of /proc/loadavg; -1 if unreadable.
+// /proc/loadavg: "0.52 0.58 0.59 3/420 12345": the 1-minute load average, and the tasks
+// runnable right now (the harness itself among them).  Negative when unreadable.
 // WEFT_COMPARE_LOADAVG names another file in that format (the tests use it to play a busy
 // machine).
-double load_average() {
+struct load_reading {
+  double avg1 = -1;
+  double runnable = -1;
+};
+load_reading read_load() {
   const char* alt = std::getenv("WEFT_COMPARE_LOADAVG");
   std::ifstream f(alt && *alt ? alt : "/proc/loadavg");
-  double v = -1;
-  if (!(f >> v)) return -1;
-  return v;
+  load_reading r;
+  double avg5, avg15;
+  long running = 0, total = 0;
+  char slash = 0;
+  if (f >> r.avg1 >> avg5 >> avg15 >> running >> slash >> total && slash == '/') r.runnable = static_cast<double>(running);
+  return r;
 }
 
 // A private directory for the Go column's program and build cache, removed at exit: build
@@ -148,10 +156,18 @@ struct harness {
     return false;
   }
 
+  // Between children: none of the harness's own is running, so what is runnable besides the
+  // harness is other processes' work.
+  double others_sum = 0;
   void sample_load() {
-    double l = load_average();
-    if (rep.load_start < 0) rep.load_start = l;
-    rep.load_max = std::max(rep.load_max, l);
+    load_reading l = read_load();
+    if (rep.load_start < 0) rep.load_start = l.avg1;
+    if (l.runnable < 0) return;
+    double others = std::max(0.0, l.runnable - 1);
+    others_sum += others;
+    ++rep.samples;
+    rep.others_mean = others_sum / rep.samples;
+    rep.others_max = std::max(rep.others_max, others);
   }
 
   void run_one(wc::system_id s, wc::workload w, bool capacity) {
@@ -286,6 +302,7 @@ int main(int argc, char** argv) {
 
     h.progress("output in " + h.cfg.out + "/; " + std::to_string(r.systems.size()) + " systems, " +
                std::to_string(r.workloads.size()) + " workloads, " + to_string(h.cfg.sc) + " sizes");
+    h.sample_load();  // before anything of the harness's own has run
     bool want_go = std::find(r.systems.begin(), r.systems.end(), wc::system_id::go) != r.systems.end();
     std::optional<scratch_dir> scratch;
     if (want_go) {
@@ -305,7 +322,7 @@ int main(int argc, char** argv) {
     }
     r.wall_seconds = wc::seconds_since(h.t0);
     r.machine = machine_line(h.go_version);
-    r.load_end = load_average();
+    h.sample_load();
     r.cpus = usable_cpus();
 
     wc::write_table(stdout, r);

@@ -95,29 +95,29 @@ system_id report::reference() const {
 }
 
 std::string report::load_text() const {
-  if (load_start < 0 && load_max < 0) return {};
-  char b[160];
-  std::snprintf(b, sizeof b, "1-minute load average %.1f at the start, at most %.1f, %.1f at the end (%u CPUs)",
-                load_start, load_max, load_end, cpus);
+  if (load_start < 0 && others_mean < 0) return {};
+  char b[256];
+  std::snprintf(b, sizeof b,
+                "1-minute load average %.1f when the run began; other processes' runnable tasks between the "
+                "columns %.1f on average, at most %.0f (%u readings; %u CPUs)",
+                load_start, others_mean, others_max, samples, cpus);
   return b;
 }
 
-// How loaded is too loaded.  The harness's own children keep one or two threads runnable (a
-// ping-pong pair, a batch being joined), so a quiet 2-CPU machine reads about 1-2 during a run.
-// Load left over from before the run (above the CPU count at its start), or a load twice the
-// CPUs during it, means other processes competed for the CPUs: measured on the shared 2-core
-// machine, the batched pthread spawn+join read 494 µs at a load of ~200 and 34 µs quiet.
+// How loaded is too loaded: other processes keeping, on average, half the CPUs busy while the
+// columns ran, or a load average above the CPU count when the run began.  On the shared 2-core
+// machine the batched pthread spawn+join read 494 µs at a load average of ~200 and 34 µs quiet.
 std::string report::load_warning() const {
-  if (cpus == 0 || load_max < 0) return {};
+  if (cpus == 0 || (load_start < 0 && others_mean < 0)) return {};
   const double n = cpus;
-  if (load_start <= n && load_max <= 2 * n) return {};
-  char b[400];
+  if (load_start <= n && others_mean <= n / 2) return {};
+  char b[480];
   std::snprintf(b, sizeof b,
-                "the machine was busy: the 1-minute load average was %.1f at the start and reached %.1f during "
-                "the run, on %u CPUs.  Other processes competed for the CPUs, so these figures are unreliable "
-                "(on the 2-core test machine the batched pthread spawn+join read 494 µs under load against 34 µs "
-                "quiet); run again on a quiet machine.",
-                load_start, load_max, cpus);
+                "the machine was busy: the 1-minute load average was %.1f when the run began, and other processes "
+                "had %.1f tasks runnable on average (at most %.0f) between the columns, on %u CPUs.  They competed "
+                "for the CPUs, so these figures are unreliable (on the 2-core test machine the batched pthread "
+                "spawn+join read 494 µs under load against 34 µs quiet); run again on a quiet machine.",
+                load_start, others_mean, others_max, cpus);
   return b;
 }
 

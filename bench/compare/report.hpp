@@ -38,10 +38,13 @@ struct report {
   std::map<system_id, std::vector<std::string>> notes;
   std::uint64_t mem_available = 0, max_map_count = 0;
   double wall_seconds = 0;
-  // The 1-minute load average (/proc/loadavg) before the first child, the highest seen before
-  // each child, and after the last; negative: not read.  cpus: the CPUs the harness may use.
-  double load_start = -1, load_max = -1, load_end = -1;
-  unsigned cpus = 0;
+  // The load during the run, from /proc/loadavg.  load_start: the 1-minute load average before
+  // the first child (later ones would count the harness's own thread probes: creating 20,000
+  // threads lifted it to ~500).  Between children, when none of the harness's own is running:
+  // the runnable tasks other than the harness itself, their mean and maximum over `samples`
+  // readings.  Negative: not read.  cpus: the CPUs the harness may use.
+  double load_start = -1, others_mean = -1, others_max = -1;
+  unsigned samples = 0, cpus = 0;
 
   // Non-empty when the load average says other work competed for the CPUs during the run
   // enough to make the figures unreliable: a warning the writers print.
