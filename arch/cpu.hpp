@@ -44,6 +44,11 @@ inline void touch_byte(std::uintptr_t addr) noexcept {
   asm volatile("movb (%1), %0" : "=q"(v) : "r"(addr) : "memory");
   (void)v;
 }
+// Where a saved goroutine context (arch/x86_64/switch_x86_64_sysv_elf_gas.S's frame, the same
+// as Boost.Context's) keeps the frame pointer and the return address: the first frame of a
+// parked goroutine's backtrace.
+inline constexpr unsigned kContextFramePointer = 0x30;
+inline constexpr unsigned kContextReturnAddress = 0x38;
 // The slot's address in this thread, for another thread (sysmon) to poison.
 inline std::uintptr_t* limit_slot_address() noexcept {
   std::uintptr_t tcb;

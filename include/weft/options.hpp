@@ -41,11 +41,15 @@ struct WEFT_API options {
   std::optional<bool> quarantine;                // keep moved-from stack ranges inaccessible
                                                  // (unset: on for copy, off otherwise)
   bool debug = false;                            // WEFT_DEBUG=1: extra checks and messages
+  std::chrono::milliseconds schedtrace{0};       // WEFT_DEBUG=schedtrace=MS: a scheduler summary
+                                                 // line on stderr every MS (0: none)
+  bool scheddetail = false;                      // WEFT_DEBUG=...,scheddetail=1: and a line per P, M
 
   // Reads WEFT_PROCS, WEFT_STACK_MIN, WEFT_STACK_MAX, WEFT_STACK (in_place|copy|segmented),
   // WEFT_STACK_RESERVE, WEFT_GUARD (automatic|madvise|mprotect|none), WEFT_SCAN_MS,
-  // WEFT_QUARANTINE (0|1) and WEFT_DEBUG (0|1) over the defaults above.  Sizes take a K, M, G
-  // or T suffix (powers of 1024).  Throws config_error naming the variable and what it allows.
+  // WEFT_QUARANTINE (0|1) and WEFT_DEBUG over the defaults above.  WEFT_DEBUG is 0, 1, or a
+  // comma-separated list of checks=0|1 (what 1 alone means), schedtrace=MS and scheddetail=0|1
+  // (Go's GODEBUG names).  Sizes take a K, M, G or T suffix (powers of 1024).  Throws config_error naming the variable and what it allows.
   static options from_env();
 
   // Throws config_error if a field is out of range (the message names the field, the value

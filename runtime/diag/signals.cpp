@@ -39,6 +39,7 @@
 
 #include "arch/cpu.hpp"
 #include "runtime/diag/fatal.hpp"
+#include "runtime/sched/dump.hpp"
 #include "runtime/sched/sched.hpp"
 #include "runtime/stack/grow.hpp"
 #include "runtime/stack/quarantine.hpp"
@@ -146,10 +147,44 @@ void on_fault(int sig, siginfo_t* info, void* uctx) noexcept {
   chain(sig, info, uctx);
 }
 
+// SIGQUIT (^\ at a terminal, `kill -QUIT`): as in Go, every goroutine is printed and the
+// process exits with status 2 (runtime/signal_unix.go, sighandler's crash path).  Installed
+// only over the default action: a program that handles SIGQUIT itself keeps it.  On an M it
+// runs on the M's alternate stack (SA_ONSTACK), never on a goroutine's few KiB.
+void on_quit(int) noexcept {
+  if (!current_sched()) {  // no runtime runs any more: what the default action would have done
+    struct sigaction dfl;
+    std::memset(&dfl, 0, sizeof dfl);
+    dfl.sa_handler = SIG_DFL;
+    sigemptyset(&dfl.sa_mask);
+    if (::sigaction(SIGQUIT, &dfl, nullptr) == 0) ::raise(SIGQUIT);
+    ::_exit(128 + SIGQUIT);
+  }
+  static const char head[] = "SIGQUIT: quit\n";
+  write_stderr(head, sizeof head - 1);
+  dump_goroutines_to(2, dump_context::dying);
+  ::_exit(2);
+}
+
+void install_quit_handler() {
+  struct sigaction cur;
+  if (::sigaction(SIGQUIT, nullptr, &cur) != 0)
+    throw resource_error(errno, std::generic_category(), "weft: sigaction(SIGQUIT) could not be read");
+  if ((cur.sa_flags & SA_SIGINFO) || cur.sa_handler != SIG_DFL) return;  // the program's own, or ours
+  struct sigaction sa;
+  std::memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_quit;
+  sa.sa_flags = SA_ONSTACK;
+  sigemptyset(&sa.sa_mask);
+  if (::sigaction(SIGQUIT, &sa, nullptr) != 0)
+    throw resource_error(errno, std::generic_category(), "weft: sigaction(SIGQUIT) failed");
+}
+
 }  // namespace
 
 void install_process_signal_handlers() {
   quarantine_reset();  // a runtime is starting: records of an earlier one name its old arenas
+  install_quit_handler();
   std::call_once(g_installed, [] {
     struct sigaction sa;
     std::memset(&sa, 0, sizeof sa);

@@ -64,9 +64,10 @@ class netpoller {
     ::close(epfd_);
   }
 
-  bool has_waiters() noexcept {
+  bool has_waiters() noexcept { return waiters() != 0; }
+  unsigned long waiters() noexcept {
     std::lock_guard<spinlock> l(lock_);
-    return !table_.empty();
+    return table_.size();
   }
 
   bool wait(int fd, std::uint32_t events, std::int64_t deadline_ns) {
@@ -198,6 +199,11 @@ void netpoll_destroy(sched* s) noexcept { delete s->netpoll.exchange(nullptr, st
 bool netpoll_has_waiters(sched* s) noexcept {
   netpoller* np = s->netpoll.load(std::memory_order_acquire);
   return np && np->has_waiters();
+}
+
+unsigned long netpoll_waiters(sched* s) noexcept {
+  netpoller* np = s->netpoll.load(std::memory_order_acquire);
+  return np ? np->waiters() : 0;
 }
 
 bool netpoll_wait(netpoller* np, int fd, std::uint32_t events, std::int64_t deadline_ns) {

@@ -12,8 +12,10 @@ class netpoller;
 // caller falls back to blocking the thread in poll(2) via blocking()).
 netpoller* netpoll_get(sched* s);
 void netpoll_destroy(sched* s) noexcept;
-// Whether a goroutine waits in the poller (a descriptor may still wake it).
+// Whether a goroutine waits in the poller (a descriptor may still wake it), and how many
+// descriptors are waited on.
 bool netpoll_has_waiters(sched* s) noexcept;
+unsigned long netpoll_waiters(sched* s) noexcept;
 
 // Parks the calling goroutine until fd is ready for `events` (EPOLLIN / EPOLLOUT), an error or
 // hang-up is reported on it, or the deadline passes (0: none).  True if ready.

@@ -9,11 +9,13 @@
 #include "runtime/diag/fatal.hpp"
 #include "runtime/diag/signals.hpp"
 #include "runtime/diag/sigpipe.hpp"
+#include "runtime/io/netpoll.hpp"
 #include "runtime/sched/sched.hpp"
 #include "runtime/sched/switch.hpp"
 #include "runtime/stack/grow.hpp"
 #include "runtime/stack/quarantine.hpp"
 #include "runtime/stack/scan.hpp"
+#include "runtime/stack/valgrind.hpp"
 #include "weft/runtime.hpp"
 #include "weft/stack.hpp"
 #include "weft/stats.hpp"
@@ -77,6 +79,7 @@ namespace {
 inline bool points_into(const void* data, std::size_t len, std::uintptr_t lo, std::uintptr_t hi) noexcept {
   const auto addr = reinterpret_cast<std::uintptr_t>(data);
   const std::uintptr_t first = (addr + 7) & ~std::uintptr_t{7}, end = addr + len, span = hi - lo;
+  vg::make_defined(data, len);  // memcheck: the captures' padding is read on purpose
   bool hit = false;
   for (std::uintptr_t w = first; w + 8 <= end; w += 8) {
     std::uintptr_t v;
@@ -125,6 +128,8 @@ std::uint64_t start_goroutine(closure* c) {
     delete c;
     throw;
   }
+  // The caller is go/spawn, inlined into the program: where the goroutine was made (dumps).
+  gp->created_pc = reinterpret_cast<std::uintptr_t>(__builtin_return_address(0));
   return launch(s, mp, gp, c);
 }
 
@@ -134,6 +139,7 @@ std::uint64_t start_goroutine_in_place(std::size_t size, std::size_t align, clos
   sched* s = running_sched();
   m* mp = current_m();
   g* gp = reserve_goroutine(s, mp);
+  gp->created_pc = reinterpret_cast<std::uintptr_t>(__builtin_return_address(0));
   closure* c;
   try {
     c = construct(gp->body, arg);
@@ -285,6 +291,21 @@ stats get_stats() {
   out.stack_bytes_reserved = s->stacks.stats().bytes_reserved;
   out.steals = s->st.steals.load();
   quarantine_counts(&out.stack_quarantined, &out.stack_bytes_quarantined);
+  const sched_counts c = count_sched(s);
+  out.goroutines_running = c.running;
+  out.goroutines_runnable = c.runnable;
+  out.goroutines_waiting = c.waiting;
+  out.goroutines_blocking = c.blocking;
+  out.runq_global = c.runq_global;
+  out.runq_local = c.runq_local;
+  out.stack_bytes_in_use = c.stack_bytes;
+  out.stack_slots_pooled = s->stacks.stats().slots_pooled;
+  out.threads_idle = c.ms_idle;
+  out.threads_spinning = c.ms_spinning;
+  out.threads_blocking = c.ms_blocking;
+  out.netpoll_waiters = netpoll_waiters(s);
+  out.timers = s->timers.armed();
+  out.scans = s->st.scans.load(std::memory_order_relaxed);
   return out;
 }
 

@@ -86,6 +86,8 @@ struct alignas(64) g {
   stack* asan_moved_from = nullptr; // AddressSanitizer: stacks it was copied out of (stack/grow.cpp)
   void* tsan_fiber = nullptr;      // ThreadSanitizer fiber
   std::uint32_t quarantined = 0;   // its moved-from stacks still quarantined (stack/quarantine.cpp)
+  std::uintptr_t created_pc = 0;   // for dumps: the call site of the go/spawn that made it
+  std::int64_t wait_since = 0;     // for dumps: when it last parked (sched::coarse_now, ns)
 };
 static_assert(offsetof(g, id) == 64 && offsetof(g, body) == 128 && sizeof(g) == 320,
               "g's lines moved: update the layout comment and prefetch_queued");

@@ -73,6 +73,36 @@ bool parse_bool(const char* name, const char* text) {
   reject(name, s, "0 or 1 (also true/false, yes/no, on/off)");
 }
 
+// WEFT_DEBUG: "0", "1" (and the other spellings of a bool: the checks), or a comma-separated
+// list of key=value: checks=0|1, schedtrace=MS (0 to 3600000), scheddetail=0|1.
+void parse_debug(const char* text, options& o) {
+  constexpr std::string_view kAllowed =
+      "0, 1, or a comma-separated list of checks=0|1, schedtrace=MS (0 to 3600000) and scheddetail=0|1, "
+      "e.g. WEFT_DEBUG=schedtrace=1000,scheddetail=1";
+  std::string_view all(text);
+  if (all.find('=') == std::string_view::npos) {
+    if (all.find(',') != std::string_view::npos) reject("WEFT_DEBUG", all, kAllowed);
+    std::string_view b = all;
+    if (b == "1" || b == "true" || b == "yes" || b == "on") o.debug = true;
+    else if (b == "0" || b == "false" || b == "no" || b == "off" || b.empty()) o.debug = false;
+    else reject("WEFT_DEBUG", all, kAllowed);
+    return;
+  }
+  while (!all.empty()) {
+    const std::size_t comma = all.find(',');
+    const std::string_view item = all.substr(0, comma);
+    all = comma == std::string_view::npos ? std::string_view{} : all.substr(comma + 1);
+    const std::size_t eq = item.find('=');
+    if (eq == std::string_view::npos) reject("WEFT_DEBUG", text, kAllowed);
+    const std::string_view key = item.substr(0, eq), value = item.substr(eq + 1);
+    const std::string v(value);
+    if (key == "checks" && (value == "0" || value == "1")) o.debug = value == "1";
+    else if (key == "scheddetail" && (value == "0" || value == "1")) o.scheddetail = value == "1";
+    else if (key == "schedtrace") o.schedtrace = std::chrono::milliseconds(parse_uint("WEFT_DEBUG", v.c_str(), 3'600'000, kAllowed));
+    else reject("WEFT_DEBUG", text, kAllowed);
+  }
+}
+
 constexpr std::string_view kStackAllowed = "a power of two from 4K to 1T, in bytes or with a K, M, G or T suffix";
 constexpr std::string_view kReserveAllowed = "0 (pure copying) or a power of two from 4K to 1T, in bytes or with a K, M, G or T suffix";
 
@@ -130,7 +160,7 @@ options options::from_env() {
   if (const char* v = std::getenv("WEFT_SCAN_MS"); v && *v)
     o.scan_interval = std::chrono::milliseconds(parse_uint("WEFT_SCAN_MS", v, 86'400'000, "an integer number of milliseconds from 0 (scan only on weft::scan()) to 86400000"));
   if (const char* v = std::getenv("WEFT_QUARANTINE")) o.quarantine = parse_bool("WEFT_QUARANTINE", v);
-  if (const char* v = std::getenv("WEFT_DEBUG")) o.debug = parse_bool("WEFT_DEBUG", v);
+  if (const char* v = std::getenv("WEFT_DEBUG")) parse_debug(v, o);
   o.validate();
   return o;
 }
@@ -173,6 +203,8 @@ void options::validate() const {
     reject("options::stack_reserve", "0",
            "with strategy in_place (WEFT_STACK=in_place) the reserve is the most a stack can grow to: unset (8M) "
            "or a power of two from 4K to 1T; 0 (pure copying) goes with WEFT_STACK=copy");
+  if (schedtrace.count() < 0 || schedtrace.count() > 3'600'000)
+    reject("options::schedtrace", std::to_string(schedtrace.count()) + "ms", "0 (no trace) to 3600000 ms");
   if (scan_interval.count() < 0)
     reject("options::scan_interval", std::to_string(scan_interval.count()) + "ms", "0 (scan only on weft::scan()) or a positive duration");
 }

@@ -45,6 +45,7 @@
 #include "runtime/diag/fatal.hpp"
 #include "runtime/diag/signals.hpp"
 #include "runtime/io/netpoll.hpp"
+#include "runtime/sched/dump.hpp"
 #include "runtime/sched/switch.hpp"
 #include "runtime/stack/grow.hpp"
 #include "runtime/stack/quarantine.hpp"
@@ -321,26 +322,8 @@ void bad_status(g* gp, gstatus from, gstatus to, gstatus cur) noexcept {
         status_name(to), status_name(cur));
 }
 
-// Appended to every fatal error: one line per live goroutine.  Runs in a dying process,
-// perhaps in a signal handler: no allocation, and the list lock only if it is free.
-static void dump_goroutines() noexcept {
-  sched* s = current_sched();
-  if (!s) return;
-  bool locked = s->allg_lock.try_lock();
-  char line[256];
-  int shown = 0;
-  for (g* gp = s->allg; gp && shown < 1000; gp = gp->all_link) {
-    gstatus st = gp->status.load(std::memory_order_relaxed);
-    if (st == gstatus::dead) continue;
-    int n = std::snprintf(line, sizeof line, "\ngoroutine %llu [%s%s%s]: stack %zu bytes at [%#lx, %#lx)%s\n",
-                          (unsigned long long)gp->id, status_name(st), st == gstatus::waiting ? ", " : "",
-                          st == gstatus::waiting ? gp->wait_reason : "", gp->stk.size(), (unsigned long)gp->stk.lo,
-                          (unsigned long)gp->stk.hi, gp->pins.load(std::memory_order_relaxed) ? ", pinned" : "");
-    if (n > 0) write_stderr(line, static_cast<unsigned long>(std::min<int>(n, sizeof line - 1)));
-    ++shown;
-  }
-  if (locked) s->allg_lock.unlock();
-}
+// Appended to every fatal error: every live goroutine (dump.cpp), on stderr.
+static void dump_goroutines_on_fatal() noexcept { dump_goroutines_to(2, dump_context::dying); }
 
 // Never inlined: inlined, a compiler may compute the thread-local's address once per function
 // (clang -O2 does), and after a switch that migrated the goroutine that address is the old
@@ -477,6 +460,7 @@ static void stopm(sched* s, m* mp) noexcept {
     }
   }
   mp->park.sleep(deadline);
+  s->coarse_now.store(monotonic_ns(), std::memory_order_relaxed);
   bool on_list;
   {
     std::lock_guard<spinlock> l(s->lock);
@@ -756,7 +740,7 @@ void sched::start() {
     pidle_put_locked(this, it->get());
   }
   g_current.store(this, std::memory_order_release);
-  set_fatal_dump_hook(dump_goroutines);
+  set_fatal_dump_hook(dump_goroutines_on_fatal);
   // sysmon and one M start now, so a process that cannot have them finds out here, from the
   // constructor, instead of queueing goroutines no thread will ever run.  Every later M is
   // optional: a failure to start one is said once and the runtime carries on (newm).
@@ -1160,6 +1144,7 @@ void park(park_commit commit, void* arg, const char* reason) noexcept {
   m* mp = current_m();
   g* gp = mp->curg;
   gp->wait_reason = reason;
+  gp->wait_since = mp->s->coarse_now.load(std::memory_order_relaxed);
   park_req r{commit, arg};
   if (mp->lockedg) switch_to(mp, nullptr, park_post, &r);
   else switch_away(mp, park_post, &r);

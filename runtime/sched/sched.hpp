@@ -86,7 +86,7 @@ struct p {
 inline void bump(std::atomic<std::uint64_t>& c) noexcept { c.store(c.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed); }
 
 struct sched_stats {
-  std::atomic<std::uint64_t> threads{0}, steals{0};
+  std::atomic<std::uint64_t> threads{0}, steals{0}, scans{0};
   std::atomic<std::uint64_t> stack_grows{0}, stack_shrinks{0}, stack_copies{0}, stack_bytes_copied{0};
 };
 
@@ -142,6 +142,11 @@ struct sched {
   plain_wait* plain_waits = nullptr;  // guarded by plain_lock
   std::uint64_t plain_gen = 0;        // guarded by plain_lock: bumped at every change
   std::uint64_t deadlock_seen = 0;    // sysmon's: the quiet state its last pass saw, or 0
+
+  // A clock for what only dumps read (g::wait_since): monotonic ns, refreshed by sysmon on
+  // each pass and by an M leaving its idle sleep, so a park stores it instead of reading the
+  // clock.  It may lag by one sysmon pass (up to 10 ms while anything runs).
+  std::atomic<std::int64_t> coarse_now{0};
 
   // sysmon
   std::thread sysmon_thread;
@@ -231,6 +236,16 @@ void start_context(m* mp, g* gp) noexcept;
 // heap_alloc (weft/runtime.hpp) for an over-aligned object: `bytes` a multiple of `align`.
 void* heap_alloc_aligned(std::size_t bytes, std::size_t align);
 void start_sysmon(sched* s);
+// WEFT_DEBUG=schedtrace: one summary line (and with scheddetail, one per P and M) on stderr,
+// `since_start_ms` after the runtime started (trace.cpp).
+void sched_trace(sched* s, std::int64_t since_start_ms) noexcept;
+// What stats and the trace count by walking the records (trace.cpp).
+struct sched_counts {
+  std::uint64_t running = 0, runnable = 0, waiting = 0, blocking = 0, stack_bytes = 0;
+  std::uint64_t runq_global = 0, runq_local = 0;
+  std::uint64_t ms_idle = 0, ms_spinning = 0, ms_blocking = 0;
+};
+sched_counts count_sched(sched* s) noexcept;
 void stop_sysmon(sched* s) noexcept;
 void sysmon_wake(sched* s) noexcept;
 void wake_timer_sleeper(sched* s, std::int64_t when) noexcept;

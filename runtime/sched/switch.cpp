@@ -1,11 +1,14 @@
 #include "runtime/sched/switch.hpp"
 
+#include <atomic>
 #include <cerrno>
 
 #include <cxxabi.h>
+#include <pthread.h>
 
 #include "arch/cpu.hpp"
 #include "runtime/stack/grow.hpp"
+#include "runtime/stack/valgrind.hpp"
 
 #if defined(WEFT_SANITIZE_ADDRESS)
 #include <sanitizer/asan_interface.h>
@@ -98,6 +101,32 @@ transfer_t on_switch(transfer_t t) noexcept {
   return {nullptr, mp};
 }
 
+// How far below sp a switch touches its leaving stack first (WEFT_PREFAULT_HEADROOM below).
+// Under valgrind, 128: memcheck reports a read of anything lower than the red zone the ABI
+// keeps below sp (128 bytes on x86_64) as an invalid read, and the switch's own footprint, 64
+// bytes, still lies above it.  Set by bind_thread, before the thread's first switch.
+std::atomic<std::uintptr_t> g_switch_touch{256};
+
+// Under valgrind: the M's own stack (g0) is registered as a stack while the thread lives, so a
+// switch between it and a goroutine is one for valgrind too (runtime/stack/valgrind.hpp).
+struct g0_registration {
+  unsigned id = 0;
+  ~g0_registration() { vg::deregister_stack(id); }
+};
+thread_local g0_registration t_g0_registration;
+
+void register_g0_stack() noexcept {
+  pthread_attr_t attr;
+  if (pthread_getattr_np(pthread_self(), &attr) != 0) return;  // unregistered: valgrind only warns
+  void* lo = nullptr;
+  std::size_t size = 0;
+  const bool ok = pthread_attr_getstack(&attr, &lo, &size) == 0;
+  pthread_attr_destroy(&attr);
+  if (!ok || t_g0_registration.id != 0) return;
+  const auto at = reinterpret_cast<std::uintptr_t>(lo);
+  t_g0_registration.id = vg::register_stack(at, at + size);
+}
+
 }  // namespace
 
 void bind_thread(m* mp) noexcept {
@@ -108,6 +137,10 @@ void bind_thread(m* mp) noexcept {
 #if defined(WEFT_SANITIZE_THREAD)
   mp->tsan_fiber = __tsan_get_current_fiber();
 #endif
+  if (vg::running()) {
+    g_switch_touch.store(128, std::memory_order_relaxed);
+    register_g0_stack();
+  }
 }
 
 void stack_reused([[maybe_unused]] std::uintptr_t lo, [[maybe_unused]] std::uintptr_t hi) noexcept {
@@ -153,11 +186,11 @@ __attribute__((noinline)) static void prefault_headroom(m* mp, g* from) noexcept
 // changed (the call into the jump, and the context it saves: 72 bytes with Boost.Context's
 // ontop_fcontext).  One touch below them, while curg still names the leaving goroutine, makes
 // a fault there grow the right stack (diag/signals.cpp): it is the lowest byte, and growth in
-// place covers everything above it.
-inline constexpr std::uintptr_t kSwitchFootprint = 256;
-#define WEFT_PREFAULT_HEADROOM(from)                                            \
-  do {                                                                          \
-    if (from) arch::touch_byte(arch::stack_pointer() - kSwitchFootprint);      \
+// place covers everything above it.  256 bytes below sp natively, 128 under valgrind
+// (g_switch_touch).
+#define WEFT_PREFAULT_HEADROOM(from)                                                                       \
+  do {                                                                                                     \
+    if (from) arch::touch_byte(arch::stack_pointer() - g_switch_touch.load(std::memory_order_relaxed));  \
   } while (0)
 #endif
 

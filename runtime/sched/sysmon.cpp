@@ -8,7 +8,8 @@
 //     or runtime call) enters the runtime, which sees the request and yields;
 //   - runs timers that nobody has run for a millisecond (every M busy in one goroutine);
 //   - drives the periodic scan phase (stack shrinking, returning pooled stack memory);
-//   - with every P idle, checks for a deadlock (deadlock.cpp).
+//   - with every P idle, checks for a deadlock (deadlock.cpp);
+//   - prints the scheduler trace, if asked (WEFT_DEBUG=schedtrace=MS, trace.cpp).
 // It sleeps 20 µs between passes while something needs watching, doubling to 10 ms when
 // nothing does, and sleeps until woken when every P is idle and no scan is due.
 #include <algorithm>
@@ -81,8 +82,16 @@ void sysmon_main(sched* s) noexcept {
   std::int64_t delay = kMinDelayNs;
   std::int64_t scan_ns = std::int64_t(s->opts.scan_interval.count()) * 1'000'000;
   std::int64_t next_scan_ns = scan_ns ? monotonic_ns() + scan_ns : 0;
+  const std::int64_t start_ns = monotonic_ns();
+  const std::int64_t trace_ns = std::int64_t(s->opts.schedtrace.count()) * 1'000'000;
+  std::int64_t next_trace_ns = trace_ns ? start_ns + trace_ns : timer_heap::kNever;
   while (!s->stopping.load(std::memory_order_acquire)) {
     std::int64_t now = monotonic_ns();
+    s->coarse_now.store(now, std::memory_order_relaxed);
+    if (now >= next_trace_ns) {  // WEFT_DEBUG=schedtrace=MS (trace.cpp)
+      sched_trace(s, (now - start_ns) / 1'000'000);
+      next_trace_ns += trace_ns * ((now - next_trace_ns) / trace_ns + 1);
+    }
     bool acted = retake(s, now);
     if (s->timers.next_when() < now - kLateTimerNs) s->timers.run_due(now);
     if (scan_ns && now >= next_scan_ns) {
@@ -97,7 +106,7 @@ void sysmon_main(sched* s) noexcept {
       const bool suspect = check_deadlock(s);
       // Else sleep until woken (wakep / blocking / a plain thread blocking) or until the next
       // scan or timer.
-      std::int64_t until = s->timers.next_when();
+      std::int64_t until = std::min(s->timers.next_when(), next_trace_ns);
       if (scan_ns) until = std::min(until, next_scan_ns);
       if (suspect) until = std::min(until, monotonic_ns() + kMaxDelayNs);
       s->sysmon_note.clear();
@@ -108,7 +117,7 @@ void sysmon_main(sched* s) noexcept {
       continue;
     }
     s->sysmon_note.clear();
-    s->sysmon_note.sleep(deadline);
+    s->sysmon_note.sleep(std::min(deadline, next_trace_ns));
   }
 }
 

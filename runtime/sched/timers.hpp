@@ -34,16 +34,22 @@ class timer_heap {
   int run_due(std::int64_t now) noexcept;
   // When the earliest timer is due (kNever if none).  Lock-free.
   std::int64_t next_when() const noexcept { return next_.load(std::memory_order_acquire); }
+  // How many are armed (for stats and traces).  Lock-free.
+  std::size_t armed() const noexcept { return count_.load(std::memory_order_relaxed); }
 
  private:
   void sift_up(std::size_t i) noexcept;
   void sift_down(std::size_t i) noexcept;
   void remove_at(std::size_t i) noexcept;
-  void publish() noexcept { next_.store(heap_.empty() ? kNever : heap_[0]->when, std::memory_order_release); }
+  void publish() noexcept {
+    next_.store(heap_.empty() ? kNever : heap_[0]->when, std::memory_order_release);
+    count_.store(heap_.size(), std::memory_order_relaxed);
+  }
 
   spinlock lock_;
   std::vector<timer*> heap_;
   std::atomic<std::int64_t> next_{kNever};
+  std::atomic<std::size_t> count_{0};
 };
 
 }  // namespace weft::detail

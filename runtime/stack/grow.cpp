@@ -59,6 +59,7 @@
 #include "runtime/sched/sched.hpp"
 #include "runtime/sched/switch.hpp"
 #include "runtime/stack/quarantine.hpp"
+#include "runtime/stack/valgrind.hpp"
 #include "weft/stack.hpp"
 
 namespace weft::detail {
@@ -175,6 +176,34 @@ void copy_adjust(std::uintptr_t* dst, const std::uintptr_t* src, std::size_t wor
   copy_adjust_scalar(dst, src, words, old_lo, span, delta);
 }
 
+// copy_adjust under memcheck.  The used part of a stack holds bytes nobody wrote (padding,
+// dead locals, the two spare bytes of the saved context's MXCSR word), and memcheck knows
+// them for undefined.  Testing each word (v - old_lo < span) and adding to it would make it
+// report the test, and make every word with an undefined byte wholly undefined in the copy —
+// then report the context's restore (ldmxcsr in Boost's ontop_fcontext) and any branch on a
+// copied local.  So each chunk's definedness is read first (VALGRIND_GET_VBITS), the chunk
+// counts as defined while it is copied, and source and copy get the original bits back
+// (VALGRIND_SET_VBITS): memcheck sees the moved frames as it saw them before.  The copy's
+// range is first made addressable: its slot's previous user left it marked as popped frames.
+__attribute__((noinline)) void copy_adjust_tracked(std::uintptr_t* dst, std::uintptr_t* src, std::size_t words,
+                                                   std::uintptr_t old_lo, std::uintptr_t span,
+                                                   std::uintptr_t delta) noexcept {
+  vg::make_undefined(reinterpret_cast<std::uintptr_t>(dst), words * sizeof(std::uintptr_t));
+  constexpr std::size_t kChunkWords = 128;  // 1 KiB of bits on the copying stack
+  unsigned char vbits[kChunkWords * sizeof(std::uintptr_t)];
+  for (std::size_t done = 0; done < words;) {
+    const std::size_t n = std::min(words - done, kChunkWords), bytes = n * sizeof(std::uintptr_t);
+    const bool tracked = vg::get_vbits(src + done, vbits, bytes);
+    if (tracked) vg::make_defined(src + done, bytes);
+    copy_adjust(dst + done, src + done, n, old_lo, span, delta);
+    if (tracked) {
+      vg::set_vbits(src + done, vbits, bytes);
+      vg::set_vbits(dst + done, vbits, bytes);
+    }
+    done += n;
+  }
+}
+
 // Moves gp (not running) into `fresh`, which the caller allocated.
 void move_stack(sched* s, m* mp, g* gp, const stack& fresh) noexcept {
   stack old = gp->stk;
@@ -200,14 +229,19 @@ void move_stack(sched* s, m* mp, g* gp, const stack& fresh) noexcept {
   // 22, item 8).  Within [sp, hi) the hazard remains (README, "Known limits"), but that is
   // the part in use, not the slot with its guard and free part.  sp and hi are 16-byte
   // aligned (the saved context; the slot's end), so `used` is whole words.
-  copy_adjust(reinterpret_cast<std::uintptr_t*>(new_sp), reinterpret_cast<const std::uintptr_t*>(sp),
-              used / sizeof(std::uintptr_t), sp, used, static_cast<std::uintptr_t>(delta));
+  if (__builtin_expect(vg::running(), 0))
+    copy_adjust_tracked(reinterpret_cast<std::uintptr_t*>(new_sp), reinterpret_cast<std::uintptr_t*>(sp),
+                        used / sizeof(std::uintptr_t), sp, used, static_cast<std::uintptr_t>(delta));
+  else
+    copy_adjust(reinterpret_cast<std::uintptr_t*>(new_sp), reinterpret_cast<const std::uintptr_t*>(sp),
+                used / sizeof(std::uintptr_t), sp, used, static_cast<std::uintptr_t>(delta));
   // The goroutine's closure lives off the stack (in the G record, or on the heap), but its
   // captures are the goroutine's own: a mutable one may hold the address of a local.  Adjust
   // them as the stack's words are — writing only the words that change, so that a capture
   // another thread writes meanwhile (through a pointer it was given) is left alone.
   if (closure* c = gp->fn) {
     auto [data, len] = c->bytes();
+    vg::make_defined(data, len);  // memcheck: the captures' padding is read on purpose, as in launch
     const auto first = (reinterpret_cast<std::uintptr_t>(data) + 7) & ~std::uintptr_t{7};
     const auto end = reinterpret_cast<std::uintptr_t>(data) + len;
     for (std::uintptr_t w = first; w + sizeof(std::uintptr_t) <= end; w += sizeof(std::uintptr_t)) {

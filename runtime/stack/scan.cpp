@@ -61,6 +61,7 @@ void shrink_one(sched* s, g* gp) noexcept {
 }  // namespace
 
 void scan_phase(sched* s, scan_kind kind) noexcept {
+  s->st.scans.fetch_add(1, std::memory_order_relaxed);
   {
     std::lock_guard<spinlock> l(s->allg_lock);
     for (g* gp = s->allg; gp; gp = gp->all_link) shrink_one(s, gp);

@@ -44,6 +44,15 @@
 // arena creation (rare); free() validates a stack against the arenas through an append-only
 // array published with a release store of its length, so it takes no lock for that.
 //
+// Valgrind (runtime/stack/valgrind.hpp).  Under valgrind the guard mode resolves to mprotect,
+// whatever automatic or madvise asked (valgrind 3.19 dies at MADV_GUARD_INSTALL markers; with
+// WEFT_DEBUG=1 the pool says so once), arenas stay within kValgrindArenaBytes (memcheck warns
+// about every bigger mapping it marks), and every slot is registered with valgrind as a stack
+// when it is first set up — all of it, since its stack grows down through it — and
+// deregistered when its arena is unmapped.  A slot is a stack all its life, whoever runs on
+// it, so reuse needs no new registration; a copy or a segment lands in another registered
+// slot.  Native runs pay one untaken branch per carved slot.
+//
 // Mapping budget.  mappings_ counts the VMAs this pool adds (1 per arena, 2 per slot in
 // mprotect mode).  Before adding, the estimate plus the other mappings of the process is
 // compared with vm.max_map_count minus a margin (1% + 256) for the rest of the process; when it
@@ -66,6 +75,7 @@
 
 #include "runtime/diag/fatal.hpp"
 #include "runtime/stack/guard.hpp"
+#include "runtime/stack/valgrind.hpp"
 #include "weft/errors.hpp"
 
 namespace weft::detail {
@@ -73,6 +83,9 @@ namespace {
 
 constexpr std::size_t kFirstArenaBytes = std::size_t{64} << 20;
 constexpr std::size_t kMaxArenaBytes = std::size_t{64} << 30;
+// Under valgrind: memcheck prints "Warning: set address range perms: large range" for every
+// mapping over 256 MiB it marks (an arena, and its alignment slack).
+constexpr std::size_t kValgrindArenaBytes = std::size_t{128} << 20;
 constexpr std::uint32_t kMaxArenas = 4096;  // 64 GiB each at most: more than 47-bit space holds
 constexpr std::uint32_t kNoArena = ~std::uint32_t{0};
 
@@ -98,6 +111,17 @@ void reserve_more(std::vector<stack>& v, std::size_t n) {
   throw config_error(buf);
 }
 
+// Under valgrind with WEFT_DEBUG (stack_config::check_frees is set from it), once per process:
+// what the pool does there instead of what `asked` for.
+void say_guard_under_valgrind(guard_mode asked) noexcept {
+  static std::atomic<bool> said{false};
+  if (said.exchange(true, std::memory_order_relaxed)) return;
+  std::fprintf(stderr,
+               "weft: running under valgrind: guard pages by mprotect, not MADV_GUARD_INSTALL (WEFT_GUARD=%s), which "
+               "valgrind does not know; goroutine stacks are registered with valgrind\n",
+               stackvm::mode_name(asked));
+}
+
 }  // namespace
 
 struct stack_pool::impl {
@@ -108,6 +132,7 @@ struct stack_pool::impl {
     std::uint32_t cls = 0;
     std::uint32_t slots = 0;
     std::atomic<bool>* in_use = nullptr;  // per slot: handed out by alloc, not yet freed
+    unsigned* vg_ids = nullptr;           // under valgrind: per slot, its stack id (0: none yet)
   };
 
   struct alignas(64) class_pool {
@@ -165,6 +190,10 @@ struct stack_pool::impl {
   ~impl() {
     const std::uint32_t n = narenas.load(std::memory_order_acquire);
     for (std::uint32_t i = 0; i < n; ++i) {
+      if (unsigned* ids = arenas[i].vg_ids) {
+        for (std::uint32_t k = 0; k < arenas[i].slots; ++k) vg::deregister_stack(ids[k]);
+        delete[] ids;
+      }
       stackvm::unmap(reinterpret_cast<void*>(arenas[i].base), arenas[i].bytes);
       delete[] arenas[i].in_use;
     }
@@ -264,8 +293,9 @@ struct stack_pool::impl {
   // Called with cp.mu held.
   void new_arena(std::uint32_t cls, class_pool& cp) {
     const std::size_t slot_bytes = slot_bytes_of(cls);
-    const std::size_t max_slots = std::max<std::size_t>(1, std::min<std::size_t>(kMaxArenaBytes / slot_bytes, kMaxArenaSlots));
-    std::size_t slots = std::max<std::size_t>(1, kFirstArenaBytes / slot_bytes);
+    const std::size_t max_bytes = vg::running() ? kValgrindArenaBytes : kMaxArenaBytes;
+    const std::size_t max_slots = std::max<std::size_t>(1, std::min<std::size_t>(max_bytes / slot_bytes, kMaxArenaSlots));
+    std::size_t slots = std::max<std::size_t>(1, std::min(kFirstArenaBytes, max_bytes) / slot_bytes);
     for (std::uint32_t i = 0; i < cp.arenas_made && slots < max_slots; ++i) slots *= 2;
     slots = std::min(slots, max_slots);
 
@@ -303,7 +333,9 @@ struct stack_pool::impl {
       throw;
     }
     auto* flags = new (std::nothrow) std::atomic<bool>[slots]();
-    if (!flags) {
+    unsigned* vg_ids = flags && vg::running() ? new (std::nothrow) unsigned[slots]() : nullptr;
+    if (!flags || (vg::running() && !vg_ids)) {
+      delete[] flags;
       stackvm::unmap(p, slots * slot_bytes);
       release_maps(1);
       throw resource_error(std::make_error_code(std::errc::not_enough_memory),
@@ -313,13 +345,14 @@ struct stack_pool::impl {
     const std::uint32_t idx = narenas.load(std::memory_order_relaxed);
     if (idx >= kMaxArenas) {  // a race with another class since the check above
       delete[] flags;
+      delete[] vg_ids;
       stackvm::unmap(p, slots * slot_bytes);
       release_maps(1);
       throw resource_error(std::make_error_code(std::errc::not_enough_memory),
                            "weft: stack pool: out of stack arenas; lower WEFT_STACK_RESERVE or WEFT_STACK_MAX");
     }
     arenas[idx] = arena{reinterpret_cast<std::uintptr_t>(p), slots * slot_bytes, slot_bytes, cls,
-                        static_cast<std::uint32_t>(slots), flags};
+                        static_cast<std::uint32_t>(slots), flags, vg_ids};
     narenas.store(idx + 1, std::memory_order_release);
     bytes_reserved.fetch_add(slots * slot_bytes, std::memory_order_relaxed);
     cp.arena = idx;
@@ -366,6 +399,10 @@ struct stack_pool::impl {
         // No memory to remember it: the slot stays mapped but unused.
       }
       throw;
+    }
+    if (unsigned* ids = arenas[s.arena].vg_ids) {  // under valgrind: the whole slot is a stack
+      unsigned& id = ids[(s.slot_lo - arenas[s.arena].base) / arenas[s.arena].slot_bytes];
+      if (id == 0) id = vg::register_stack(s.slot_lo, s.hi);
     }
     carved[cls].v.fetch_add(1, std::memory_order_relaxed);
     return s;
@@ -589,7 +626,7 @@ stack_pool::stack_pool(const stack_config& cfg) : cfg_(cfg), impl_(nullptr) {
     bad_config("stack_reserve", "WEFT_STACK_RESERVE", cfg_.reserve, "the largest supported is 1T");
   cfg_.guard_bytes = round_up(cfg_.guard_bytes, page);
 
-  if (cfg_.guard == guard_mode::automatic || cfg_.guard == guard_mode::madvise) {
+  if ((cfg_.guard == guard_mode::automatic || cfg_.guard == guard_mode::madvise) && !vg::running()) {
     int err = 0;
     const bool works = stackvm::guard_install_works(&err);
     if (cfg_.guard == guard_mode::madvise && !works) {
@@ -601,6 +638,10 @@ stack_pool::stack_pool(const stack_config& cfg) : cfg_(cfg), impl_(nullptr) {
                          "vm.max_map_count) or WEFT_GUARD=none (no guard pages)");
     }
     cfg_.guard = works ? guard_mode::madvise : guard_mode::mprotect;
+  }
+  if (vg::running() && (cfg_.guard == guard_mode::automatic || cfg_.guard == guard_mode::madvise)) {
+    if (cfg_.check_frees) say_guard_under_valgrind(cfg_.guard);
+    cfg_.guard = guard_mode::mprotect;
   }
 
   cfg_.slack = round_up(cfg_.slack, page);

@@ -153,7 +153,8 @@ struct stack_pool_stats {
 
 class stack_pool {
  public:
-  // Resolves guard_mode::automatic by probing MADV_GUARD_INSTALL once.  Reads
+  // Resolves guard_mode::automatic by probing MADV_GUARD_INSTALL once; under valgrind,
+  // automatic and madvise resolve to mprotect (runtime/stack/valgrind.hpp).  Reads
   // /proc/sys/vm/max_map_count for the mapping budget.  Throws config_error for a config it
   // cannot honour (guard_mode::madvise on a kernel without MADV_GUARD_INSTALL).
   explicit stack_pool(const stack_config& cfg);

@@ -29,9 +29,18 @@ namespace {
 
 using namespace std::chrono_literals;
 
+#if defined(WEFT_TEST_ALLOCATOR_MIMALLOC)
+constexpr bool kMimalloc = true;
+#else
+constexpr bool kMimalloc = false;
+#endif
+
 #define SKIP_UNDER_SANITIZERS()                                                                          \
   do {                                                                                                   \
     if (reltest::kSanitized) GTEST_SKIP() << "sanitizer runtimes need terabytes of shadow address space"; \
+    if (kMimalloc)                                                                                       \
+      GTEST_SKIP() << "built with WEFT_ALLOCATOR=mimalloc, which replaces malloc for the whole process "  \
+                      "and aborts when memory runs out (README, Build options)";                        \
   } while (0)
 
 struct outcome {
