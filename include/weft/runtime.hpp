@@ -97,8 +97,11 @@ WEFT_API std::uint64_t start_goroutine_in_place(std::size_t size, std::size_t al
 inline constexpr std::size_t kInlineClosureMax = 112;
 
 // Starts a goroutine running body() (moved from).
+// Always inlined, as go and spawn are: the runtime records the return address of its
+// start_goroutine call as where the goroutine was made (dumps), which must be the program's
+// own code at every optimisation level.
 template <class Body>
-std::uint64_t start_body(Body&& body) {
+[[gnu::always_inline]] inline std::uint64_t start_body(Body&& body) {
   using B = std::decay_t<Body>;
   using C = closure_of<B>;
   if constexpr (sizeof(C) <= kInlineClosureMax && alignof(C) <= 16) {
@@ -224,7 +227,7 @@ class task {
 // Starts f(args...) on a new goroutine.  Arguments are moved or copied into it, as by
 // std::thread.  An exception escaping f is a fatal error naming the goroutine and what().
 template <class F, class... A>
-void go(F&& f, A&&... args) {
+[[gnu::always_inline]] inline void go(F&& f, A&&... args) {
   auto body = [f = std::forward<F>(f), ... args = std::forward<A>(args)]() mutable {
     std::invoke(std::move(f), std::move(args)...);
   };
@@ -233,7 +236,8 @@ void go(F&& f, A&&... args) {
 
 // Starts f(args...) on a new goroutine and returns a task to join it by.
 template <class F, class... A>
-auto spawn(F&& f, A&&... args) -> task<std::invoke_result_t<std::decay_t<F>, std::decay_t<A>...>> {
+[[gnu::always_inline]] inline auto spawn(F&& f, A&&... args)
+    -> task<std::invoke_result_t<std::decay_t<F>, std::decay_t<A>...>> {
   using R = std::invoke_result_t<std::decay_t<F>, std::decay_t<A>...>;
   void* mem = detail::heap_alloc(sizeof(detail::task_state<R>));
   auto* st = new (mem) detail::task_state<R>();

@@ -91,6 +91,27 @@ struct out_buf {
   }
 };
 
+// Whether pc lies in one of the runtime's switch functions (switch_to, switch_away,
+// switch_to_new...), which a parked goroutine's frames start with in a varying number
+// (inlined or not, by optimisation level and path): they say nothing about the goroutine and
+// would split identical stacks into kinds, so the walk drops them.  Decided by name, once per
+// address, in a small table.
+bool in_switch_code(std::uintptr_t pc) noexcept {
+  struct entry {
+    std::atomic<std::uintptr_t> pc{0};
+    std::atomic<int> is_switch{0};
+  };
+  static entry cache[64];
+  entry& e = cache[(pc >> 4) % 64];
+  if (e.pc.load(std::memory_order_acquire) == pc) return e.is_switch.load(std::memory_order_relaxed) != 0;
+  symbol sy;
+  const bool yes = symbolize(pc - 1, &sy) && std::strncmp(sy.name, "_ZN4weft6detail", 15) == 0 &&
+                   (std::strstr(sy.name, "switch_") != nullptr || std::strstr(sy.name, "6switch") != nullptr);
+  e.is_switch.store(yes ? 1 : 0, std::memory_order_relaxed);
+  e.pc.store(pc, std::memory_order_release);
+  return yes;
+}
+
 // The frames of a goroutine parked with context ctx on [lo, hi): return addresses, innermost
 // first.  The context's own return address is left out: it points into whichever switch
 // function saved it (switch_to, switch_away...), which says nothing about the goroutine and
@@ -105,7 +126,7 @@ __attribute__((no_sanitize("address"))) int walk_frames(std::uintptr_t ctx, std:
   while (n < kMaxFrames && fp > prev && fp >= lo && fp + 16 <= hi && (fp & 7) == 0) {
     const std::uintptr_t pc = reinterpret_cast<const std::uintptr_t*>(fp)[1];
     if (pc < 4096) break;
-    pcs[n++] = pc;
+    if (n > 0 || !in_switch_code(pc)) pcs[n++] = pc;
     prev = fp;
     fp = reinterpret_cast<const std::uintptr_t*>(fp)[0];
   }

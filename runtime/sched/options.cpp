@@ -98,7 +98,13 @@ void parse_debug(const char* text, options& o) {
     const std::string v(value);
     if (key == "checks" && (value == "0" || value == "1")) o.debug = value == "1";
     else if (key == "scheddetail" && (value == "0" || value == "1")) o.scheddetail = value == "1";
-    else if (key == "schedtrace") o.schedtrace = std::chrono::milliseconds(parse_uint("WEFT_DEBUG", v.c_str(), 3'600'000, kAllowed));
+    else if (key == "schedtrace") {
+      // Named whole in the message: "schedtrace=abc", not just "abc".
+      if (v.empty() || v.size() > 7 || v.find_first_not_of("0123456789") != std::string::npos ||
+          std::stoull(v) > 3'600'000)
+        reject("WEFT_DEBUG", text, kAllowed);
+      o.schedtrace = std::chrono::milliseconds(std::stoll(v));
+    }
     else reject("WEFT_DEBUG", text, kAllowed);
   }
 }

@@ -157,6 +157,26 @@ TEST_F(Env, AStackMinAboveStackMaxNamesTheVariableThatWasSet) {
       << e;
 }
 
+TEST_F(Env, WeftDebugTakesABoolOrAListOfSettings) {
+  ::setenv("WEFT_DEBUG", "1", 1);
+  EXPECT_TRUE(weft::options::from_env().debug);
+  ::setenv("WEFT_DEBUG", "schedtrace=1000,scheddetail=1", 1);
+  weft::options o = weft::options::from_env();
+  EXPECT_FALSE(o.debug);
+  EXPECT_EQ(o.schedtrace.count(), 1000);
+  EXPECT_TRUE(o.scheddetail);
+  ::setenv("WEFT_DEBUG", "checks=1,schedtrace=5", 1);
+  o = weft::options::from_env();
+  EXPECT_TRUE(o.debug);
+  EXPECT_EQ(o.schedtrace.count(), 5);
+  ::unsetenv("WEFT_DEBUG");
+  for (const char* bad : {"schedtrace", "schedtrace=abc", "schedtrace=99999999", "gctrace=1", "1,2", "scheddetail=2"}) {
+    std::string e = error_of("WEFT_DEBUG", bad);
+    EXPECT_NE(e.find("WEFT_DEBUG='" + std::string(bad) + "'"), std::string::npos) << e;
+    EXPECT_NE(e.find("schedtrace=MS"), std::string::npos) << e;
+  }
+}
+
 TEST_F(Env, AReserveNoStackCouldUseIsRejected) {
   std::string e = error_of("WEFT_STACK_RESERVE", "512G");
   EXPECT_NE(e.find("stack_reserve (WEFT_STACK_RESERVE) = 512G is larger than options::stack_max (WEFT_STACK_MAX) = 1G"),
