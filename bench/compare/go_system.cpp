@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // go_system.cpp — building the Go column's program on the fly.
 #include "bench/compare/go_system.hpp"
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // go_system.hpp — the Go column: find the go command, build bench/go/compare.go into a
 // scratch directory (never the report's), and say why not when either is missing.
 #pragma once

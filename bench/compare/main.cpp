@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // weft-compare — the main job (DESIGN §7): the same workloads on weft goroutines (pure copying,
 // the default, in-place only, segmented), pthreads, kernel-model clone tasks and Go; one table
 // of figures and ratios to pthreads on the terminal, a Markdown report and an SVG chart.

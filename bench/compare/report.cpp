@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // report.cpp — the result model's queries and number formatting, shared by the writers.
 #include "bench/compare/report.hpp"
 

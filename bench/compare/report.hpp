@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // report.hpp — the results of one run, and the three writers: the terminal table
 // (report_table.cpp), the Markdown report (report_markdown.cpp) and the SVG chart
 // (report_svg.cpp).  Every figure is shown with its ratio to Go (the question readers ask:

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // report_markdown.cpp — the Markdown report: the machine, the command, the chart, one table of
 // figures with ratios to Go and to pthread, how many fit, the growth details, what each column and
 // workload is, and every failure with its reason.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // report_svg.cpp — the chart: for every figure, one bar per system from the 1× line (Go, or
 // pthread when Go did not run) to its ratio, on a log scale, so "10× cheaper" and "10× dearer"
 // are the same length; each bar labelled with the figure and the ratio, capped figures hatched,

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // report_table.cpp — the terminal table: three lines per figure (the absolute value, its
 // ratio to Go, its ratio to pthread), one column per system, then the footnotes and how many
 // fit.

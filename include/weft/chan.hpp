@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // weft/chan.hpp — channels: Go's `chan T` for C++.
 //
 // A chan<T> is a shared handle: copies name the same channel, which lives until the last

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // weft/errors.hpp — the exceptions weft throws.  Every message names what was wrong and what
 // is allowed or what to change.
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // weft/export.hpp — symbol visibility.  weft builds with hidden visibility; what users may
 // call is marked WEFT_API.
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // weft/kmodel.hpp — the kernel-model layer (namespace weft::kmodel): how Linux and glibc give a
 // thread its stack, mirrored in user space and checked against the real system.
 //

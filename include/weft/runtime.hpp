@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // weft/runtime.hpp — starting a runtime, and goroutines: go, spawn/task, yield, sleep.
 //
 // A runtime is one scheduler with its own Ps, Ms and stacks.  One runtime at a time runs in a

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // weft/select.hpp — Go's select statement.
 //
 //   std::size_t i = weft::select(

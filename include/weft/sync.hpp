@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // weft/sync.hpp — wait_group, mutex and condition_variable that park goroutines.
 //
 // Each blocks a goroutine by parking it (its M runs other goroutines meanwhile) and a plain

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // weft/version.hpp — which weft this is: the headers' version (the macros) and the library's
 // (weft::version()), so a program can tell when it was built against other headers than the
 // library it runs with.

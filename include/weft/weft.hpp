@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // weft/weft.hpp — everything weft offers, in one include.
 //
 // Plain threads: each header's first lines say; what parks a goroutine blocks a thread instead.

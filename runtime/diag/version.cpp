@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // version.cpp — weft::version(): the library's own WEFT_VERSION_*, fixed when it was compiled.
 #include "weft/version.hpp"
 

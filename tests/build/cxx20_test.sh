@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # cxx20_test.sh — weft's headers compiled without C++20 stop at one clear line (issue 19.4):
 # every public header, alone, with the compiler's default standard and with -std=c++17, gives
 # exactly one error, and it says "weft needs C++20".  With -std=c++20 they compile.

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """options_match.py — the two builds expose the same options (STYLE.md 8, issue 2).
 
 Reads the option declarations of CMakeLists.txt (option(WEFT_X ...) and

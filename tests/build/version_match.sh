@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # version_match.sh — WEFT_VERSION_MAJOR/MINOR/PATCH (include/weft/version.hpp) equal the
 # version in CMakeLists.txt's project() and meson.build's project().
 # Usage: version_match.sh SOURCE_DIR

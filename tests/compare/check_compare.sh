@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Checks weft-compare's command line and outputs (tests/compare/CMakeLists.txt, meson.build).
 # Usage: check_compare.sh WEFT_COMPARE MODE [OUT_DIR]
 #   help      --help exits 0 and prints the usage on stdout

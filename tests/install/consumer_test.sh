@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Installs the weft build in BUILD_DIR into a scratch prefix, then builds and runs the program
 # in consumer/ twice: with find_package(weft) and with `pkg-config --cflags --libs weft`.
 # Usage: consumer_test.sh cmake|meson BUILD_DIR

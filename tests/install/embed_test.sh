@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # embed_test.sh — add_subdirectory(weft) leaves the parent project alone (issue 19.4): the
 # parent's empty CMAKE_BUILD_TYPE stays empty, and the parent's install installs none of weft
 # unless it asks for it with WEFT_INSTALL=ON.  Configure only (cmake_install.cmake says what

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # split_stack_test.sh — programs with -fsplit-stack code link and run the ways users build
 # them (issue 22, item 6): gold and LLD, a static and a shared weft, Debug and Release.  The
 # program is split_consumer/main.cpp; it checks the linker's prologue adjustment, the

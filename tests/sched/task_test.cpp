@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // A task destroyed without join(): the goroutine runs on, detached, and an exception that
 // escaped it is reported, never lost silently.  sleep_until with clocks other than
 // steady_clock (as std::this_thread::sleep_until takes any clock).

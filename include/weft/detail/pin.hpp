@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // weft/detail/pin.hpp — automatic stack pins for weft sync objects (DESIGN.md §3).
 //
 // A wait_group, mutex or condition_variable keeps a queue of waiters whose records point at

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // weft/kmodel/observe.hpp — what this machine actually does, measured, so each model can be put
 // beside reality.  Experiments that could hurt the caller (recursing into a fault, creating
 // threads until the system refuses) run in a forked child with a deadline; the caller gets

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // weft/kmodel/procfs.hpp — what /proc says about this process and the system, and how many
 // threads fit before some limit stops them.
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // weft/kmodel/rlimit.hpp — what RLIMIT_STACK decides: the default pthread stack size, and how
 // far the main thread's stack may grow.
 //

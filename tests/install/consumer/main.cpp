@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // A program outside weft's tree, built against an installed weft.  It exits 0 only if the
 // library works, and is the version its headers say.
 #include <cstdio>
