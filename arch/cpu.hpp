@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // arch/cpu.hpp — the few ISA/ABI facts the C++ runtime needs, behind one interface.
 //
 // The stack-limit slot.  Prologue checks emitted by -fsplit-stack on x86_64 compare the stack

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // weft_dump_million: what a goroutine dump costs with N goroutines parked (default 1,000,000):
 // the time weft::dump_goroutines takes, and its size, in a fresh process — what a person who
 // sends SIGQUIT to a big server gets (issue 15; BENCHMARKS.md, "Goroutine dumps").  The

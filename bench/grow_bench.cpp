@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Stack growth (DESIGN §3, issue 5): what growing costs, beside Go and a fresh pthread.
 //
 //   FreshRecursion/<config>   a fresh goroutine recursing 4000 frames of ~440 bytes, started

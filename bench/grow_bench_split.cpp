@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The split-stack half of bench/grow_bench.cpp: compiled with -fsplit-stack, so every function
 // here starts with a prologue check against the limit word (%fs:0x70) and no explicit checks.
 long plain_leaf(long x);  // grow_bench.cpp: no prologue

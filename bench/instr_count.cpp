@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // instr_count.cpp — a scheduler operation repeated N times on one P, for instruction counts
 // (without Google Benchmark's own work in the count).  Run it under callgrind at two N and
 // divide the difference:

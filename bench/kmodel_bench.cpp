@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // kmodel_bench: what a thread costs to create and join, with and without the C library.
 //
 //   pthread_create_join      glibc: allocate_stack (a cache hit after the first), clone3 with

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // weft_park_million: 1,000,000 goroutines parked at once on one channel, then released; prints
 // what each parked goroutine costs — RSS, page tables (VmPTE), address space (VmSize), memory
 // mappings — and how many would fit by memory and by address space (issues 3 and 22;

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // weft_pingpong_loop: unbuffered-channel ping-pong without Google Benchmark — ROUND_TRIPS
 // round trips between two goroutines over two chan<int>, timed as one block; prints ns per round
 // trip and how many goroutines the Ps stole from each other meanwhile (weft::get_stats().steals).

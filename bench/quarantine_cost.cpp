@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // weft_quarantine_cost: what copy mode's quarantine costs (issue 22; BENCHMARKS.md).  N
 // goroutines (first argument, default 10,000) each double their stack from stack_min to SIZE
 // bytes (second argument, default 1 MiB) with checks — every doubling a copy at

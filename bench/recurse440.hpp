@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // recurse440.hpp — the growth benchmarks' recursion (bench/grow_bench.cpp, bench/reserve_sweep.cpp):
 // ~440-byte frames (a 400-byte array, the return address, saved registers), each with an
 // explicit WEFT_STACK_CHECK.  bench/grow_bench_split.cpp has its split-stack twin, and

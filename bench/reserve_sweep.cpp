@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // weft_reserve_sweep — the measurement behind the default stack_reserve and stack_min
 // (BENCHMARKS.md, "Stack growth (issue 5)"): for each (stack_min, stack_reserve) pair, in a
 // fresh child process,

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Scheduler benchmarks, each beside its baseline in the same binary:
 //   spawn+join        weft goroutine        vs pthread_create+pthread_join
 //   wake round trip   plain thread -> idle M -> back, vs a semaphore round trip between threads

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // skynet.hpp — the skynet tree (https://github.com/atemerev/skynet) shared by
 // bench/sync_bench.cpp (BM_WeftSkynet*) and bench/skynet_cpu.cpp: 1,111,111 goroutines, 10
 // children per node, 1M leaves; each leaf sends its number up an unbuffered channel, each node

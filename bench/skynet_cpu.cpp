@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // weft_skynet_cpu: skynet trees (1,111,111 goroutines each, as bench/sync_bench.cpp's
 // BM_WeftSkynet) one after another in one runtime, with the CPU each takes: getrusage(RUSAGE_SELF)
 // user and system time around every tree, beside its wall time.  The first tree is the cold one

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Stack allocation: weft's pool (per-P cache, global pool, a freshly carved slot) beside the
 // ways a thread gets a stack without it: pthread_create+join with the default attr (glibc's
 // allocate_stack with its cache, plus the clone), and a plain mmap + mprotect guard + munmap

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Channel and lock benchmarks, each beside its baseline in the same binary:
 //   ping-pong      two goroutines over two unbuffered chan<int> (an iteration: one round trip)
 //                  vs two pthreads on two POSIX semaphores

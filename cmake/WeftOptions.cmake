@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # Helpers shared by weft's CMake files.
 
 # weft_choice_option(NAME doc default other-values...): a string cache option whose value must be

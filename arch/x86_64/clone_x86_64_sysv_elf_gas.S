@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* clone_x86_64_sysv_elf_gas.S — raw clone and clone3 for weft::kmodel tasks (x86_64, SysV, ELF).
  *
  * Contract (C declarations, in runtime/kmodel/clone_arch.hpp):

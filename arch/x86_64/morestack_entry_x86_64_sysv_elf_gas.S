@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * morestack_entry_x86_64_sysv_elf_gas.S — the split-stack ABI names, which the linker needs
  * in the executable (or shared object) that holds the split-stack code.

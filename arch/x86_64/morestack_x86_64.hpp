@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // arch/x86_64/morestack_x86_64.hpp — the frame __morestack builds, shared by the assembly
 // (morestack_x86_64_sysv_elf_gas.S, which includes this file for the WEFT_MS_* offsets) and
 // the C++ that reads it (runtime/stack/morestack.cpp, which checks every offset against the

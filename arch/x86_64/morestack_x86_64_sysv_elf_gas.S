@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * morestack_x86_64_sysv_elf_gas.S — what __morestack and __morestack_non_split do for weft
  * goroutines.

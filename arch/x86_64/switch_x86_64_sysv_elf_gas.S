@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* switch_x86_64_sysv_elf_gas.S — the direct goroutine-to-goroutine switch (x86_64, SysV, ELF).
  *
  * Contract (C declaration in runtime/sched/switch.cpp):

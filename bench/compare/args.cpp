@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // args.cpp — parsing and the usage text.
 #include "bench/compare/args.hpp"
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // args.hpp — weft-compare's command line.
 #pragma once
 

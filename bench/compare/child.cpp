@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // child.cpp — running a workload child with a deadline, and the child's half of the protocol.
 #include "bench/compare/child.hpp"
 

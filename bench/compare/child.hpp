@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // child.hpp — the harness runs every (system, workload) pair in a child process, and this is the
 // protocol between them.
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // go_system.cpp — building the Go column's program on the fly.
 #include "bench/compare/go_system.hpp"
 
@@ -34,7 +35,7 @@ std::string find_go() {
 
 }  // namespace
 
-go_program prepare_go(const std::string& out_dir) {
+go_program prepare_go(const std::string& work_dir) {
   go_program g;
   const std::string go = find_go();
   if (go.empty()) {
@@ -49,11 +50,11 @@ go_program prepare_go(const std::string& out_dir) {
     return g;
   }
   try {
-    // The build cache needs a home; give it one inside the output directory if there is none.
+    // The build cache needs a home; give it one in the scratch directory if there is none.
     std::vector<std::string> env;
     if (!std::getenv("HOME") && !std::getenv("GOCACHE") && !std::getenv("XDG_CACHE_HOME"))
-      env.push_back("GOCACHE=" + out_dir + "/.gocache");
-    g.path = out_dir + "/weft-compare-go";
+      env.push_back("GOCACHE=" + work_dir + "/.gocache");
+    g.path = work_dir + "/weft-compare-go";
     child_outcome b = run_child({go, "build", "-o", g.path, source}, std::chrono::seconds(300), env);
     g.build_seconds = b.seconds;
     if (!b.ok) {

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // limits.cpp — the capacity probe's prediction and post-mortem for kernel threads.
 #include "bench/compare/limits.hpp"
 

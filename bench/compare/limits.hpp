@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // limits.hpp — naming what stops thread creation, with the kernel model's capacity estimate:
 // once before the first thread (the prediction) and once when creation fails (the limit that
 // is used up is the one whose estimate has dropped to about zero).

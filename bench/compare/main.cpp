@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // weft-compare — the main job (DESIGN §7): the same workloads on weft goroutines (pure copying,
 // the default, in-place only, segmented), pthreads, kernel-model clone tasks and Go; one table
 // of figures and ratios to pthreads on the terminal, a Markdown report and an SVG chart.
@@ -14,7 +15,11 @@
 //   recurse*    the growth recursion       measure     /proc readings, medians
 //   go_system   building the Go column     report*     the table, Markdown and SVG writers
 #include <algorithm>
+#include <cerrno>
+#include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <optional>
 #include <string>
 #include <system_error>
 #include <vector>
@@ -74,6 +79,43 @@ std::string self_path() {
   return p.string();
 }
 
+// /proc/loadavg: "0.52 0.58 0.59 3/420 12345": the 1-minute load average, and the tasks
+// runnable right now (the harness itself among them).  Negative when unreadable.
+// WEFT_COMPARE_LOADAVG names another file in that format (the tests use it to play a busy
+// machine).
+struct load_reading {
+  double avg1 = -1;
+  double runnable = -1;
+};
+load_reading read_load() {
+  const char* alt = std::getenv("WEFT_COMPARE_LOADAVG");
+  std::ifstream f(alt && *alt ? alt : "/proc/loadavg");
+  load_reading r;
+  double avg5, avg15;
+  long running = 0, total = 0;
+  char slash = 0;
+  if (f >> r.avg1 >> avg5 >> avg15 >> running >> slash >> total && slash == '/') r.runnable = static_cast<double>(running);
+  return r;
+}
+
+// A private directory for the Go column's program and build cache, removed at exit: build
+// artefacts stay out of the report folder.
+struct scratch_dir {
+  std::string path;
+  scratch_dir() {
+    const char* t = std::getenv("TMPDIR");
+    std::string tmpl = std::string(t && *t ? t : "/tmp") + "/weft-compare.XXXXXX";
+    if (!::mkdtemp(tmpl.data())) throw std::system_error(errno, std::generic_category(), "cannot create a directory like " + tmpl);
+    path = tmpl;
+  }
+  ~scratch_dir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path, ec);
+  }
+  scratch_dir(const scratch_dir&) = delete;
+  scratch_dir& operator=(const scratch_dir&) = delete;
+};
+
 unsigned usable_cpus() {
   cpu_set_t set;
   if (sched_getaffinity(0, sizeof set, &set) != 0) return 0;
@@ -115,7 +157,22 @@ struct harness {
     return false;
   }
 
+  // Between children: none of the harness's own is running, so what is runnable besides the
+  // harness is other processes' work.
+  double others_sum = 0;
+  void sample_load() {
+    load_reading l = read_load();
+    if (rep.load_start < 0) rep.load_start = l.avg1;
+    if (l.runnable < 0) return;
+    double others = std::max(0.0, l.runnable - 1);
+    others_sum += others;
+    ++rep.samples;
+    rep.others_mean = others_sum / rep.samples;
+    rep.others_max = std::max(rep.others_max, others);
+  }
+
   void run_one(wc::system_id s, wc::workload w, bool capacity) {
+    sample_load();
     const wc::system_desc& d = wc::describe(s);
     const wc::sizes z = sizes_of(s);
     std::vector<const wc::metric_desc*> ms = metrics_of(w, capacity);
@@ -246,9 +303,12 @@ int main(int argc, char** argv) {
 
     h.progress("output in " + h.cfg.out + "/; " + std::to_string(r.systems.size()) + " systems, " +
                std::to_string(r.workloads.size()) + " workloads, " + to_string(h.cfg.sc) + " sizes");
+    h.sample_load();  // before anything of the harness's own has run
     bool want_go = std::find(r.systems.begin(), r.systems.end(), wc::system_id::go) != r.systems.end();
+    std::optional<scratch_dir> scratch;
     if (want_go) {
-      h.go = wc::prepare_go(h.cfg.out);
+      scratch.emplace();
+      h.go = wc::prepare_go(scratch->path);
       h.progress(h.go.ok ? "built " + h.go.path + " (" + std::to_string(static_cast<int>(h.go.build_seconds + 0.5)) + " s)"
                          : "go: " + h.go.why_not);
     }
@@ -263,12 +323,15 @@ int main(int argc, char** argv) {
     }
     r.wall_seconds = wc::seconds_since(h.t0);
     r.machine = machine_line(h.go_version);
+    h.sample_load();
+    r.cpus = usable_cpus();
 
     wc::write_table(stdout, r);
     const std::string md = h.cfg.out + "/report.md", svg = h.cfg.out + "/ratios.svg";
     wc::write_svg(svg, r);
     wc::write_markdown(md, r, "ratios.svg");
     h.progress("wrote " + md + " and " + svg);
+    if (std::string warn = r.load_warning(); !warn.empty()) h.progress("WARNING: " + warn);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "weft-compare: %s\n", e.what());
     return 1;

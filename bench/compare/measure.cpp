@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // measure.cpp — /proc readings for the parked-task and capacity workloads.
 //
 // VmRSS, VmPTE and VmSize come from /proc/self/status (fs/proc/task_mmu.c task_mem: kB, VmPTE

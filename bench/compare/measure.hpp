@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // measure.hpp — what a workload reads off the process and the clock: RSS, page-table bytes
 // (VmPTE), address space and VMAs from /proc/self; the timing loops; medians of their runs.
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // probe.cpp — parked tasks and how many fit.
 #include "bench/compare/probe.hpp"
 

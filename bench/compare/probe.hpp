@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // probe.hpp — the parked-task and capacity workloads, shared by every system: park N tasks and
 // read what they cost, then (when asked) keep parking until something gives.
 //

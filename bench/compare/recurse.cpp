@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // recurse.cpp — recursion with explicit checks, and without.
 #include "bench/compare/recurse.hpp"
 

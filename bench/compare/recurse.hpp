@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // recurse.hpp — the stack-growth workload's recursion: D frames of about 440 bytes each, in
 // three builds of the same body.
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // recurse_split.cpp — the recursion with compiler prologue checks.  The build compiles this
 // file alone with -fsplit-stack (x86_64; the program is linked with gold, which routes calls
 // from here into code without checks through __morestack_non_split) and defines

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // report.cpp — the result model's queries and number formatting, shared by the writers.
 #include "bench/compare/report.hpp"
 
@@ -7,6 +8,7 @@
 #include <cstring>
 #include <fstream>
 #include <stdexcept>
+#include <string>
 
 #include "bench/compare/limits.hpp"
 
@@ -28,9 +30,9 @@ std::string report::text_of(system_id s, const std::string& key) const {
   return it == texts.end() ? std::string() : it->second;
 }
 
-namespace {
-
 bool capped(const cell& c) { return c.stop == "cap" || c.stop == "memcap" || c.stop == "time"; }
+
+namespace {
 
 // How many fit, for a ratio: the count where a limit stopped it; the kernel model's estimate
 // where a cap stopped a thread probe ('~'); else the count as a lower bound ('>').
@@ -49,30 +51,76 @@ std::optional<double> capacity_basis(const report& r, system_id s, char* kind) {
 
 }  // namespace
 
-std::optional<double> report::ratio(system_id s, const std::string& key) const {
+std::optional<double> report::ratio(system_id s, const std::string& key, system_id base_id) const {
   if (key == "capacity") {
     char a, b;
-    std::optional<double> x = capacity_basis(*this, s, &a), base = capacity_basis(*this, system_id::pthread, &b);
+    std::optional<double> x = capacity_basis(*this, s, &a), base = capacity_basis(*this, base_id, &b);
     if (!x || !base || *base <= 0 || b == '>') return std::nullopt;
     return *x / *base;
   }
   const cell* c = find(s, key);
-  const cell* base = find(system_id::pthread, key);
+  const cell* base = find(base_id, key);
   if (!c || !base || c->state != cell::ok || base->state != cell::ok || base->value <= 0) return std::nullopt;
   return std::max(0.0, c->value) / base->value;
 }
 
-std::string report::ratio_text(system_id s, const std::string& key) const {
-  std::optional<double> q = ratio(s, key);
+std::string report::ratio_text(system_id s, const std::string& key, system_id base) const {
+  std::optional<double> q = ratio(s, key, base);
   if (!q) return {};
   std::string t = format_ratio(*q);
   if (key != "capacity") return t;
   char a = ' ', b = ' ';
   capacity_basis(*this, s, &a);
-  capacity_basis(*this, system_id::pthread, &b);
+  capacity_basis(*this, base, &b);
   if (a == '>') return "≥" + t;
   if (a == '~' || b == '~') return "~" + t;
   return t;
+}
+
+std::string report::ratios_line(system_id s, const std::string& key, const char* sep) const {
+  std::string out;
+  for (system_id base : {system_id::go, system_id::pthread}) {
+    if (base == s) continue;
+    std::string q = ratio_text(s, key, base);
+    if (q.empty()) continue;
+    if (!out.empty()) out += sep;
+    out += q + " " + describe(base).name;
+  }
+  return out;
+}
+
+system_id report::reference() const {
+  for (const auto& [k, c] : cells)
+    if (k.first == system_id::go && c.state == cell::ok) return system_id::go;
+  return system_id::pthread;
+}
+
+std::string report::load_text() const {
+  if (load_start < 0 && others_mean < 0) return {};
+  char b[256];
+  std::snprintf(b, sizeof b,
+                "1-minute load average %.1f when the run began; other processes' runnable tasks between the "
+                "columns %.1f on average, at most %.0f (%u readings; %u CPUs)",
+                load_start, others_mean, others_max, samples, cpus);
+  return b;
+}
+
+// How loaded is too loaded: other processes keeping, on average, half the CPUs busy while the
+// columns ran, or a load average above twice the CPU count when the run began (not once: the
+// build that .ci/main runs just before leaves about 3 on 2 CPUs).  On the shared 2-core machine
+// the batched pthread spawn+join read 494 µs at a load average of ~200 and 34 µs quiet.
+std::string report::load_warning() const {
+  if (cpus == 0 || (load_start < 0 && others_mean < 0)) return {};
+  const double n = cpus;
+  if (load_start <= 2 * n && others_mean <= n / 2) return {};
+  char b[480];
+  std::snprintf(b, sizeof b,
+                "the machine was busy: the 1-minute load average was %.1f when the run began, and other processes "
+                "had %.1f tasks runnable on average (at most %.0f) between the columns, on %u CPUs.  They competed "
+                "for the CPUs, so these figures are unreliable (on the 2-core test machine the batched pthread "
+                "spawn+join read 494 µs under load against 34 µs quiet); run again on a quiet machine.",
+                load_start, others_mean, others_max, cpus);
+  return b;
 }
 
 std::vector<const metric_desc*> report::rows() const {

@@ -1,6 +1,8 @@
+// SPDX-License-Identifier: Apache-2.0
 // report.hpp — the results of one run, and the three writers: the terminal table
-// (report_table.cpp), the Markdown report (report_markdown.cpp) and the SVG chart of ratios to
-// pthreads (report_svg.cpp).
+// (report_table.cpp), the Markdown report (report_markdown.cpp) and the SVG chart
+// (report_svg.cpp).  Every figure is shown with its ratio to Go (the question readers ask:
+// how does weft compare with Go?) and to pthread beside it.
 #pragma once
 
 #include <cstdint>
@@ -37,6 +39,21 @@ struct report {
   std::map<system_id, std::vector<std::string>> notes;
   std::uint64_t mem_available = 0, max_map_count = 0;
   double wall_seconds = 0;
+  // The load during the run, from /proc/loadavg.  load_start: the 1-minute load average before
+  // the first child (later ones would count the harness's own thread probes: creating 20,000
+  // threads lifted it to ~500).  Between children, when none of the harness's own is running:
+  // the runnable tasks other than the harness itself, their mean and maximum over `samples`
+  // readings.  Negative: not read.  cpus: the CPUs the harness may use.
+  double load_start = -1, others_mean = -1, others_max = -1;
+  unsigned samples = 0, cpus = 0;
+
+  // Non-empty when the load average says other work competed for the CPUs during the run
+  // enough to make the figures unreliable: a warning the writers print.
+  std::string load_warning() const;
+  // "load average 0.4 at the start, at most 1.9, 1.2 at the end (2 CPUs)", or "".
+  std::string load_text() const;
+  // The column every chart bar is measured against: Go when it measured anything, else pthread.
+  system_id reference() const;
 
   const cell* find(system_id s, const std::string& key) const;
   std::optional<double> extra_of(system_id s, const std::string& key) const;
@@ -45,10 +62,14 @@ struct report {
   // special: a count the harness's cap stopped is a lower bound, so for kernel threads the
   // kernel model's estimate of their limit stands in for it (validated against real thread
   // creation by tests/kmodel's capacity tests), and goroutine counts stay lower bounds.
-  std::optional<double> ratio(system_id s, const std::string& key) const;
+  // base: the column to divide by (pthread, or Go).
+  std::optional<double> ratio(system_id s, const std::string& key, system_id base = system_id::pthread) const;
   // The ratio as the writers print it, with "≥" (a lower bound) or "~" (against an estimate);
   // empty when there is none.
-  std::string ratio_text(system_id s, const std::string& key) const;
+  std::string ratio_text(system_id s, const std::string& key, system_id base = system_id::pthread) const;
+  // The ratios under a figure, Go's first: "0.41× Go · 0.012× pthread" (sep between them);
+  // a column is not compared with itself; empty when there is none.
+  std::string ratios_line(system_id s, const std::string& key, const char* sep) const;
   // The rows to show: metrics of the workloads that ran.
   std::vector<const metric_desc*> rows() const;
 };
@@ -65,6 +86,8 @@ std::string stop_phrase(const cell& c, system_id s);
 std::string format_value(const metric_desc& m, double v);
 // A capacity cell: "≥20,000" when a cap stopped it, else the count.
 std::string format_cell(const metric_desc& m, const cell& c);
+// Whether a cap of the harness (count, memory, time) stopped the cell: a lower bound.
+bool capped(const cell& c);
 // "0.0083×", "1.0×", "33×"
 std::string format_ratio(double r);
 

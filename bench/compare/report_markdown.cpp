@@ -1,5 +1,6 @@
+// SPDX-License-Identifier: Apache-2.0
 // report_markdown.cpp — the Markdown report: the machine, the command, the chart, one table of
-// figures with ratios to pthreads, how many fit, the growth details, what each column and
+// figures with ratios to Go and to pthread, how many fit, the growth details, what each column and
 // workload is, and every failure with its reason.
 #include <algorithm>
 #include <sstream>
@@ -30,13 +31,16 @@ void write_markdown(const std::string& path, const report& r, const std::string&
   const std::vector<const metric_desc*> rows = r.rows();
   md << "# weft-compare: goroutines, pthreads, kernel-model clone tasks and Go\n\n";
   md << "- machine: " << r.machine << "\n";
+  if (std::string l = r.load_text(); !l.empty()) md << "- load: " << l << "\n";
   for (const std::string& l : r.limits) md << "- " << l << "\n";
   md << "- command: `" << r.command << "` (" << to_string(r.sc) << " sizes), wall time "
      << static_cast<int>(r.wall_seconds + 0.5) << " s\n\n";
-  md << "Each figure is per task (the median of the repetitions); the ratio in parentheses divides it by "
-        "pthread's.  Lower is better, except how many fit.  Absolute times are noisy on a shared machine; "
-        "ratios from one run are what to compare.\n\n";
-  md << "![ratios to pthreads, log scale](" << svg_name << ")\n\n";
+  if (std::string w = r.load_warning(); !w.empty()) md << "> **Warning:** " << w << "\n\n";
+  md << "Each figure is per task (the median of the repetitions).  Under it, its ratio to Go's figure, and "
+        "beside that to pthread's: 0.5× Go is half of what Go takes.  Lower is better, except how many fit.  "
+        "Absolute times are noisy on a shared machine; ratios from one run are what to compare.\n\n";
+  const char* ref = describe(r.reference()).name;
+  md << "![each figure, and its ratio to " << ref << " (log scale)](" << svg_name << ")\n\n";
 
   md << "## Results\n\n|  |";
   for (system_id s : r.systems) md << " " << describe(s).name << " |";
@@ -49,7 +53,7 @@ void write_markdown(const std::string& path, const report& r, const std::string&
       const cell* c = r.find(s, m->key);
       if (c && c->state == cell::ok) {
         md << " " << format_cell(*m, *c);
-        if (std::string q = r.ratio_text(s, m->key); !q.empty() && s != system_id::pthread) md << " (" << q << ")";
+        if (std::string q = r.ratios_line(s, m->key, " · "); !q.empty()) md << "<br>" << q;
       } else {
         md << " " << missing_text(c, notes, s);
       }

@@ -1,5 +1,7 @@
-// report_table.cpp — the terminal table: one row pair per figure (the absolute value, then
-// the ratio to pthreads), one column per system, then the footnotes and how many fit.
+// SPDX-License-Identifier: Apache-2.0
+// report_table.cpp — the terminal table: three lines per figure (the absolute value, its
+// ratio to Go, its ratio to pthread), one column per system, then the footnotes and how many
+// fit.
 #include <algorithm>
 #include <string>
 #include <vector>
@@ -28,7 +30,9 @@ void write_table(std::FILE* out, const report& r) {
   footnotes notes;
   const std::vector<const metric_desc*> rows = r.rows();
   // Text of every cell first, to size the columns.
-  std::vector<std::vector<std::string>> value(rows.size()), ratio(rows.size());
+  // ratio[b][i][j]: row i, column j divided by base b (Go, then pthread); empty for itself.
+  const system_id bases[2] = {system_id::go, system_id::pthread};
+  std::vector<std::vector<std::string>> value(rows.size()), ratio[2] = {value, value};
   std::vector<std::string> labels;
   std::size_t label_w = 0;
   for (std::size_t i = 0; i < rows.size(); ++i) {
@@ -37,39 +41,43 @@ void write_table(std::FILE* out, const report& r) {
     label_w = std::max(label_w, width(labels.back()));
     for (system_id s : r.systems) {
       const cell* c = r.find(s, m.key);
-      if (c && c->state == cell::ok) {
-        value[i].push_back(format_cell(m, *c));
-        ratio[i].push_back(r.ratio_text(s, m.key));
-      } else {
-        value[i].push_back(missing_text(c, notes, s));
-        ratio[i].push_back("");
-      }
+      const bool ok = c && c->state == cell::ok;
+      value[i].push_back(ok ? format_cell(m, *c) : missing_text(c, notes, s));
+      for (int b = 0; b < 2; ++b) ratio[b][i].push_back(ok && s != bases[b] ? r.ratio_text(s, m.key, bases[b]) : "");
     }
   }
   std::vector<std::size_t> col_w;
   for (std::size_t j = 0; j < r.systems.size(); ++j) {
     std::size_t w = width(describe(r.systems[j]).name);
-    for (std::size_t i = 0; i < rows.size(); ++i) w = std::max({w, width(value[i][j]), width(ratio[i][j])});
+    for (std::size_t i = 0; i < rows.size(); ++i)
+      w = std::max({w, width(value[i][j]), width(ratio[0][i][j]), width(ratio[1][i][j])});
     col_w.push_back(w + 2);
   }
+  const char* ratio_label[2] = {"  ÷ go", "  ÷ pthread"};
+  for (const char* l : ratio_label) label_w = std::max(label_w, width(l));
   label_w += 2;
 
-  std::fprintf(out, "\nweft-compare (%s run): per task; the second line of each row is the ratio to pthread\n",
+  std::fprintf(out, "\nweft-compare (%s run): per task; under each figure its ratio to go, then to pthread\n",
                to_string(r.sc));
-  std::fprintf(out, "(lower is better, except how many fit).  %s\n\n", r.machine.c_str());
+  std::fprintf(out, "(lower is better, except how many fit).  %s\n", r.machine.c_str());
+  if (std::string l = r.load_text(); !l.empty()) std::fprintf(out, "%s\n", l.c_str());
+  if (std::string w = r.load_warning(); !w.empty()) std::fprintf(out, "WARNING: %s\n", w.c_str());
+  std::fprintf(out, "\n");
   std::string line = pad_right("", label_w);
   for (std::size_t j = 0; j < r.systems.size(); ++j) line += pad_left(describe(r.systems[j]).name, col_w[j]);
   std::fprintf(out, "%s\n", line.c_str());
   std::fprintf(out, "%s\n", std::string(width(line), '-').c_str());
   for (std::size_t i = 0; i < rows.size(); ++i) {
-    std::string a = pad_right(labels[i], label_w), b = pad_right("", label_w);
-    for (std::size_t j = 0; j < r.systems.size(); ++j) {
-      a += pad_left(value[i][j], col_w[j]);
-      b += pad_left(ratio[i][j], col_w[j]);
-    }
+    std::string a = pad_right(labels[i], label_w);
+    for (std::size_t j = 0; j < r.systems.size(); ++j) a += pad_left(value[i][j], col_w[j]);
     std::fprintf(out, "%s\n", a.c_str());
-    bool any_ratio = std::any_of(ratio[i].begin(), ratio[i].end(), [](const std::string& s) { return !s.empty(); });
-    if (any_ratio) std::fprintf(out, "%s\n", b.c_str());
+    for (int k = 0; k < 2; ++k) {
+      const std::vector<std::string>& q = ratio[k][i];
+      if (std::none_of(q.begin(), q.end(), [](const std::string& s) { return !s.empty(); })) continue;
+      std::string b = pad_right(ratio_label[k], label_w);
+      for (std::size_t j = 0; j < r.systems.size(); ++j) b += pad_left(q[j], col_w[j]);
+      std::fprintf(out, "%s\n", b.c_str());
+    }
   }
 
   // How many fit, in words.

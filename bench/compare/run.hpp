@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // run.hpp — the child side: run one workload on one system and print its figures
 // (child.hpp's protocol).  Each throws on failure; the caller prints the reason and exits 1.
 #pragma once

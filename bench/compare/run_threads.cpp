@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // run_threads.cpp — the workloads on kernel threads: glibc pthreads (default attributes: the
 // baseline) and the kernel model's clone tasks (weft::kmodel::start_task, raw clone3).
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // run_weft.cpp — the workloads on weft goroutines (the child side of the four weft columns).
 //
 // Each child starts one runtime with its column's options (systems.cpp) and runs one

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // systems.cpp — the column catalogue and each column's configuration.
 #include "bench/compare/systems.hpp"
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // systems.hpp — what weft-compare runs the workloads on: the columns of every report.
 //
 //   weft-copy       goroutines, pure copying: stack_strategy::copy with stack_reserve = 0, every

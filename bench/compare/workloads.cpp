@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // workloads.cpp — the workload and metric catalogue, and the sizes at each scale.
 //
 // Sizes are chosen so that the default run (scale::normal) takes about a minute on 2 cores

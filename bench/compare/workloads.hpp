@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // workloads.hpp — what weft-compare measures: the workloads, the figures each yields (the rows
 // of every report), and how big each run is at each scale.
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The Go column of weft-compare (bench/compare/): the same workloads, in the same shapes, on Go
 // goroutines.  weft-compare builds this file on the fly (go build -o DIR/weft-compare-go) and
 // runs it once per workload, exactly like its own child processes:

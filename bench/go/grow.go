@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The stack-growth benchmark of bench/grow_bench.cpp, in Go, same shape: a fresh goroutine
 // recursing 4000 frames of ~440 bytes (a 400-byte array, the return address, the frame
 // pointer and the spill area), started and waited for one at a time.  Go starts every

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The channel and mutex benchmarks of bench/sync_bench.cpp, in Go, same shapes:
 //   ping-pong: two goroutines over two unbuffered channels; an iteration is one round trip;
 //   producer/consumer: ints through a chan int of capacity 128; an iteration is one value;

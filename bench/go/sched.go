@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The scheduler benchmarks of bench/sched_bench.cpp, in Go, same shapes:
 //   spawn+join: go f() then wait for it, one at a time (and a batch of 1000);
 //   yield ping-pong: two goroutines calling runtime.Gosched on GOMAXPROCS=1; an iteration is

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The skynet benchmark (https://github.com/atemerev/skynet) as bench/sync_bench.cpp's
 // BM_WeftSkynet runs it: a tree of 1,111,111 goroutines, 10 children per node, 1M leaves;
 // each leaf sends its number on its parent's unbuffered channel, each node sums ten.

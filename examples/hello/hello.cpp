@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // weft-hello: the smallest real weft program.  It fans out goroutines that each recurse a
 // little (so their stacks grow), joins them, and prints what the runtime did.  Configure it
 // with the WEFT_* variables (README); a bad value is reported and it exits with status 2.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // weft-kmodel: the kernel-model tour.  For each thing the kernel and glibc decide about a
 // thread's stack, it prints what the model predicts beside what this machine actually does:
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // weft-stats: what a server would export, printed every second while a workload runs —
 // weft::get_stats() field by field (README, "Debugging").  The workload: producers and
 // consumers on a channel, sleepers, and a burst of goroutines every second.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // weft/chan.hpp — channels: Go's `chan T` for C++.
 //
 // A chan<T> is a shared handle: copies name the same channel, which lives until the last
@@ -17,6 +18,8 @@
 //
 // The template is a thin layer: the channel itself (buffer, wait queues, lock) lives in
 // runtime/sync/chan.cpp, which sees elements only as bytes plus the two functions below.
+//
+// Plain threads: all of it; a blocking operation blocks the thread instead of parking a goroutine.
 #pragma once
 
 #include <cstddef>

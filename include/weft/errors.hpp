@@ -1,5 +1,8 @@
+// SPDX-License-Identifier: Apache-2.0
 // weft/errors.hpp — the exceptions weft throws.  Every message names what was wrong and what
 // is allowed or what to change.
+//
+// Plain threads: all of it (exception types; no runtime needed).
 #pragma once
 
 #include <stdexcept>

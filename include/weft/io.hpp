@@ -1,4 +1,7 @@
+// SPDX-License-Identifier: Apache-2.0
 // weft/io.hpp — blocking system calls and file descriptors from goroutines.
+//
+// Plain threads: all of it (blocking() just calls f; the waits block the thread in poll(2)).
 #pragma once
 
 #include <chrono>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // weft/kmodel.hpp — the kernel-model layer (namespace weft::kmodel): how Linux and glibc give a
 // thread its stack, mirrored in user space and checked against the real system.
 //
@@ -7,6 +8,8 @@
 //   clone.hpp        kernel tasks from raw clone/clone3 on model stacks
 //   procfs.hpp       /proc: VIRT, RES, VMAs, stacks, system limits, thread-capacity estimate
 //   observe.hpp      the same things measured on this machine, for comparison
+//
+// Plain threads: all of it; the kernel-model layer needs no runtime.
 #pragma once
 
 #include "weft/kmodel/clone.hpp"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // weft/runtime.hpp — starting a runtime, and goroutines: go, spawn/task, yield, sleep.
 //
 // A runtime is one scheduler with its own Ps, Ms and stacks.  One runtime at a time runs in a
@@ -8,12 +9,15 @@
 //                        abandoned, as when a Go program's main returns.
 //   weft::runtime rt;    starts a runtime for the scope; its destructor waits until every
 //                        goroutine has finished.
+//
+// Plain threads: all of it (go/spawn need a running runtime; join and sleeps block the thread).
 #pragma once
 
 #include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
 #include <exception>
 #include <functional>
 #include <new>
@@ -128,14 +132,32 @@ class WEFT_API completion {
   std::atomic<std::uintptr_t> state_{0};
 };
 
+// A task destroyed without join() dropped the exception that escaped its goroutine: say so on
+// stderr, so that it is never lost silently.
+inline void report_dropped_exception(const std::exception_ptr& e) noexcept {
+  try {
+    std::rethrow_exception(e);
+  } catch (const std::exception& x) {
+    std::fprintf(stderr, "weft: a task was destroyed without join(); the exception that escaped its goroutine "
+                         "is dropped: %s\n", x.what());
+  } catch (...) {
+    std::fprintf(stderr, "weft: a task was destroyed without join(); the exception that escaped its goroutine "
+                         "(not a std::exception) is dropped\n");
+  }
+}
+
 template <class T>
 struct task_state {
   completion done;
   std::atomic<int> refs{2};  // the task handle and the goroutine
   std::optional<std::conditional_t<std::is_void_v<T>, char, T>> value;
   std::exception_ptr error;
+  // Set by a handle destroyed unjoined, before it drops its reference: whoever drops the last
+  // one (the handle, or the goroutine as it ends) reports an exception nobody will rethrow.
+  bool dropped = false;
   void release() noexcept {
     if (refs.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+      if (dropped && error) report_dropped_exception(error);
       this->~task_state();
       heap_free(this);
     }
@@ -152,8 +174,14 @@ struct task_state {
 
 // The result of spawn: join() waits for the goroutine and returns its value, or rethrows the
 // exception that escaped it.  As with std::thread, the function and the arguments moved into
-// the goroutine are destroyed before join returns.  A task never joined is detached (its result
-// dropped).
+// the goroutine are destroyed before join returns.
+//
+// A task destroyed (or assigned to) without join() detaches: the goroutine runs on, its result
+// is dropped, and an exception that escaped it is reported on stderr ("weft: a task was
+// destroyed without join() ..."), never lost silently.  Not std::thread's terminate: a task
+// dropped on an error path (an exception unwinding past it) would end the program.  Not
+// std::jthread's join: a destructor that parks can deadlock a scope on the very goroutine it
+// was going to wake, and hides the wait.  Detaching is what weft::go and Go's goroutines do.
 template <class T>
 class task {
  public:
@@ -189,7 +217,10 @@ class task {
   friend auto spawn(F&& f, A&&... args) -> task<std::invoke_result_t<std::decay_t<F>, std::decay_t<A>...>>;
   explicit task(detail::task_state<T>* st) noexcept : st_(st) {}
   void reset() noexcept {
-    if (st_) std::exchange(st_, nullptr)->release();
+    if (!st_) return;
+    detail::task_state<T>* st = std::exchange(st_, nullptr);
+    st->dropped = true;
+    st->release();
   }
   detail::task_state<T>* st_ = nullptr;
 };
@@ -244,6 +275,22 @@ WEFT_API void yield();
 // Parks the goroutine (or blocks the thread) for at least d / until t.
 WEFT_API void sleep_for(std::chrono::nanoseconds d);
 WEFT_API void sleep_until(std::chrono::steady_clock::time_point t);
+
+// Until t on any clock (system_clock, a steady_clock time point of another duration, a
+// user's clock), as std::this_thread::sleep_until takes one: steady_clock time points are
+// rounded up to the timers' nanoseconds; other clocks, which may be adjusted, are slept on in
+// steps of their remaining time, re-read after each, until they reach t (the loop
+// [thread.req.timing] describes, and libstdc++'s this_thread::sleep_until runs).
+template <class Clock, class Duration>
+void sleep_until(const std::chrono::time_point<Clock, Duration>& t) {
+  static_assert(std::chrono::is_clock_v<Clock>, "weft::sleep_until needs a time point of a clock");
+  if constexpr (std::is_same_v<Clock, std::chrono::steady_clock>) {
+    sleep_until(std::chrono::ceil<std::chrono::steady_clock::duration>(t));
+  } else {
+    for (auto now = Clock::now(); now < t; now = Clock::now())
+      sleep_for(std::chrono::ceil<std::chrono::nanoseconds>(t - now));
+  }
+}
 
 // Wires the calling goroutine to the OS thread it runs on until unlock_thread (Go's
 // LockOSThread): it runs only there, and that thread runs nothing else.  Calls nest.

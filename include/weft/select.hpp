@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // weft/select.hpp — Go's select statement.
 //
 //   std::size_t i = weft::select(
@@ -22,6 +23,8 @@
 // weft::error instead.  An exception from f propagates; the case has completed by then.
 // Build the cases inside the select call, as above: a case refers to its channel without
 // owning it, so it must not outlive the full expression.
+//
+// Plain threads: select blocks the thread, as every channel operation does.
 #pragma once
 
 #include <chrono>

@@ -1,4 +1,7 @@
+// SPDX-License-Identifier: Apache-2.0
 // weft/stack.hpp — the running goroutine's stack: what it is, making room, keeping it still.
+//
+// Plain threads: all of it: no-ops there (no goroutine stack), except scan(), which scans the runtime.
 #pragma once
 
 #include <cstddef>

@@ -1,4 +1,7 @@
+// SPDX-License-Identifier: Apache-2.0
 // weft/stats.hpp — counters of the running runtime.
+//
+// Plain threads: get_stats() reads the running runtime from any thread (all zero when none runs).
 #pragma once
 
 #include <cstdint>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // weft/sync.hpp — wait_group, mutex and condition_variable that park goroutines.
 //
 // Each blocks a goroutine by parking it (its M runs other goroutines meanwhile) and a plain
@@ -15,6 +16,8 @@
 //                        return std::cv_status and never time out early.
 // None of them can be copied or moved.  One constructed on a goroutine's stack pins that
 // stack while it lives (weft/detail/pin.hpp).
+//
+// Plain threads: all of it; a wait blocks the thread, so threads and goroutines can share these.
 #pragma once
 
 #include <atomic>

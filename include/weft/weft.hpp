@@ -1,4 +1,7 @@
+// SPDX-License-Identifier: Apache-2.0
 // weft/weft.hpp — everything weft offers, in one include.
+//
+// Plain threads: each header's first lines say; what parks a goroutine blocks a thread instead.
 #pragma once
 
 #include "weft/errors.hpp"
@@ -11,3 +14,4 @@
 #include "weft/chan.hpp"
 #include "weft/select.hpp"
 #include "weft/sync.hpp"
+#include "weft/version.hpp"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // fatal.hpp — the one way weft stops a process.
 //
 // A fatal error prints "weft: fatal error: <message>" on stderr, then (where it can) the state

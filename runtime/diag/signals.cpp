@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // signals.cpp — what a fault on a goroutine stack means.
 //
 // The handler runs on the M's alternate stack and classifies the faulting address by the

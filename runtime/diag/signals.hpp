@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // signals.hpp — weft's SIGSEGV/SIGBUS handling (process-wide, as the ABI forces).
 #pragma once
 

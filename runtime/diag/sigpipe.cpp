@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // sigpipe.cpp — what a write to a closed socket does while a weft runtime runs.
 //
 // The problem.  write(2)/send(2) on a socket or pipe whose reader has gone raises SIGPIPE in

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // sigpipe.hpp — SIGPIPE while a runtime runs (see sigpipe.cpp for the decision).
 #pragma once
 

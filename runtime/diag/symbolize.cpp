@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // symbolize.cpp — see symbolize.hpp.  Reads ELF64 (x86_64, aarch64 Linux) as <elf.h> lays it
 // out: the section headers name the symbol table and its string table; a function symbol
 // covers [st_value, st_value + st_size) in the module's own addresses.

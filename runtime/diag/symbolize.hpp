@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // symbolize.hpp — naming a code address without allocating, for goroutine dumps.
 //
 // The module (executable or shared library) that holds the address comes from the dynamic

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // testing.cpp — FOR TESTS ONLY: see testing.hpp.
 #include "runtime/diag/testing.hpp"
 

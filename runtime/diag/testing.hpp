@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // testing.hpp — FOR TESTS ONLY.  A look at runtime internals that weft::get_stats() does not
 // show, so tests can assert that nothing leaked (tests/reliability).  Not part of the public
 // API: names and fields may change with the runtime.

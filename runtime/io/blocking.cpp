@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // blocking.cpp — Go's entersyscall / exitsyscall.
 //
 // Entering: the P stays with the M but is marked `syscall`; nothing is handed off yet, so a

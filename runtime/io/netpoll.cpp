@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // netpoll.cpp — goroutines waiting on file descriptors.
 //
 // One epoll instance per runtime, and one poller thread blocked in epoll_wait on it.  A

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // netpoll.hpp — waiting for file descriptors (Go's netpoller, runtime/netpoll_epoll.go).
 #pragma once
 

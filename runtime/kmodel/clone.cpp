@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // clone.cpp — kernel tasks on model stacks: what pthread_create does, minus the C library.
 //
 // What it mirrors.  glibc's create_thread (nptl/pthread_create.c) asks the kernel for a task

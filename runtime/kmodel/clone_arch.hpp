@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // clone_arch.hpp — the assembly half of clone.cpp (arch/x86_64/clone_x86_64_sysv_elf_gas.S).
 #pragma once
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // facts.cpp — what this process's glibc and kernel are, as the models need them.
 //
 // The models are pure functions of a few numbers: the page size, the static TLS size glibc

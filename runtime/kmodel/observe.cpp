@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // observe.cpp — the real system, measured, to put beside each model.
 //
 // Each measurement is an experiment the caller should not run on itself: replaying threads

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // procfs.cpp — this process and the system as /proc shows them, and how many threads fit.
 //
 // What it reads.  /proc/self/maps (fs/proc/task_mmu.c) is the VMA list: its line count is the

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // rlimit.cpp — what RLIMIT_STACK decides, for threads and for the main thread.
 //
 // One limit, two very different stacks.

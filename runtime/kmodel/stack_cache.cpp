@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // stack_cache.cpp — a model of glibc's thread-stack cache.
 //
 // What it mirrors.  glibc never returns a joined thread's stack to the kernel straight away: it

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // sys.cpp — checked file reads and forked children for the kernel-model layer.
 #include "runtime/kmodel/sys.hpp"
 

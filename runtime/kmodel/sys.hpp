@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // sys.hpp — small system helpers shared by the kmodel files: checked file reads, the one way a
 // failed call becomes a resource_error, and a forked child with a deadline.
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // api.cpp — the public functions of weft/runtime.hpp, on top of the scheduler.
 #include <cstdio>
 #include <cstdlib>

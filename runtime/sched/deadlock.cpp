@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // deadlock.cpp — "all goroutines are asleep": a program that can never run again.
 //
 // Go reports it from checkdead (runtime/proc.go) when the last M goes idle with goroutines

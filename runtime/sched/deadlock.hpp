@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // deadlock.hpp — noticing a program in which no goroutine can ever run again (deadlock.cpp).
 #pragma once
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // dump.cpp — every goroutine, for a person: appended to a fatal error, printed on SIGQUIT
 // (diag/signals.cpp), and on demand (weft::dump_goroutines).
 //

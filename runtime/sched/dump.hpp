@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // dump.hpp — every goroutine, written for a person (dump.cpp).
 #pragma once
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // futex.hpp — the one primitive idle Ms and blocked plain threads sleep on.
 #pragma once
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // g.hpp — a goroutine (Go's g), and who owns it in each state.
 //
 // States, by ownership (every change goes through set_status/cas_status, which check the

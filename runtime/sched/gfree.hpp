@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // gfree.hpp — dead G records kept for the next spawn (Go's p.gFree and sched.gFree).
 //
 // Each P keeps a LIFO array of records, so a spawn reuses the record its P's last goroutine

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // global_queue.hpp — the scheduler's global run queue (Go's sched.runq), under sched.lock.
 //
 // A ring of G pointers that doubles when full, rather than a list linked through the Gs.

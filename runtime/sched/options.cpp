@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // options.cpp — reading and checking a runtime's configuration.
 //
 // Every rejection names the variable (or field), the value given and what is allowed, so a

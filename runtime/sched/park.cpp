@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // park.cpp — blocking a goroutine or a plain thread on something, and waking it.
 //
 // Every blocking operation in weft (join, sleep, channels, select, mutex, condition variable)

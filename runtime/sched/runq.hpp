@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // runq.hpp — a P's local run queue: a bounded ring that its owner pushes to and anyone pops
 // from (Go's runqput/runqget/runqsteal, runtime/proc.go).
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // sched.cpp — the scheduler: Go's G/M/P model (runtime/proc.go) for C++.
 //
 // Gs are goroutines, Ms are OS threads, Ps are the right to run Gs; there are `procs` Ps, so

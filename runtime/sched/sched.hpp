@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // sched.hpp — the scheduler's internal interface: Ms, Ps, the runtime instance, parking.
 //
 // See sched.cpp for the design essay (the scheduling loop, the spinning protocol, handoff).

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // switch.hpp — moving an M from one context (a goroutine, or its own g0) to another.
 //
 // Every switch is one ontop_fcontext: the target resumes, but first `on_switch` runs on the

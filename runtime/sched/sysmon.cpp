@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // sysmon.cpp — the background monitor (Go's sysmon, runtime/proc.go).
 //
 // One thread, no P.  Each pass it:

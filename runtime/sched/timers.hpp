@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // timers.hpp — one heap of timers per runtime.
 //
 // A timer is intrusive (it lives in the waiter that armed it) and fires once.  `fire` runs

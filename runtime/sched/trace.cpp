@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // trace.cpp — counting the scheduler's state, for weft::get_stats and the scheduler trace.
 //
 // WEFT_DEBUG=schedtrace=MS prints, every MS, one line in the shape of Go's schedtrace

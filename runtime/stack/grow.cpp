@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // grow.cpp — growth, copystack and shrinking (DESIGN §3; Go's newstack/copystack/shrinkstack,
 // runtime/stack.go).
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // grow.hpp — making a goroutine's stack bigger or smaller (DESIGN §3).
 #pragma once
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // morestack.cpp — the C++ half of __morestack (arch/x86_64/morestack_x86_64_sysv_elf_gas.S):
 // what a -fsplit-stack prologue that found its stack short gets.
 //

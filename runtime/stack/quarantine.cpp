@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // quarantine.cpp — moved-from stacks kept inaccessible, so a stale pointer faults at once.
 //
 // When copystack moves a stack and quarantine is on, the old stack is not freed: its

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // quarantine.hpp — stale-pointer detection for moved stacks (options::quarantine,
 // WEFT_QUARANTINE=1; DESIGN §3).
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // scan.cpp — the scan phase.
 //
 // A goroutine under scan is marked `scanning` (from `waiting`), so ready() waits for the scan

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // scan.hpp — the scan phase (Go's shrinkstack during GC stack scanning).
 #pragma once
 

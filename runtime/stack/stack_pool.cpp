@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // stack_pool.cpp — the stack allocator of stack_pool.hpp.
 //
 // Arenas.  Every slot class has its own chain of arenas, and a class's slots are carved from

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // stack_pool.hpp — where goroutine stacks come from and go back to.
 //
 // A stack lives in a *slot* carved from a large MAP_NORESERVE arena.  One slot, low to high:

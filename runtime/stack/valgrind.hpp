@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // valgrind.hpp — what weft tells valgrind about its stacks (README, "Running under valgrind").
 //
 // Valgrind follows one stack per thread.  When the stack pointer moves by less than

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // chan.cpp — channels (Go's runtime/chan.go, for C++).
 //
 // A channel is one heap record (chan_core.hpp): a lock, a ring buffer of `cap` elements, and

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // chan_core.hpp — the channel record (Go's hchan) and the moves shared by chan.cpp and
 // select.cpp.  See chan.cpp for the design.
 #pragma once

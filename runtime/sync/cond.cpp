@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // cond.cpp — condition_variable for weft::mutex (Go's sync.Cond, std::condition_variable's
 // interface, plus timed waits).
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // mutex.cpp — Go's sync.Mutex: fast when uncontended, fair when someone starves.
 //
 // The state word:  bit 0 kLocked   held

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // pin.cpp — automatic pins for sync objects on a goroutine's stack (weft/detail/pin.hpp).
 #include "runtime/sched/sched.hpp"
 #include "weft/detail/pin.hpp"

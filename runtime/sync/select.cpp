@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // select.cpp — Go's select (runtime/select.go), over type-erased cases.
 //
 //   1. Poll order: the channel cases in a uniformly random permutation.  The first ready case

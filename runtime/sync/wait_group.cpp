@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // wait_group.cpp — Go's sync.WaitGroup.
 //
 // The counter changes under the queue's lock, so a waiter that saw it non-zero and queued

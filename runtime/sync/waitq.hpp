@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // waitq.hpp — wait queues for channels, select, wait_group, mutex and condition_variable.
 //
 // A blocked goroutine (or thread) is a `waiter` (runtime/sched/sched.hpp) plus one

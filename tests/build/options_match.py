@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """options_match.py — the two builds expose the same options (STYLE.md 8, issue 2).
 
 Reads the option declarations of CMakeLists.txt (option(WEFT_X ...) and
@@ -39,6 +40,10 @@ def meson_options(text):
         value = value.group(1) if value else None
         if kind == 'boolean':
             opts[key] = ('boolean', {'true': True, 'false': False}.get(value), None)
+        elif kind == 'feature':
+            # A CMake boolean with a computed default (ON only at top level) is a Meson feature
+            # whose 'auto' computes the same.
+            opts[key] = ('boolean', {"'enabled'": True, "'disabled'": False}.get(value), None)
         else:
             choices = re.findall(r"'([^']*)'", re.search(r"choices\s*:\s*\[([^\]]*)\]", rest).group(1))
             opts[key] = ('combo', value.strip("'") if value else None, sorted(choices))

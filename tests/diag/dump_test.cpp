@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Goroutine dumps (issue 15): on demand, on SIGQUIT, and appended to a fatal error — every
 // goroutine with its state, wait reason, creator and a parked one's frames by name; a million
 // goroutines grouped by kind.  Frames are named from the symbol table, so the functions below

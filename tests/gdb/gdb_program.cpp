@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // gdb_program.cpp — goroutines parked in known places, for tests/gdb/gdb_test.sh to inspect with
 // tools/gdb/weft.py (issue 15, part 2).  Each goroutine parks from a function of its own name,
 // so the test can find those names in its backtrace: on a channel receive, on a mutex, in a

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # gdb_test.sh — tools/gdb/weft.py in gdb's batch mode, on a live process and on a core file of
 # it (issue 15, part 2).  gdb_program parks goroutines on a channel receive, a mutex, a sleep
 # and at the bottom of a recursion of `descend`, keeps one running, and prints their ids.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // A frame of `bytes` for tests/grow/overshoot_test.cpp.  This file is built without
 // -fstack-clash-protection and big_frame_probed.cpp (which includes it) with it, so the same
 // code makes one frame that jumps whatever lies below the stack pointer and one that probes

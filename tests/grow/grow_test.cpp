@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Stack growth, copying, shrinking, pins, quarantine and fault reports (DESIGN §3, issue 5).
 //
 // This one source is built four times (tests/grow/CMakeLists.txt): at -O2 and -O0, each with

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Ordinary C++ on goroutine stacks (issue 22): what runs on a default pthread stack runs
 // unchanged on a goroutine, in the default configuration, and no frame of it ever moves.
 //

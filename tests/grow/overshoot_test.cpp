@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Frames bigger than the check in front of them (issue 22).
 //
 //   - Self-inlined recursion: GCC at -O2/-O3 inlines a recursive function into itself, so one

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Recursion GCC inlines into itself, for tests/grow/overshoot_test.cpp: in a file of its own,
 // because in a big one GCC's unit-wide inlining budget goes elsewhere first.  `inline`, so
 // that -O2 self-inlines it too (objdump: an 8 KiB frame holding four 2 KiB buffers, behind one 4 KiB check).

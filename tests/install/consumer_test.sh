@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Installs the weft build in BUILD_DIR into a scratch prefix, then builds and runs the program
 # in consumer/ twice: with find_package(weft) and with `pkg-config --cflags --libs weft`.
 # Usage: consumer_test.sh cmake|meson BUILD_DIR
@@ -16,6 +17,9 @@ case $kind in
   *) echo "usage: $0 cmake|meson BUILD_DIR" >&2; exit 2 ;;
 esac
 
+echo "--- the license is installed with the package"
+cmp "$here/../../LICENSE" "$work/prefix/share/doc/weft/LICENSE" || { echo "share/doc/weft/LICENSE is not weft's LICENSE" >&2; exit 1; }
+
 echo "--- find_package(weft)"
 cmake -S "$here/consumer" -B "$work/cm" -G Ninja -DCMAKE_PREFIX_PATH="$work/prefix" >/dev/null
 cmake --build "$work/cm" >/dev/null
@@ -24,7 +28,13 @@ cmake --build "$work/cm" >/dev/null
 echo "--- pkg-config weft"
 pc=$(dirname "$(find -L "$work/prefix" -name weft.pc | head -n1)")
 [ -n "$pc" ] || { echo "weft.pc was not installed" >&2; exit 1; }
-flags=$(PKG_CONFIG_PATH="$pc" pkg-config --define-variable=prefix="$work/prefix" --cflags --libs weft)
+# What only a static link needs (boost_context, mimalloc) is in Libs.private, not Libs.
+if PKG_CONFIG_PATH="$pc" pkg-config --libs weft | grep -q boost_context; then
+  echo "weft.pc: -lboost_context is in Libs; a static build's libraries belong in Libs.private" >&2; exit 1
+fi
+PKG_CONFIG_PATH="$pc" pkg-config --static --libs weft | grep -q boost_context ||
+  { echo "weft.pc: pkg-config --static --libs weft lacks -lboost_context" >&2; exit 1; }
+flags=$(PKG_CONFIG_PATH="$pc" pkg-config --static --define-variable=prefix="$work/prefix" --cflags --libs weft)
 # shellcheck disable=SC2086
 c++ -std=c++20 "$here/consumer/main.cpp" -o "$work/pc-consumer" $flags
 "$work/pc-consumer"

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # split_stack_test.sh — programs with -fsplit-stack code link and run the ways users build
 # them (issue 22, item 6): gold and LLD, a static and a shared weft, Debug and Release.  The
 # program is split_consumer/main.cpp; it checks the linker's prologue adjustment, the
@@ -10,7 +11,8 @@
 #     one step and two steps, gold and LLD, weft.pc alone (the user's -fsplit-stack and
 #     -fuse-ld) and weft-split-stack.pc; find_package Release/gold and Debug/LLD with
 #     -fsplit-stack on the link line.  add_subdirectory with CMAKE_BUILD_TYPE=Debug, static,
-#     gold.  add_subdirectory Release with BUILD_SHARED_LIBS=ON, LLD, then installed: pkg-config
+#     gold.  add_subdirectory Release with BUILD_SHARED_LIBS=ON, LLD, then installed (the parent
+#     asks for it: WEFT_INSTALL=ON; Meson: weft:install=enabled): pkg-config
 #     and find_package against the shared weft.
 #   meson mode (meson test): the weft of BUILD_DIR installed (static): pkg-config as above,
 #     find_package (the CMake package Meson writes), a Meson program using the installed
@@ -67,12 +69,13 @@ check() {
   return $rc
 }
 
-# pc PREFIX ARGS...: pkg-config against a relocated install.
+# pc PREFIX ARGS...: pkg-config against a relocated install; --static, as the README says for
+# the static weft (its dependencies are in Libs.private), harmless for the shared one.
 pc() {
   local prefix=$1
   shift
   PKG_CONFIG_PATH=$(dirname "$(find -L "$prefix" -name weft.pc | head -n1)") \
-    pkg-config --define-variable=prefix="$prefix" "$@"
+    pkg-config --static --define-variable=prefix="$prefix" "$@"
 }
 
 # The user's natural command: weft.pc, with -fsplit-stack (so GCC adds --wrap=pthread_create)
@@ -189,7 +192,7 @@ case $kind in
     scenario "add_subdirectory, CMAKE_BUILD_TYPE=Debug, static, gold (builds weft)" \
       cmake_program sub-debug gold -DWEFT_SOURCE_DIR="$src" -DCMAKE_BUILD_TYPE=Debug -DBUILD_SHARED_LIBS=OFF "${weft_off[@]}"
     scenario "add_subdirectory, Release, BUILD_SHARED_LIBS=ON, LLD (builds weft)" \
-      cmake_program sub-shared lld -DWEFT_SOURCE_DIR="$src" -DCMAKE_BUILD_TYPE=Release -DBUILD_SHARED_LIBS=ON "${weft_off[@]}"
+      cmake_program sub-shared lld -DWEFT_SOURCE_DIR="$src" -DCMAKE_BUILD_TYPE=Release -DBUILD_SHARED_LIBS=ON -DWEFT_INSTALL=ON "${weft_off[@]}"
     scenario "install the shared weft" install_cmake "$work/sub-shared" "$work/prefix-shared"
     pkgconfig_scenarios "$work/prefix-shared" "installed shared weft" short
     scenario "installed shared weft: find_package, Debug, gold" \
@@ -208,7 +211,7 @@ case $kind in
       -Ddefault_library=static -Dweft:default_library=static
     scenario "subproject, buildtype debug, shared, LLD (builds weft)" \
       meson_program m-sub-shared lld --buildtype=debug --wrap-mode=forcefallback \
-      -Ddefault_library=shared -Dweft:default_library=shared
+      -Ddefault_library=shared -Dweft:default_library=shared -Dweft:install=enabled
     scenario "install the shared weft (meson install of that program)" install_meson "$work/m-sub-shared" "$work/prefix-shared"
     pkgconfig_scenarios "$work/prefix-shared" "installed shared weft" short
     scenario "installed shared weft: find_package (Meson's CMake package), Release, gold" \

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Descriptors: goroutines park until a descriptor is ready, time out, and many of them share
 // the poller; plain threads block in poll(2) instead.
 #include <atomic>

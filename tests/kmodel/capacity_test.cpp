@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Thread capacity: a child creates parked threads until pthread_create fails; the limit found
 // exhausted must be the one the estimate named, and the count must be the estimate's.
 //

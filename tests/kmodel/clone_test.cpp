@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Kernel tasks from raw clone and clone3 on model stacks: they run, are joined through the
 // CLONE_CHILD_CLEARTID futex, show up in /proc with their stacks, and their stacks go back to
 // the model cache (with the memory below the last stack pointer given back).

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // weft_kmodel_probe: a tiny program the kmodel tests exec under a given RLIMIT_STACK, because
 // glibc fixes the default thread stack size, and exec fixes the first [stack] VMA, at process
 // start.  It reports what this fresh process sees and what glibc chose, as key=value lines.

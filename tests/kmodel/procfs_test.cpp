@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // /proc readers and the thread-capacity arithmetic.
 #include <atomic>
 #include <cerrno>

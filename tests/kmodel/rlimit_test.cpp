@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // RLIMIT_STACK: the default pthread stack size glibc picks, checked in fresh processes exec'd
 // under each limit; the main thread's first [stack] VMA; and how deep the main stack goes
 // before SIGSEGV, checked by recursing in a child.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The stack-cache model: glibc's reuse rule on paper, its guards on real mappings in both
 // styles, and a create/join sequence replayed on real pthreads where every reuse decision,
 // reported size and guard must match the model's, step by step.

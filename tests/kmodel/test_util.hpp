@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // test_util.hpp — child processes for the kmodel validation tests: exec a probe under a given
 // RLIMIT_STACK, or run a lambda in a fork, capturing stdout, with a deadline.
 #pragma once

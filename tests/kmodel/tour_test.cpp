@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // weft-kmodel, the kernel-model tour: what its --json carries (the pid-namespace and
 // randomisation facts, what the capacity estimate cannot know), what its help promises, and
 // that it survives the tiny stack limits it describes — down to the smallest one under which

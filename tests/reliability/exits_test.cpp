@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // How a program ends (issue 20): weft::run returns as soon as main_fn returns, whatever the
 // other goroutines are doing; a program whose goroutines can never run again is reported as
 // a deadlock (Go's "all goroutines are asleep"), and one that is only quiet is not.

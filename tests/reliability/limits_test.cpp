@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Reliability (issue 9) under resource limits, each in a fresh process (a threadsafe death
 // test) bounded by alarm():
 //   - RLIMIT_AS: stacks run out; go/spawn throw weft::resource_error naming what ran out; the

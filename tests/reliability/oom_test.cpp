@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Out of memory (issue 20): under an address-space limit (RLIMIT_AS, `ulimit -v`) a weft
 // program either recovers — go/spawn throw weft::resource_error or std::bad_alloc, which the
 // program catches, and the runtime carries on — or ends with a named fatal error and status

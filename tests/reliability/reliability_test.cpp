@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Reliability (issue 9), the part that runs under every build, sanitizers included:
 //   - a runtime destroyed and started again, many times in one process, starts clean and gives
 //     its pooled stacks back (LeakSanitizer checks the heap side in the ASan build);

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // reliability_util.hpp — helpers for tests/reliability: reading this process's memory figures,
 // and running a scenario in a fresh process.
 //

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # soak.sh — weft-stress for a long run, with its memory watched from outside (issue 9).
 #
 #   tests/reliability/soak.sh PATH/TO/weft-stress SECONDS [weft-stress args...]

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Blank G records for tests of the run and free queues, which only store and link them.
 #pragma once
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Dead G records kept for reuse (runtime/sched/gfree.hpp) on their own: a P reuses its most
 // recently freed record first; a full P moves its older half to the global store and an empty
 // one takes a batch back, last put first; nothing is lost when the global array cannot grow.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The global run queue (runtime/sched/global_queue.hpp) on its own: first-in first-out across
 // the ring's growth, and across the overflow list it falls back to when the ring cannot grow.
 #include <deque>

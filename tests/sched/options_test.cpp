@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Options: WEFT_* variables and options fields are read as documented, and every bad value
 // is rejected with a message that names the variable and what it allows.
 #include <cstdlib>

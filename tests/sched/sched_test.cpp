@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The scheduler: goroutines run, join, yield, sleep, steal, hand off blocking calls, carry
 // their C++ thread state, and leave an idle runtime quiet.  Each case runs at several
 // `procs` values.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The stack allocator (runtime/stack/stack_pool.hpp), tested directly, without a scheduler.
 //
 // Accessibility is probed with process_vm_readv on this process: the kernel reads through

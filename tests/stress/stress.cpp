@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // weft-stress — stack-growth stress (DESIGN §7): many goroutines doing random, deep,
 // pointer-rich recursion while scans run concurrently; every frame's state is checked on the
 // way back up, every byte of plain data each frame wrote, and every round's checksum against

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Channels: one test per rule of weft/chan.hpp (Go's rules), at procs = 1, 2, 4.
 #include <memory>
 #include <numeric>

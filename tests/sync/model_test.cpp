@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // A randomized model-based test of channels and select.  Goroutines and plain threads do
 // random blocking sends, try_sends, two-way select sends (with and without default or
 // timeout), blocking receives, try_recvs, selects over every channel, and range-for loops on a

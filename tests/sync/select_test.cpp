@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // select: one test per rule of weft/select.hpp, fairness over 10,000 trials, and timeouts
 // that never fire early — at procs = 1, 2, 4.
 #include <chrono>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // wait_group, mutex, condition_variable, and the pins they take on a goroutine's stack — at
 // procs = 1, 2, 4, from goroutines and plain threads.
 #include <chrono>

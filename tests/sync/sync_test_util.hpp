@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Helpers shared by the sync tests: runtime options per `procs`, a live-instance counter, and
 // white-box counts of blocked parties (read under the object's own lock), so that a test can
 // wait until a goroutine is really blocked instead of sleeping and hoping.

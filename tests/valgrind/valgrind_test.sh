@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # valgrind_test.sh — runs tests/valgrind/vg_program under a valgrind tool with valgrind's own
 # defaults and no WEFT_* variables (README, "Running under valgrind"), and checks three things:
 # valgrind did not die, the program's output is right, and valgrind reported nothing (no

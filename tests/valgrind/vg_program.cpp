@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // vg_program.cpp — a small but real weft program for tests/valgrind/valgrind_test.sh to run
 // under memcheck (README, "Running under valgrind").  It uses what an ordinary program does:
 // spawn and join, a few thousand goroutines parked at once on channels, a pipeline whose

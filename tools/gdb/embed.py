@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 # embed.py — writes an assembly file that puts tools/gdb/weft.py, whole, into the ELF section
 # .debug_gdb_scripts as a Python text entry (kind 4: a name line, the script, a NUL), so gdb
 # loads it from any program linked with weft, static or shared, and from its core files

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # weft.py — gdb commands for weft programs (issue 15, part 2): `info goroutines` lists every
 # live goroutine, `goroutine N bt` prints a goroutine's backtrace, `goroutine N CMD` runs any
 # gdb command with the goroutine's innermost frame selected.  Loaded by hand (`source

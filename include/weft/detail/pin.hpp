@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // weft/detail/pin.hpp — automatic stack pins for weft sync objects (DESIGN.md §3).
 //
 // A wait_group, mutex or condition_variable keeps a queue of waiters whose records point at
@@ -6,6 +7,8 @@
 // unpin_if_on_stack(this).  Both do nothing on a plain thread or for an address outside the
 // calling goroutine's stack (a global, a heap object).  The object must be destroyed on the
 // goroutine that constructed it — the normal case for a local.
+//
+// Plain threads: both functions do nothing there.
 #pragma once
 
 #include "weft/export.hpp"

@@ -1,4 +1,7 @@
+// SPDX-License-Identifier: Apache-2.0
 // weft/kmodel/clone.hpp — kernel tasks made with raw clone/clone3 on stacks from a model cache.
+//
+// Plain threads: all of it; the kernel-model layer needs no runtime.
 #pragma once
 
 #include <cstddef>

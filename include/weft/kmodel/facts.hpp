@@ -1,4 +1,7 @@
+// SPDX-License-Identifier: Apache-2.0
 // weft/kmodel/facts.hpp — the constants and per-process facts the kernel-model layer reasons with.
+//
+// Plain threads: all of it; the kernel-model layer needs no runtime.
 #pragma once
 
 #include <cstddef>

@@ -1,7 +1,10 @@
+// SPDX-License-Identifier: Apache-2.0
 // weft/kmodel/observe.hpp — what this machine actually does, measured, so each model can be put
 // beside reality.  Experiments that could hurt the caller (recursing into a fault, creating
 // threads until the system refuses) run in a forked child with a deadline; the caller gets
 // numbers back, never the damage.
+//
+// Plain threads: all of it; the kernel-model layer needs no runtime.
 #pragma once
 
 #include <chrono>

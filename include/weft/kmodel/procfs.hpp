@@ -1,5 +1,8 @@
+// SPDX-License-Identifier: Apache-2.0
 // weft/kmodel/procfs.hpp — what /proc says about this process and the system, and how many
 // threads fit before some limit stops them.
+//
+// Plain threads: all of it; the kernel-model layer needs no runtime.
 #pragma once
 
 #include <cstddef>

@@ -1,5 +1,8 @@
+// SPDX-License-Identifier: Apache-2.0
 // weft/kmodel/rlimit.hpp — what RLIMIT_STACK decides: the default pthread stack size, and how
 // far the main thread's stack may grow.
+//
+// Plain threads: all of it; the kernel-model layer needs no runtime.
 #pragma once
 
 #include <cstddef>

@@ -1,4 +1,7 @@
+// SPDX-License-Identifier: Apache-2.0
 // weft/kmodel/stack_cache.hpp — a model of glibc's thread-stack cache (nptl allocate_stack).
+//
+// Plain threads: all of it; the kernel-model layer needs no runtime.
 #pragma once
 
 #include <cstddef>

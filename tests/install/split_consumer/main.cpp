@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // A program outside weft's tree whose own code has -fsplit-stack prologue checks, built
 // against an installed (or embedded) weft the ways a user would: pkg-config, find_package,
 // add_subdirectory, Meson (split_stack_test.sh builds it every way).  It exits 0 only if

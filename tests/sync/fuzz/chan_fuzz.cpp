@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // libFuzzer target: sequences of channel operations checked against a sequential model.
 //
 // The input's first byte picks four channel capacities (0–3); every following byte pair is one
