@@ -44,10 +44,17 @@
 
 namespace weft::detail {
 
+namespace {
+// One lock for every scheduler's list: a record may outlive its scheduler (a plain thread
+// blocked on a channel while the runtime is destroyed), and its destructor must be able to
+// find out under a lock that still exists.
+spinlock plain_wait_lock;
+}  // namespace
+
 plain_wait::plain_wait(const waiter* wt) noexcept : s(current_sched()), w(wt) {
   if (!s) return;
   {
-    std::lock_guard<spinlock> l(s->plain_lock);
+    std::lock_guard<spinlock> l(plain_wait_lock);
     next = s->plain_waits;
     if (next) next->prev = this;
     s->plain_waits = this;
@@ -57,12 +64,18 @@ plain_wait::plain_wait(const waiter* wt) noexcept : s(current_sched()), w(wt) {
 }
 
 plain_wait::~plain_wait() {
-  if (!s) return;
-  std::lock_guard<spinlock> l(s->plain_lock);
+  std::lock_guard<spinlock> l(plain_wait_lock);
+  if (!s) return;  // never registered, or its scheduler is gone (forget_plain_waits)
   if (prev) prev->next = next;
   else s->plain_waits = next;
   if (next) next->prev = prev;
   ++s->plain_gen;
+}
+
+void forget_plain_waits(sched* s) noexcept {
+  std::lock_guard<spinlock> l(plain_wait_lock);
+  for (plain_wait* pw = s->plain_waits; pw; pw = pw->next) pw->s = nullptr;
+  s->plain_waits = nullptr;
 }
 
 namespace {
@@ -120,7 +133,7 @@ __attribute__((no_sanitize("thread"))) std::uint64_t quiet_state(sched* s) noexc
   state = state * 31 + made_goroutines(s);
   if (s->netpoll.load(std::memory_order_acquire)) ++known;  // its thread
   {
-    std::lock_guard<spinlock> l(s->plain_lock);
+    std::lock_guard<spinlock> l(plain_wait_lock);
     for (plain_wait* pw = s->plain_waits; pw; pw = pw->next)
       if (pw->w->claimed.load(std::memory_order_acquire) == 0) ++known;
     state = state * 31 + s->plain_gen;

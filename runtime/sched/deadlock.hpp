@@ -25,6 +25,10 @@ struct plain_wait {
   plain_wait* prev = nullptr;
 };
 
+// The runtime ends: plain threads still blocked are told it is gone (their records forget
+// it), so that they do not touch the destroyed scheduler when they wake.
+void forget_plain_waits(sched* s) noexcept;
+
 // sysmon's check, made when every P is idle.  Returns false if something can still run or
 // wake a goroutine.  Returns true while a deadlock is suspected (seen once: look again soon);
 // a second look at the same state reports it as a fatal error and does not return.

@@ -46,6 +46,7 @@
 #include "runtime/diag/fatal.hpp"
 #include "runtime/diag/signals.hpp"
 #include "runtime/io/netpoll.hpp"
+#include "runtime/sched/deadlock.hpp"
 #include "runtime/sched/dump.hpp"
 #include "runtime/sched/switch.hpp"
 #include "runtime/stack/grow.hpp"
@@ -722,6 +723,7 @@ sched::sched(const options& o) : opts(resolved(o)), stacks(stack_config_from(opt
 }
 
 sched::~sched() {
+  forget_plain_waits(this);  // plain threads still blocked on channels must not touch us
   // Every G record ever made (live ones are abandoned goroutines: their stacks go back with
   // the pool's arenas; their closures are not destroyed, since their frames may still refer
   // to what the closures own).

@@ -139,9 +139,10 @@ struct sched {
   sched* left_behind_link = nullptr;  // on the list of schedulers a stop left Ms running in
 
   // Plain threads blocked inside weft without a deadline, for the deadlock check (deadlock.hpp).
-  spinlock plain_lock;
-  plain_wait* plain_waits = nullptr;  // guarded by plain_lock
-  std::uint64_t plain_gen = 0;        // guarded by plain_lock: bumped at every change
+  // (The lock is one for the process, plain_wait_lock in deadlock.cpp: a plain thread may
+  // still be blocked when this sched is destroyed, and then must not touch it.)
+  plain_wait* plain_waits = nullptr;  // guarded by plain_wait_lock
+  std::uint64_t plain_gen = 0;        // guarded by plain_wait_lock: bumped at every change
   std::uint64_t deadlock_seen = 0;    // sysmon's: the quiet state its last pass saw, or 0
 
   // A clock for what only dumps read (g::wait_since): monotonic ns, refreshed by sysmon on

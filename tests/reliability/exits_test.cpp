@@ -7,11 +7,14 @@
 // itself with alarm(): a hang ends as SIGALRM, which fails the test.
 #include <atomic>
 #include <chrono>
+#include <cstdio>
+#include <cstring>
 #include <cstdlib>
 #include <mutex>
 #include <thread>
 
 #include <gtest/gtest.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "tests/reliability/reliability_util.hpp"
@@ -251,6 +254,44 @@ void hand_off_scenario() {
 TEST(ExitsDeath, AHandOffBetweenAThreadAndAGoroutineIsNeverADeadlock) {
   GTEST_FLAG_SET(death_test_style, "threadsafe");
   EXPECT_EXIT(hand_off_scenario(), ::testing::ExitedWithCode(0), "");
+}
+
+}  // namespace
+
+namespace {
+
+// A plain thread blocked on a channel when the runtime ends is woken later, after the
+// runtime's scheduler is gone: its wait record (the deadlock check's) must not touch it.
+// Run under AddressSanitizer in CI, which would see the use after free.
+TEST(Exits, APlainThreadBlockedAcrossTheRuntimesEndWakesCleanly) {
+  weft::chan<int> c;
+  std::atomic<pid_t> tid{0};
+  std::thread t;
+  {
+    weft::runtime rt(procs(1));
+    t = std::thread([c, &tid]() mutable {
+      tid = static_cast<pid_t>(::syscall(SYS_gettid));
+      (void)c.recv();
+    });
+    // Until the thread sleeps (its state in /proc is 'S': inside recv's futex wait, bounded).
+    for (int i = 0; i < 100000; ++i) {
+      const pid_t id = tid.load();
+      if (id != 0) {
+        char path[64], buf[512] = {};
+        std::snprintf(path, sizeof path, "/proc/self/task/%d/stat", static_cast<int>(id));
+        if (FILE* f = std::fopen(path, "r")) {
+          const std::size_t n = std::fread(buf, 1, sizeof buf - 1, f);
+          std::fclose(f);
+          const char* close = n ? std::strrchr(buf, ')') : nullptr;
+          if (close && close[1] == ' ' && close[2] == 'S') break;
+        }
+      }
+      std::this_thread::yield();
+    }
+  }
+  c.send(7);  // with no runtime: a plain thread's send wakes the plain thread's receive
+  t.join();
+  SUCCEED();
 }
 
 }  // namespace
