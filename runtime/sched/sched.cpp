@@ -742,6 +742,7 @@ void sched::start() {
     std::lock_guard<spinlock> l(lock);
     pidle_put_locked(this, it->get());
   }
+  coarse_now.store(monotonic_ns(), std::memory_order_relaxed);  // before any goroutine can park
   g_current.store(this, std::memory_order_release);
   set_fatal_dump_hook(dump_goroutines_on_fatal);
   // sysmon and one M start now, so a process that cannot have them finds out here, from the
