@@ -51,11 +51,20 @@ void run_returns_beside_a_spinner(unsigned n) {
   reltest::failures f;
   int r = weft::run(
       [n] {
-        weft::go(spin_forever);
-        // With two Ps, main_fn waits until the spinner runs; with one, the spinner can only
-        // start once main_fn has returned, and it takes the only P for good.
-        if (n > 1)
-          while (g_spins.load(std::memory_order_relaxed) == 0) weft::yield();
+        if (n > 1) {
+          // With two Ps, main_fn waits until the spinner runs.  Not by yielding: with the
+          // spinner on this P's queue and the other M asleep, nothing would steal main_fn
+          // back (the scheduler's fairness is issue 21's).  A plain thread's go() puts the
+          // spinner on the global queue and wakes an M for the idle P; main_fn keeps its P,
+          // busy-waiting without a check.
+          std::thread([] { weft::go(spin_forever); }).join();
+          while (g_spins.load(std::memory_order_relaxed) == 0) {
+          }
+        } else {
+          // With one, the spinner can only start once main_fn has returned, and it takes the
+          // only P for good.
+          weft::go(spin_forever);
+        }
         return 7;
       },
       procs(n));
