@@ -19,6 +19,7 @@ struct stats {
   std::uint64_t stack_grows, stack_shrinks, stack_copies, stack_bytes_copied;
   std::uint64_t stack_bytes_reserved;  // address space of all stack arenas
   std::uint64_t steals;                // successful steals from another P's queue
+  std::uint64_t preemptions;           // goroutines asked to yield after 10 ms without a switch
   // Moved-from stack ranges kept inaccessible now (options::quarantine; copy only), and their
   // bytes: address space, no memory.
   std::uint64_t stack_quarantined, stack_bytes_quarantined;

@@ -291,6 +291,7 @@ stats get_stats() {
   out.stack_bytes_copied = s->st.stack_bytes_copied.load();
   out.stack_bytes_reserved = s->stacks.stats().bytes_reserved;
   out.steals = s->st.steals.load();
+  out.preemptions = s->st.preemptions.load();
   quarantine_counts(&out.stack_quarantined, &out.stack_bytes_quarantined);
   const sched_counts c = count_sched(s);
   out.goroutines_running = c.running;

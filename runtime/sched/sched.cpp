@@ -1134,6 +1134,35 @@ void gosched_on(m* mp) noexcept {
   gosched_slow(mp, pp, s);
 }
 
+// A preempted goroutine goes to the global queue, through g0 — Go's gopreempt_m →
+// goschedImpl (runtime/proc.go).  Through g0, because find_runnable runs the timers that came
+// due while it ran; to the global queue, because the local ring would hand this P straight
+// back to it: a goroutine a timer or another thread readied (both land on the global queue)
+// would wait for the 61st schedule, i.e. 61 preemptions — 0.6 s — behind a busy goroutine.
+static void preempt_post(m* mp, g* gp, void*) noexcept {
+  set_status(gp, gstatus::running, gstatus::runnable);
+  std::lock_guard<spinlock> l(mp->s->lock);
+  mp->s->gq.push(gp);
+}
+
+void gopreempt_on(m* mp) noexcept {
+  g* gp = mp->curg;
+  gp->preempt.store(false, std::memory_order_relaxed);
+  p* pp = mp->pp;
+  sched* s = mp->s;
+  if (mp->lockedg || !pp) {
+    gosched_slow(mp, pp, s);  // wired: g0 gives it straight back; nothing else may run it
+    return;
+  }
+  // Nothing else to run anywhere and no timer due: keep going (saves two switches).
+  if (pp->q.empty() && !pp->runnext.load(std::memory_order_relaxed) && s->gq.size() == 0 &&
+      !s->stopping.load(std::memory_order_relaxed)) {
+    const std::int64_t next = s->timers.next_when();
+    if (next == timer_heap::kNever || next > monotonic_ns()) return;
+  }
+  switch_to(mp, nullptr, preempt_post, nullptr);
+}
+
 struct park_req {
   park_commit commit;
   void* arg;

@@ -87,7 +87,7 @@ struct p {
 inline void bump(std::atomic<std::uint64_t>& c) noexcept { c.store(c.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed); }
 
 struct sched_stats {
-  std::atomic<std::uint64_t> threads{0}, steals{0}, scans{0};
+  std::atomic<std::uint64_t> threads{0}, steals{0}, scans{0}, preemptions{0};
   std::atomic<std::uint64_t> stack_grows{0}, stack_shrinks{0}, stack_copies{0}, stack_bytes_copied{0};
 };
 
@@ -180,6 +180,8 @@ void ready(g* gp) noexcept;
 // Yields the running goroutine to others (goroutine only).
 void gosched() noexcept;
 void gosched_on(m* mp) noexcept;  // mp: current_m(), already looked up
+// Yields because sysmon asked (g::preempt): to the global queue, through g0.
+void gopreempt_on(m* mp) noexcept;
 
 // A goroutine or plain thread blocked on something, with a one-shot claim so that exactly one
 // of several wakers (a sender, a timer, a close) wakes it.

@@ -59,14 +59,21 @@ bool retake(sched* s, std::int64_t now) noexcept {
         continue;
       }
       if (now - pp->sm_when < kPreemptAfterNs) continue;
-      std::lock_guard<spinlock> l(s->lock);  // keeps the M (and its curg) from going away
-      m* mp = __atomic_load_n(&pp->mp, __ATOMIC_ACQUIRE);
-      g* gp = mp ? __atomic_load_n(&mp->curg, __ATOMIC_ACQUIRE) : nullptr;
-      if (gp && !gp->preempt.load(std::memory_order_relaxed)) {
-        gp->preempt.store(true, std::memory_order_release);
-        if (mp->limit_slot) __atomic_store_n(mp->limit_slot, ~std::uintptr_t{0}, __ATOMIC_RELEASE);
-        acted = true;
+      {
+        std::lock_guard<spinlock> l(s->lock);  // keeps the M (and its curg) from going away
+        m* mp = __atomic_load_n(&pp->mp, __ATOMIC_ACQUIRE);
+        g* gp = mp ? __atomic_load_n(&mp->curg, __ATOMIC_ACQUIRE) : nullptr;
+        if (gp && !gp->preempt.load(std::memory_order_relaxed)) {
+          gp->preempt.store(true, std::memory_order_release);
+          if (mp->limit_slot) __atomic_store_n(mp->limit_slot, ~std::uintptr_t{0}, __ATOMIC_RELEASE);
+          s->st.preemptions.fetch_add(1, std::memory_order_relaxed);
+          acted = true;
+        }
       }
+      // A goroutine that never reaches a check ignores the request, and what is queued
+      // behind it on this P would wait for it forever: wake an idle P to steal it (Go
+      // preempts by signal instead, runtime/preempt.go; weft has no asynchronous preemption).
+      if ((!pp->q.empty() || pp->runnext.load(std::memory_order_relaxed)) && s->npidle.load() > 0) wakep(s);
       pp->sm_when = now;  // ask again in another 10 ms if it has not yielded
     }
   }

@@ -99,7 +99,7 @@ void check_stack_max(sched* s, g* gp, std::size_t size) noexcept {
 
 m* yield_while_preempted(m* mp, g* gp) noexcept {
   while (gp->preempt.load(std::memory_order_acquire)) {
-    gosched();  // clears preempt; may resume on another M
+    gopreempt_on(mp);  // clears preempt; may resume on another M
     arch::store_limit(0);  // the caller's slow path goes on without prologue checks
     mp = current_m();
   }

@@ -466,6 +466,82 @@ TEST(SchedOneP, LongRunningGoroutineIsAskedToYield) {
       opts_with(1));
 }
 
+// ---- fairness (issue 21) -------------------------------------------------------------------
+// Asserted by the order of events, not by wall time: sysmon asks a goroutine that ran 10 ms
+// without a switch to yield and counts each request (stats::preemptions), so "the sleeper ran
+// again within k preemptions" holds however slow the machine is.
+
+class Fairness : public ::testing::TestWithParam<unsigned> {};
+
+TEST_P(Fairness, ASleeperRunsBeforeTheBusyGoroutinesThirdPreemption) {
+  // One busy goroutine per P, each passing explicit stack checks (so sysmon can preempt it),
+  // and main sleeping 1 ms five times.  A woken sleeper must not wait behind the spinners'
+  // preemptions: Go puts a preempted goroutine on the global queue and runs due timers from
+  // every schedule (runtime/proc.go, gopreempt_m and checkTimers).
+  const unsigned procs = GetParam();
+  weft::run(
+      [procs] {
+        std::atomic<bool> stop{false};
+        std::atomic<unsigned> started{0};
+        std::vector<weft::task<long>> spinners;
+        for (unsigned i = 0; i < procs; ++i)
+          spinners.push_back(weft::spawn([&] {
+            started.fetch_add(1);
+            long checks = 0;
+            while (!stop.load(std::memory_order_relaxed)) {
+              WEFT_STACK_CHECK(64);
+              ++checks;
+            }
+            return checks;
+          }));
+        while (started.load() < procs) weft::yield();
+        std::vector<std::uint64_t> waited;
+        for (int i = 0; i < 5; ++i) {
+          const std::uint64_t before = weft::get_stats().preemptions;
+          weft::sleep_for(1ms);
+          waited.push_back(weft::get_stats().preemptions - before);
+        }
+        stop.store(true);
+        for (auto& t : spinners) EXPECT_GT(t.join(), 0);
+        for (std::uint64_t n : waited) EXPECT_LE(n, 3u * procs) << "preemptions while main slept 1 ms";
+      },
+      opts_with(procs));
+}
+
+TEST(FairnessTwoP, AGoroutineQueuedBehindASpinnerWithoutChecksIsStolen) {
+  // A spinner that never reaches a check cannot be preempted; a goroutine queued behind it on
+  // its P must still run, on the other P (sysmon wakes an idle P to steal it).  Twenty rounds,
+  // so that in some the spinner starts on main's own P and main yields behind it.  A hang is
+  // the failure: SIGALRM ends the test after 120 s.
+  ::alarm(120);
+  weft::run(
+      [] {
+        for (int round = 0; round < 20; ++round) {
+          std::atomic<bool> stop{false}, started{false};
+          auto spinner = weft::spawn([&] {
+            started.store(true);
+            long spins = 0;
+            while (!stop.load(std::memory_order_relaxed)) ++spins;
+            return spins;
+          });
+          // Let the M that go() woke give up looking (the spinner waits in this P's runnext),
+          // then yield to the spinner: main is queued behind it with the other P asleep.
+          for (;;) {
+            if (started.load()) break;
+            const weft::stats st = weft::get_stats();
+            if (st.threads_spinning == 0 && st.threads_idle >= 1) break;
+          }
+          while (!started.load()) weft::yield();
+          stop.store(true);
+          EXPECT_GE(spinner.join(), 0);
+        }
+      },
+      opts_with(2));
+  ::alarm(0);
+}
+
+INSTANTIATE_TEST_SUITE_P(Procs, Fairness, ::testing::Values(1u, 2u));
+
 TEST_P(Sched, UnwinderWalksAGoroutineStackToItsEnd) {
   // The unwinder (what gdb, perf and exceptions use) must find the goroutine's first frame and
   // stop there, not wander into another stack: backtrace() returns, with few frames.
