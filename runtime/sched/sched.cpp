@@ -904,7 +904,8 @@ static void gfree_put(sched* s, p* pp, g* gp) noexcept {
 }
 
 // A goroutine's stack is reserved at its spawn, so running out of stacks is the spawner's
-// error (DESIGN §5), but nothing is written there until its first run: the closure is built in
+// error (DESIGN §5), but a never-used slot is set up (guards, page tables) only at the first
+// run, and nothing is written there until then: the closure is built in
 // its record (or on the heap), and start_context makes the initial context only then — on
 // the stack the running P freed last, if it has one to trade.  A tree of a million goroutines
 // queues ~94,000 between a spawn and its run; a stack reserved at the spawn has long left the
@@ -964,8 +965,19 @@ std::uint64_t launch_goroutine(sched* s, m* mp, g* gp, closure* c, g* pin) noexc
   return id;
 }
 
+// A first run on a slot that was only reserved (stack_pool::alloc_min): its guards go in now.
+// Nobody can be told of a failure here (the spawn returned long ago): a named fatal error.
+__attribute__((noinline)) static void set_up_first_stack(m* mp, g* gp) noexcept {
+  try {
+    mp->s->stacks.set_up_unset(gp->stk);
+  } catch (const std::exception& e) {
+    fatal("goroutine %llu cannot start: setting up its stack failed: %s", (unsigned long long)gp->id, e.what());
+  }
+}
+
 void start_context(m* mp, g* gp) noexcept {
   if (p* pp = mp->pp) mp->s->stacks.trade_for_warm(gp->stk, pp->scache);
+  if (__builtin_expect(gp->stk.unset(), 0)) set_up_first_stack(mp, gp);
   stack_reused(gp->stk.lo, gp->stk.hi);  // (AddressSanitizer: nothing left poisoned)
   gp->ctx = boost::context::detail::make_fcontext(reinterpret_cast<void*>(gp->stk.hi), gp->stk.size(), goroutine_entry);
 }

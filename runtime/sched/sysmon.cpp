@@ -8,7 +8,8 @@
 //     and poisons the M's stack-limit slot, so the goroutine's next check (prologue, explicit,
 //     or runtime call) enters the runtime, which sees the request and yields;
 //   - runs timers that nobody has run for a millisecond (every M busy in one goroutine);
-//   - drives the periodic scan phase (stack shrinking, returning pooled stack memory);
+//   - drives the periodic scan phase (stack shrinking, returning pooled stack memory), paced
+//     so that it takes at most about a twentieth of a CPU;
 //   - with every P idle, checks for a deadlock (deadlock.cpp);
 //   - prints the scheduler trace, if asked (WEFT_DEBUG=schedtrace=MS, trace.cpp).
 // It sleeps 20 µs between passes while something needs watching, doubling to 10 ms when
@@ -27,6 +28,7 @@ constexpr std::int64_t kMinDelayNs = 20'000;
 constexpr std::int64_t kMaxDelayNs = 10'000'000;
 constexpr std::int64_t kPreemptAfterNs = 10'000'000;
 constexpr std::int64_t kLateTimerNs = 1'000'000;
+constexpr std::int64_t kScanPaceFactor = 20;
 
 // One pass over the Ps.  Returns true if something was retaken or preempted.
 bool retake(sched* s, std::int64_t now) noexcept {
@@ -103,8 +105,12 @@ void sysmon_main(sched* s) noexcept {
     bool acted = retake(s, now);
     if (s->timers.next_when() < now - kLateTimerNs) s->timers.run_due(now);
     if (scan_ns && now >= next_scan_ns) {
+      // Paced: the next scan waits at least 20 times as long as this one took, so the scans
+      // of a million goroutines (each walks every record) cost at most ~5% of a CPU — Go
+      // paces its stack scans by the GC's cycle instead (runtime/mgc.go).
       scan_phase(s, scan_kind::periodic);
-      next_scan_ns = monotonic_ns() + scan_ns;
+      const std::int64_t done = monotonic_ns();
+      next_scan_ns = done + std::max(scan_ns, kScanPaceFactor * (done - now));
     }
     delay = acted ? kMinDelayNs : std::min(delay * 2, kMaxDelayNs);
     std::int64_t deadline = monotonic_ns() + delay;

@@ -36,6 +36,8 @@ std::size_t used_bytes(const g* gp) noexcept { return gp->stk.hi - reinterpret_c
 
 void shrink_one(sched* s, g* gp) noexcept {
   gstatus expected = gstatus::waiting;
+  // A load first: the CAS would take every record's line exclusive, running ones' too.
+  if (gp->status.load(std::memory_order_relaxed) != expected) return;
   if (!gp->status.compare_exchange_strong(expected, gstatus::scanning, std::memory_order_acq_rel)) return;
   release_spare_segment(s, nullptr, gp);  // a parked goroutine runs on no spare segment
   adopt_unchecked_growth(s, gp, reinterpret_cast<std::uintptr_t>(gp->ctx));
@@ -63,10 +65,16 @@ void shrink_one(sched* s, g* gp) noexcept {
 
 void scan_phase(sched* s, scan_kind kind) noexcept {
   s->st.scans.fetch_add(1, std::memory_order_relaxed);
+  // The list of every G only grows, at its head, and no record leaves it before the runtime
+  // ends (gfree reuses records in place): so the head is read under the lock and the walk runs
+  // without it, as Go's forEachG walks a snapshot of allgs.  Holding the lock for the walk (a
+  // million records take 100-200 ms) stalled every spawn that needed a new record meanwhile.
+  g* head;
   {
     std::lock_guard<spinlock> l(s->allg_lock);
-    for (g* gp = s->allg; gp; gp = gp->all_link) shrink_one(s, gp);
+    head = s->allg;
   }
+  for (g* gp = head; gp; gp = gp->all_link) shrink_one(s, gp);
   if (kind == scan_kind::requested) {
     s->stacks.release_idle(1, true);
     return;

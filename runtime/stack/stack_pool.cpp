@@ -361,8 +361,10 @@ struct stack_pool::impl {
     ++cp.arenas_made;
   }
 
-  // A fresh slot of class cls with [hi - size, hi) accessible and the rest guarded.
-  stack carve(std::uint32_t cls, std::size_t size) {
+  // A fresh slot of class cls with [hi - size, hi) accessible and the rest guarded.  With
+  // `defer`, a never-used slot comes back *unset* instead (lo == hi: nothing accessible, no
+  // guard yet, no system call); its first user sets it up (set_up_unset).
+  stack carve(std::uint32_t cls, std::size_t size, bool defer = false) {
     class_pool& cp = classes[cls];
     stack s;
     bool reset = false;
@@ -382,7 +384,33 @@ struct stack_pool::impl {
       }
     }
     s.hi = s.slot_lo + slot_bytes_of(cls);
+    if (defer && !reset) {
+      s.set_lo(s.hi);
+      note_carved(s);
+      return s;
+    }
     s.set_lo(s.hi - size);
+    set_up_carved(s, reset);
+    note_carved(s);
+    return s;
+  }
+
+  // An unset stack (carve with defer) made usable: [hi - size, hi) accessible, guards in place.
+  // On failure it is left unset and the slot goes to `raw`, as a failed carve's does — the
+  // caller must not use or free it.
+  void set_up_unset(stack& s, std::size_t size) {
+    s.set_lo(s.hi - size);
+    try {
+      set_up_carved(s, false);
+    } catch (...) {
+      s.set_lo(s.hi);
+      throw;
+    }
+  }
+
+  void set_up_carved(stack& s, bool reset) {
+    const std::uint32_t cls = s.cls;
+    class_pool& cp = classes[cls];
     const std::size_t new_maps = mode == guard_mode::mprotect ? 2 : 0;
     try {
       reserve_maps(new_maps);
@@ -401,12 +429,14 @@ struct stack_pool::impl {
       }
       throw;
     }
+  }
+
+  void note_carved(const stack& s) noexcept {
     if (unsigned* ids = arenas[s.arena].vg_ids) {  // under valgrind: the whole slot is a stack
       unsigned& id = ids[(s.slot_lo - arenas[s.arena].base) / arenas[s.arena].slot_bytes];
       if (id == 0) id = vg::register_stack(s.slot_lo, s.hi);
     }
-    carved[cls].v.fetch_add(1, std::memory_order_relaxed);
-    return s;
+    carved[s.cls].v.fetch_add(1, std::memory_order_relaxed);
   }
 
   void set_up(const stack& s, bool reset) {
@@ -752,7 +782,12 @@ stack stack_pool::alloc_impl(std::size_t size, stack_cache* cache, bool for_spaw
     found = im.take_pooled(cls, s);
   }
   if (!found) {
-    s = im.carve(cls, size);
+    // A spawn reserves its slot but sets it up only at the first run (set_up_unset): its
+    // first run may trade it for a warm stack anyway (trade_for_warm), and a burst of a
+    // million spawns before any runs then makes no system call and no page table per slot.
+    s = im.carve(cls, size, for_spawn);
+  } else if (s.unset()) {
+    if (!for_spawn) im.set_up_unset(s, size);  // (on failure the slot went to `raw`)
   } else if (s.size() < size) {
     try {
       grow_in_place(s, size);
@@ -764,6 +799,10 @@ stack stack_pool::alloc_impl(std::size_t size, stack_cache* cache, bool for_spaw
   if (cfg_.check_frees) im.in_use_of(s).store(true, std::memory_order_relaxed);
   count_in_use(cache, cls, 1);
   return s;
+}
+
+void stack_pool::set_up_unset(stack& s) {
+  if (s.unset()) impl_->set_up_unset(s, cfg_.stack_min);
 }
 
 void stack_pool::free(const stack& s, stack_cache* cache) noexcept {

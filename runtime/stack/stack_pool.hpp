@@ -83,6 +83,9 @@ struct stack {
 
   std::size_t size() const noexcept { return hi - lo; }
   bool empty() const noexcept { return hi == 0; }
+  // Reserved for a spawn but not set up yet (nothing accessible, no guard): stack_pool::alloc_min
+  // hands these out, and the goroutine's first run calls stack_pool::set_up_unset.
+  bool unset() const noexcept { return lo == hi && hi != 0; }
   std::uintptr_t open_lo() const noexcept { return hi - (std::uintptr_t{open_4k} << 12); }
   std::size_t open_size() const noexcept { return std::size_t{open_4k} << 12; }
   // lo and open_lo() both at `new_lo` (page-aligned).
@@ -208,6 +211,10 @@ class stack_pool {
       if (stack s = take_cached(*cache); !s.empty()) return s;
     return alloc_impl(cfg_.stack_min, cache, true);
   }
+  // An unset stack (alloc_min's) made ready to run on: stack_min accessible, guards in place.
+  // Nothing to do for a stack that is set up.  Throws resource_error if madvise/mprotect
+  // fails; the slot is then kept aside (reset before reuse) and `s` must be dropped.
+  void set_up_unset(stack& s);
   void free_own(const stack& s, stack_cache* cache) noexcept {
     if (!cache || !put_cached(s, *cache)) free(s, cache);
   }

@@ -5,6 +5,7 @@
 #include <atomic>
 #include <cerrno>
 #include <chrono>
+#include <cstdio>
 #include <set>
 #include <stdexcept>
 #include <string>
@@ -557,6 +558,40 @@ TEST_P(Sched, UnwinderWalksAGoroutineStackToItsEnd) {
         EXPECT_LT(n, 32);
       },
       opts());
+}
+
+// ---- bursts (issue 21) ---------------------------------------------------------------------
+
+long vm_pte_kb() {
+  std::FILE* f = std::fopen("/proc/self/status", "r");
+  if (!f) return -1;
+  char line[256];
+  long kb = -1;
+  while (std::fgets(line, sizeof line, f))
+    if (std::sscanf(line, "VmPTE: %ld", &kb) == 1) break;
+  std::fclose(f);
+  return kb;
+}
+
+TEST(SchedBurst, SpawnsBeforeAnyRunsSetUpNoStackSlots) {
+  // One P, and main spawns 20,000 goroutines without yielding: none runs before the last is
+  // made.  Each reserves an 8 MiB slot at its spawn, but a slot's guards (and the page-table
+  // page they need) go in only at its first run — which, one at a time on one P, trades the
+  // reserved slot for the stack the previous goroutine just left.  Installing the guards at
+  // the spawn cost a page-table page per slot: 80 MB of page tables for this burst.
+  constexpr int kBurst = 20'000;
+  weft::run(
+      [] {
+        const long before = vm_pte_kb();
+        ASSERT_GE(before, 0);
+        weft::wait_group wg;
+        wg.add(kBurst);
+        for (int i = 0; i < kBurst; ++i) weft::go([&wg] { wg.done(); });
+        const long grown_kb = vm_pte_kb() - before;
+        wg.wait();
+        EXPECT_LT(grown_kb * 1024, kBurst * 4096L / 8) << "page tables grew by " << grown_kb << " KiB";
+      },
+      opts_with(1));
 }
 
 long cpu_usec() {
