@@ -30,7 +30,7 @@ void print_usage(std::FILE* out) {
                "  --help        this text\n"
                "\n"
                "Each system's workload runs in a child process; one that fails or hits a limit is\n"
-               "recorded as such and the run goes on.  The default run takes about a minute on 2 cores.\n");
+               "recorded as such and the run goes on.  The default run takes about 1.5 minutes on 2 cores.\n");
 }
 
 namespace {

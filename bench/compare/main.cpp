@@ -139,7 +139,11 @@ struct harness {
 
   // Goroutines get goroutine sizes, threads thread sizes.
   wc::sizes sizes_of(wc::system_id s) const {
-    return wc::describe(s).goroutines ? rep.goroutine_sizes : rep.thread_sizes;
+    wc::sizes z = wc::describe(s).goroutines ? rep.goroutine_sizes : rep.thread_sizes;
+    // Boost.Fiber's first skynet(1M) tree takes 8-20 s here (a fresh malloc'd stack per fiber,
+    // a page fault each): below --full it runs that one tree, no warm one.
+    if (s == wc::system_id::boost_fiber && cfg.sc != wc::scale::full) z.skynet_reps = 0;
+    return z;
   }
 
   // The metrics a child of workload w at procs fills (the parked child fills capacity too).

@@ -165,7 +165,8 @@ void write_markdown(const std::string& path, const report& r, const std::string&
               "bench/go/skynet.go): "
            << count_text(static_cast<double>(g.skynet_leaves)) << " leaves, ten children per node, each leaf sends its "
               "number up an unbuffered channel and each node sums ten; the figure is the whole first tree, the "
-              "warm one the median of " << g.skynet_reps << " more.";
+              "warm one the median of " << g.skynet_reps << " more"
+           << (r.sc == scale::full ? "" : " (boost-fiber: its first tree only below --full, which takes 10-30 s here)") << ".";
         break;
       case workload::create:
         md << count_text(g.create_n) << " tasks created that each park on a channel nobody sends on; the figure "

@@ -18,6 +18,11 @@
 // plus an mprotect guard: two VMAs a fiber) stops at vm.max_map_count, about 32K fibers, like
 // pthreads.
 //
+// Two parameters exist only for runs by hand (weft-compare --child-run boost-fiber skynet ...),
+// for BENCHMARKS.md: dispatch=1 starts fibers with launch::dispatch, as Boost.Fiber's own skynet
+// examples do, and pool=1 (procs 1 only, where one thread makes and frees every stack) takes
+// stacks from a pooled_fixedsize_stack.
+//
 // Built only when Boost.Fiber was found at configure time (WEFT_COMPARE_BOOST_FIBER); otherwise
 // the column is absent and have_boost_fiber() says why.
 #include <string>
@@ -96,9 +101,17 @@ class wait_group {
   long n_ = 0;
 };
 
+// launch::post (the default: the new fiber is queued, as `go` queues a goroutine) unless a
+// child is run by hand with dispatch=1 (the new fiber runs at once, as Boost.Fiber's own skynet
+// examples start theirs; not a column of the report, a figure for BENCHMARKS.md).
+bf::launch launch_policy = bf::launch::post;
+
+bf::pooled_fixedsize_stack* one_thread_pool;  // pool=1 by hand at procs 1: a figure for BENCHMARKS.md
+
 template <class Fn>
 bf::fiber make_fiber(Fn&& fn) {
-  return bf::fiber(std::allocator_arg, bf::fixedsize_stack(kStack), std::forward<Fn>(fn));
+  if (one_thread_pool) return bf::fiber(launch_policy, std::allocator_arg, *one_thread_pool, std::forward<Fn>(fn));
+  return bf::fiber(launch_policy, std::allocator_arg, bf::fixedsize_stack(kStack), std::forward<Fn>(fn));
 }
 
 void spawn_workload(const params& p) {
@@ -252,9 +265,9 @@ int run_fiber_child(workload w, const params& p) {
     throw std::runtime_error("not available: " + why);
   unsigned procs = static_cast<unsigned>(param_u64(p, "procs", 0));
   if (w == workload::pingpong) procs = 1;  // both fibers on one thread, as every column
+  if (param_u64(p, "dispatch", 0)) launch_policy = bf::launch::dispatch;
+  if (param_u64(p, "pool", 0) && procs == 1) one_thread_pool = new bf::pooled_fixedsize_stack(kStack);
   start_pool(procs);
-  emit_note("work_stealing on " + std::to_string(procs ? procs : std::max(1u, std::thread::hardware_concurrency())) +
-            " threads where the row names no procs");
   switch (w) {
     case workload::spawn: spawn_workload(p); break;
     case workload::burst: burst_workload(p); break;

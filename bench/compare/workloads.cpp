@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 // workloads.cpp — the workload and metric catalogue, and the sizes at each scale.
 //
-// Sizes are chosen so that the default run (scale::normal) takes about a minute on 2 cores
-// with every system: goroutines get 10x the tasks threads get where a count matters, and the
+// Sizes are chosen so that the default run (scale::normal) takes about a minute and a half on
+// 2 cores with every system (16 s before issue 21's workloads and the boost-fiber column; its
+// skynet alone takes 10-30 s): goroutines get 10x the tasks threads get where a count matters, and the
 // capacity probe stops at a cap well below the limits that would hurt other processes
 // (kernel.pid_max and threads-max are machine-wide).  --full lifts the thread cap to the real
 // limit and parks a million goroutines.
@@ -111,8 +112,8 @@ sizes sizes_for(scale s, bool threads, std::uint64_t depth, std::uint64_t mem_av
       z.burst_reps = 1;
       z.pingpong_n = threads ? 30000 : 500000;
       z.pingpong_reps = 3;
-      z.chanpp_n = threads ? 20000 : 200000;
-      z.chanpp_reps = 3;
+      z.chanpp_n = threads ? 20000 : 100000;
+      z.chanpp_reps = 2;
       z.skynet_leaves = 1000000;
       z.skynet_reps = 1;
       z.create_n = 100000;
