@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // weft-compare — the main job (DESIGN §7): the same workloads on weft goroutines (pure copying,
-// the default, in-place only, segmented), pthreads, kernel-model clone tasks and Go; one table
+// the default, in-place only, segmented), pthreads, kernel-model clone tasks, Go and Boost.Fiber;
+// one table
 // of figures and ratios to pthreads on the terminal, a Markdown report and an SVG chart.
 //
 // The harness process only orchestrates: every (system, workload) pair runs in a child — this
@@ -14,6 +15,7 @@
 //   probe       parked tasks, how many fit limits      naming the limit threads hit (kmodel)
 //   recurse*    the growth recursion       measure     /proc readings, medians
 //   go_system   building the Go column     report*     the table, Markdown and SVG writers
+//   run_fiber   workloads on Boost.Fiber (the boost-fiber column, when Boost.Fiber was found)
 #include <algorithm>
 #include <cerrno>
 #include <cstdlib>
@@ -62,6 +64,7 @@ int child_main(const std::vector<std::string>& args) {
   }
   try {
     wc::params p = wc::parse_params(std::vector<std::string>(args.begin() + 2, args.end()));
+    if (sys->id == wc::system_id::boost_fiber) return wc::run_fiber_child(wl->id, p);
     return sys->is_weft ? wc::run_weft_child(sys->id, wl->id, p) : wc::run_thread_child(sys->id, wl->id, p);
   } catch (const std::exception& e) {
     std::string what = e.what();
@@ -136,14 +139,18 @@ struct harness {
 
   // Goroutines get goroutine sizes, threads thread sizes.
   wc::sizes sizes_of(wc::system_id s) const {
-    return wc::describe(s).goroutines ? rep.goroutine_sizes : rep.thread_sizes;
+    wc::sizes z = wc::describe(s).goroutines ? rep.goroutine_sizes : rep.thread_sizes;
+    // Boost.Fiber's first skynet(1M) tree takes 8-20 s here (a fresh malloc'd stack per fiber,
+    // a page fault each): below --full it runs that one tree, no warm one.
+    if (s == wc::system_id::boost_fiber && cfg.sc != wc::scale::full) z.skynet_reps = 0;
+    return z;
   }
 
-  // The metrics a child of workload w fills (the parked child fills capacity too).
-  std::vector<const wc::metric_desc*> metrics_of(wc::workload w, bool capacity) const {
+  // The metrics a child of workload w at procs fills (the parked child fills capacity too).
+  std::vector<const wc::metric_desc*> metrics_of(wc::workload w, bool capacity, unsigned procs) const {
     std::vector<const wc::metric_desc*> out;
     for (const wc::metric_desc& m : wc::all_metrics()) {
-      bool mine = m.from == w;
+      bool mine = m.from == w && m.procs == procs;
       if (w == wc::workload::parked && m.from == wc::workload::capacity) mine = capacity;
       if (w == wc::workload::parked && m.from == wc::workload::parked) mine = selected(wc::workload::parked);
       if (mine) out.push_back(&m);
@@ -171,24 +178,35 @@ struct harness {
     rep.others_max = std::max(rep.others_max, others);
   }
 
-  void run_one(wc::system_id s, wc::workload w, bool capacity) {
-    sample_load();
+  // The workloads issue 21 added run, below --full, on the default weft column only (with Go,
+  // Boost.Fiber and the threads): the other weft columns differ in how stacks grow, which
+  // these workloads do not exercise, and they would double the default run.
+  static bool added_workload(wc::workload w) {
+    return w == wc::workload::burst || w == wc::workload::chanpp || w == wc::workload::skynet || w == wc::workload::create;
+  }
+
+  void run_one(wc::system_id s, wc::workload w, bool capacity, unsigned procs) {
     const wc::system_desc& d = wc::describe(s);
     const wc::sizes z = sizes_of(s);
-    std::vector<const wc::metric_desc*> ms = metrics_of(w, capacity);
+    std::vector<const wc::metric_desc*> ms = metrics_of(w, capacity, procs);
     const char* wname = wc::describe(w).name;
-    if (s == wc::system_id::go && !go.ok) {
-      for (const wc::metric_desc* m : ms) rep.cells[{s, m->key}] = {wc::cell::unavailable, 0, go.why_not, ""};
-      progress(std::string(wname) + " on go: not available: " + go.why_not);
+    std::string skip = wc::not_applicable(s, w);
+    if (skip.empty() && s == wc::system_id::go && !go.ok) skip = go.why_not;
+    if (skip.empty() && cfg.sc != wc::scale::full && added_workload(w) && d.is_weft && s != wc::system_id::weft)
+      skip = "run at --full only: the default run measures this workload on the weft column (the other weft "
+             "columns differ in how stacks grow, which it does not exercise)";
+    if (!skip.empty()) {
+      for (const wc::metric_desc* m : ms) rep.cells[{s, m->key}] = {wc::cell::unavailable, 0, skip, ""};
       return;
     }
+    sample_load();
     std::vector<std::string> argv;
     if (s == wc::system_id::go) {
       argv = {go.path, wname};
     } else {
       argv = {self, wc::child_flag, d.name, wname};
     }
-    for (const std::string& p : wc::child_params(w, z, capacity)) argv.push_back(p);
+    for (const std::string& p : wc::child_params(w, z, capacity, procs)) argv.push_back(p);
     // The default run keeps to its budget: a child that hangs gets what is left of it.
     unsigned deadline = wc::child_deadline_seconds(w, z);
     if (cfg.sc != wc::scale::full) {
@@ -200,15 +218,17 @@ struct harness {
     std::string summary;
     for (const wc::metric_desc* m : ms) {
       wc::cell c;
-      auto it = o.values.find(m->key);
+      auto it = o.values.find(m->child_key);
       if (it != o.values.end()) {
         c.state = wc::cell::ok;
         c.value = it->second;
+        if (auto warm = o.values.find(std::string(m->child_key) + "_warm"); warm != o.values.end())
+          rep.extra[{s, wc::warm_key(*m)}] = warm->second;
         if (m->from == wc::workload::capacity) c.stop = o.stop;
         summary += (summary.empty() ? "" : ", ") + wc::label_of(rep, *m, true) + " " + wc::format_cell(*m, c);
       } else if (o.ok) {
         c.state = wc::cell::failed;
-        c.why = "the child reported no " + std::string(m->key);
+        c.why = "the child reported no " + std::string(m->child_key);
       } else {
         c.state = o.exit_status == wc::exit_unavailable ? wc::cell::unavailable : wc::cell::failed;
         c.why = o.failure;
@@ -217,8 +237,8 @@ struct harness {
     }
     for (const auto& [k, v] : o.values) {
       bool metric = false;
-      for (const wc::metric_desc& m : wc::all_metrics()) metric |= k == m.key;
-      if (!metric) rep.extra[{s, k}] = v;
+      for (const wc::metric_desc* m : ms) metric |= k == m->child_key || k == std::string(m->child_key) + "_warm";
+      if (!metric) rep.extra[{s, procs ? k + "_p" + std::to_string(procs) : k}] = v;
     }
     for (const auto& [k, v] : o.texts) rep.texts[{s, k}] = v;
     for (const std::string& n : o.notes) {
@@ -233,7 +253,7 @@ struct harness {
     if (!o.ok && !summary.empty()) status = summary + "; then " + status;
     if (o.ok && !o.stop.empty()) status += " (stopped: " + o.stop + ")";
     char head[64];
-    std::snprintf(head, sizeof head, "%-9s %-15s", wname, d.name);
+    std::snprintf(head, sizeof head, "%-9s %-15s", (std::string(wname) + (procs ? " p" + std::to_string(procs) : "")).c_str(), d.name);
     char took[32];
     std::snprintf(took, sizeof took, "  [%.1f s]", o.seconds);
     progress(std::string(head) + status + took);
@@ -293,6 +313,8 @@ int main(int argc, char** argv) {
                        km::size_text(km::current_rlimit_stack()));
     r.limits.push_back("memory: MemAvailable " + km::size_text(snap.mem_available) + ", overcommit_memory " +
                        std::to_string(snap.overcommit_memory));
+    if (!wc::have_boost_fiber())
+      r.absent.push_back(std::string("boost-fiber: no column in this build: ") + wc::boost_fiber_absent_reason());
     for (wc::system_id s : r.systems) {
       try {
         r.config[s] = wc::configuration(s);
@@ -316,10 +338,13 @@ int main(int argc, char** argv) {
     // Workload by workload, every system in turn: the columns of a row are measured close
     // together in time, so a burst of load elsewhere on the machine hits one row, not one column.
     const bool capacity = h.selected(wc::workload::capacity);
-    for (wc::workload w : {wc::workload::spawn, wc::workload::pingpong, wc::workload::grow, wc::workload::parked}) {
+    for (const wc::workload_desc& wd : wc::all_workloads()) {
+      const wc::workload w = wd.id;
+      if (w == wc::workload::capacity) continue;  // the parked child probes it
       bool run = h.selected(w) || (w == wc::workload::parked && capacity);
       if (!run) continue;
-      for (wc::system_id s : r.systems) h.run_one(s, w, w == wc::workload::parked && capacity);
+      for (unsigned procs : wc::procs_of(w))
+        for (wc::system_id s : r.systems) h.run_one(s, w, w == wc::workload::parked && capacity, procs);
     }
     r.wall_seconds = wc::seconds_since(h.t0);
     r.machine = machine_line(h.go_version);

@@ -13,6 +13,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "bench/compare/child.hpp"
 #include "weft/kmodel/procfs.hpp"
 
 namespace weft_compare {
@@ -71,6 +72,11 @@ std::uint64_t mem_available() {
   std::uint64_t v = 0;
   read_kb_fields("/proc/meminfo", {{"MemAvailable", &v}});
   return v;
+}
+
+void emit_cold_warm(const char* key, const cold_and_warm_ns& c) {
+  emit(key, c.cold);
+  if (!c.warm.empty()) emit((std::string(key) + "_warm").c_str(), median(c.warm));
 }
 
 double median(std::vector<double> xs) {

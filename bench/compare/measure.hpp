@@ -76,6 +76,29 @@ cold_and_warm cold_then_reps(std::uint64_t reps, Once&& once) {
   return c;
 }
 
+// cold_then_reps_ns: as cold_then_reps, each run doing n items: ns per item of the first
+// (single-run) repetition and of each warm one after it.
+struct cold_and_warm_ns {
+  double cold = 0;
+  std::vector<double> warm;
+};
+template <class Body>
+cold_and_warm_ns cold_then_reps_ns(std::uint64_t reps, std::uint64_t n, Body&& body) {
+  cold_and_warm_ns c;
+  for (std::uint64_t r = 0; r <= reps; ++r) {
+    const steady::time_point t = steady::now();
+    body();
+    const double ns = ns_per(t, n);
+    if (r == 0) c.cold = ns;
+    else c.warm.push_back(ns);
+  }
+  return c;
+}
+
+// Prints "key cold" (the headline: what one run of a fresh process sees) and, when there were
+// warm repetitions, "key_warm median" (child.hpp's protocol).
+void emit_cold_warm(const char* key, const cold_and_warm_ns& c);
+
 // The median of xs (xs must not be empty; it is reordered).
 double median(std::vector<double> xs);
 // The mean of xs (0 for none).

@@ -3,6 +3,7 @@
 #include "bench/compare/report.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cmath>
 #include <cstring>
@@ -79,7 +80,7 @@ std::string report::ratio_text(system_id s, const std::string& key, system_id ba
 
 std::string report::ratios_line(system_id s, const std::string& key, const char* sep) const {
   std::string out;
-  for (system_id base : {system_id::go, system_id::pthread}) {
+  for (system_id base : {system_id::go, system_id::boost_fiber, system_id::pthread}) {
     if (base == s) continue;
     std::string q = ratio_text(s, key, base);
     if (q.empty()) continue;
@@ -194,8 +195,43 @@ int footnotes::number(const std::string& why) {
   return static_cast<int>(reasons.size());
 }
 
+std::string warm_key(const metric_desc& m) { return std::string(m.key) + ":warm"; }
+
+std::string warm_text(const report& r, system_id s, const metric_desc& m) {
+  if (!m.warm) return {};
+  std::optional<double> w = r.extra_of(s, warm_key(m));
+  return w ? "warm " + format_value(m, *w) : std::string();
+}
+
+namespace {
+
+// 1000000 -> "1M", 200000 -> "200K", 1500 -> "1,500"
+std::string short_count(std::uint64_t n) {
+  if (n >= 1000000 && n % 1000000 == 0) return std::to_string(n / 1000000) + "M";
+  if (n >= 1000 && n % 1000 == 0) return std::to_string(n / 1000) + "K";
+  return with_commas(n);
+}
+
+// Replaces the placeholder word `w` (a single capital letter standing alone) with `by`.
+void fill(std::string& l, char w, const std::string& by) {
+  for (std::size_t i = 0; i < l.size(); ++i) {
+    if (l[i] != w) continue;
+    const bool alone_left = i == 0 || !std::isalnum(static_cast<unsigned char>(l[i - 1]));
+    const bool alone_right = i + 1 == l.size() || !std::isalnum(static_cast<unsigned char>(l[i + 1]));
+    if (alone_left && alone_right) {
+      l.replace(i, 1, by);
+      return;
+    }
+  }
+}
+
+}  // namespace
+
 std::string label_of(const report& r, const metric_desc& m, bool brief) {
   std::string l = brief ? m.brief : m.label;
+  if (m.from == workload::burst) fill(l, 'N', short_count(r.goroutine_sizes.burst_n));
+  if (m.from == workload::create) fill(l, 'N', short_count(r.goroutine_sizes.create_n));
+  if (m.from == workload::skynet) fill(l, 'L', short_count(r.goroutine_sizes.skynet_leaves));
   std::size_t d = l.find(" D ");
   if (d != std::string::npos) l.replace(d + 1, 1, std::to_string(r.goroutine_sizes.depth));
   d = l.find(": D-");

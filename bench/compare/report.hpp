@@ -29,6 +29,7 @@ struct report {
   scale sc = scale::normal;
   std::string machine;          // one line: CPUs, kernel, glibc, Go
   std::vector<std::string> limits;  // the system limits that matter, one per line
+  std::vector<std::string> absent;  // columns this build lacks, and why (boost-fiber without Boost.Fiber)
   sizes goroutine_sizes, thread_sizes;
   std::vector<system_id> systems;   // the columns, in order
   std::vector<workload> workloads;  // what ran
@@ -67,14 +68,21 @@ struct report {
   // The ratio as the writers print it, with "≥" (a lower bound) or "~" (against an estimate);
   // empty when there is none.
   std::string ratio_text(system_id s, const std::string& key, system_id base = system_id::pthread) const;
-  // The ratios under a figure, Go's first: "0.41× Go · 0.012× pthread" (sep between them);
+  // The ratios under a figure, Go's first: "0.41× go · 0.8× boost-fiber · 0.012× pthread" (sep
+  // between them);
   // a column is not compared with itself; empty when there is none.
   std::string ratios_line(system_id s, const std::string& key, const char* sep) const;
   // The rows to show: metrics of the workloads that ran.
   std::vector<const metric_desc*> rows() const;
 };
 
-// A row's label with the run's sizes filled in (D: the recursion depth).
+// Where a cell's warm figure is kept (report::extra): the median of the warm repetitions.
+std::string warm_key(const metric_desc& m);
+// The warm figure beside a cell, formatted ("warm 310 ns"), or "" when there is none.
+std::string warm_text(const report& r, system_id s, const metric_desc& m);
+
+// A row's label with the run's sizes filled in (D: the recursion depth, N: the burst's or the
+// created tasks' count, L: skynet's leaves).
 std::string label_of(const report& r, const metric_desc& m, bool brief);
 // The cell's text when it holds no figure: "failed [1]", "n/a [2]", "—".
 std::string missing_text(const cell* c, struct footnotes& notes, system_id s);

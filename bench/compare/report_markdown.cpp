@@ -29,16 +29,20 @@ void write_markdown(const std::string& path, const report& r, const std::string&
   std::ostringstream md;
   footnotes notes;
   const std::vector<const metric_desc*> rows = r.rows();
-  md << "# weft-compare: goroutines, pthreads, kernel-model clone tasks and Go\n\n";
+  md << "# weft-compare: goroutines, pthreads, kernel-model clone tasks, Go and Boost.Fiber\n\n";
   md << "- machine: " << r.machine << "\n";
   if (std::string l = r.load_text(); !l.empty()) md << "- load: " << l << "\n";
   for (const std::string& l : r.limits) md << "- " << l << "\n";
   md << "- command: `" << r.command << "` (" << to_string(r.sc) << " sizes), wall time "
      << static_cast<int>(r.wall_seconds + 0.5) << " s\n\n";
   if (std::string w = r.load_warning(); !w.empty()) md << "> **Warning:** " << w << "\n\n";
-  md << "Each figure is per task (the median of the repetitions).  Under it, its ratio to Go's figure, and "
-        "beside that to pthread's: 0.5× Go is half of what Go takes.  Lower is better, except how many fit.  "
-        "Absolute times are noisy on a shared machine; ratios from one run are what to compare.\n\n";
+  for (const std::string& a : r.absent) md << "> **Note:** " << md_escape(a) << "\n\n";
+  md << "Each figure is per task and is a **single-run** figure: what the first repetition in a fresh child "
+        "process measures (the first batch, the first tree: what a program that runs once sees).  Beside it, "
+        "labelled *warm*, the median of the repetitions that followed in the same process.  Under them, the "
+        "single-run figure's ratio to Go's, Boost.Fiber's and pthread's: 0.5× go is half of what Go takes.  Lower "
+        "is better, except how many fit.  Absolute times are noisy on a shared machine; ratios from one run are "
+        "what to compare.\n\n";
   const char* ref = describe(r.reference()).name;
   md << "![each figure, and its ratio to " << ref << " (log scale)](" << svg_name << ")\n\n";
 
@@ -53,6 +57,7 @@ void write_markdown(const std::string& path, const report& r, const std::string&
       const cell* c = r.find(s, m->key);
       if (c && c->state == cell::ok) {
         md << " " << format_cell(*m, *c);
+        if (std::string w = warm_text(r, s, *m); !w.empty()) md << "<br>*" << w << "*";
         if (std::string q = r.ratios_line(s, m->key, " · "); !q.empty()) md << "<br>" << q;
       } else {
         md << " " << missing_text(c, notes, s);
@@ -98,10 +103,11 @@ void write_markdown(const std::string& path, const report& r, const std::string&
 
   if (grow) {
     md << "## Stack growth\n\nA fresh task recurses " << r.goroutine_sizes.depth
-       << " frames and returns; the figure is the median from start to join over " << r.goroutine_sizes.grow_reps
-       << " runs after a first, cold one (the mean beside it: Google Benchmark reports means, and the "
+       << " frames and returns; the table's figure is the cold first run (single-run); here also the median "
+          "from start to join over the " << r.goroutine_sizes.grow_reps
+       << " warm runs after it (and their mean: Google Benchmark reports means, and the "
           "occasional slow run — a scan that gave a pooled stack's pages back, another process — weighs "
-          "in it).\n\n| | median | mean | frame | cold first run | stack grows per run | copies per run | bytes copied per run |\n"
+          "in it).\n\n| | warm median | warm mean | frame | cold first run | stack grows per run | copies per run | bytes copied per run |\n"
           "|---|---:|---:|---:|---:|---:|---:|---:|\n";
     for (system_id s : r.systems) {
       const cell* c = r.find(s, "grow_us");
@@ -112,7 +118,7 @@ void write_markdown(const std::string& path, const report& r, const std::string&
       };
       const metric_desc& gm = *std::find_if(all_metrics().begin(), all_metrics().end(),
                                             [](const metric_desc& x) { return std::string(x.key) == "grow_us"; });
-      md << "| " << describe(s).name << " | " << format_value(gm, c->value) << " | "
+      md << "| " << describe(s).name << " | " << show("grow_us:warm", [&](double v) { return format_value(gm, v); }) << " | "
          << show("grow_mean_us", [&](double v) { return format_value(gm, v); }) << " | " << show("frame_bytes", [](double v) { return count_text(v) + " B"; })
          << " | " << show("grow_cold_us", [](double v) { return count_text(v) + " µs"; }) << " | "
          << show("grow_grows", [](double v) { char b[32]; std::snprintf(b, sizeof b, "%.1f", v); return std::string(b); })
@@ -144,6 +150,29 @@ void write_markdown(const std::string& path, const report& r, const std::string&
               "(two switches), over "
            << count_text(g.pingpong_n) << " / " << count_text(t.pingpong_n) << " round trips.";
         break;
+      case workload::burst:
+        md << count_text(g.burst_n) << " goroutines spawned one after another at procs 1 (so all exist before the "
+              "first runs), then waited on with a wait group; the figure is per goroutine (issue 21).";
+        break;
+      case workload::chanpp:
+        md << "two tasks hand a value back and forth over two unbuffered channels (weft::chan, Go's chan, "
+              "boost::fibers::unbuffered_channel; two POSIX semaphores between two threads), at procs 1 and 2; "
+              "the figure is one round trip, over "
+           << count_text(g.chanpp_n) << " / " << count_text(t.chanpp_n) << " round trips.";
+        break;
+      case workload::skynet:
+        md << "the skynet tree (github.com/atemerev/skynet, as bench/sync_bench.cpp's BM_WeftSkynet and "
+              "bench/go/skynet.go): "
+           << count_text(static_cast<double>(g.skynet_leaves)) << " leaves, ten children per node, each leaf sends its "
+              "number up an unbuffered channel and each node sums ten; the figure is the whole first tree, the "
+              "warm one the median of " << g.skynet_reps << " more"
+           << (r.sc == scale::full ? "" : " (boost-fiber: its first tree only below --full, which takes 10-30 s here)") << ".";
+        break;
+      case workload::create:
+        md << count_text(g.create_n) << " tasks created that each park on a channel nobody sends on; the figure "
+              "is the time from the first spawn until all have started, per task, at procs 1 and 2 (issue 21's "
+              "\"1M parked created\": --full makes 1,000,000).";
+        break;
       case workload::grow:
         md << "a fresh task recurses " << g.depth
            << " frames of about 440 bytes (WEFT_STACK_CHECK at every frame on weft, -fsplit-stack prologues "
@@ -151,7 +180,7 @@ void write_markdown(const std::string& path, const report& r, const std::string&
         break;
       case workload::parked:
         md << count_text(g.parked_n) << " goroutines / " << count_text(t.parked_n)
-           << " threads park (weft::sleep_for, a channel receive in Go, a futex on threads); the growth of "
+           << " threads park (a channel receive on weft, Go and Boost.Fiber, a futex on threads); the growth of "
               "VmRSS, VmPTE, VmSize and the VMA count of the child process, divided by the count.";
         break;
       case workload::capacity:

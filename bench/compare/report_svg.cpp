@@ -45,6 +45,7 @@ const char* color_of(system_id s) {
     case system_id::pthread: return "#999999";         // grey
     case system_id::clone: return "#000000";           // black
     case system_id::go: return "#009e73";              // bluish green
+    case system_id::boost_fiber: return "#d55e00";     // vermillion (ΔE ≥ 33 from the others)
   }
   return "#000000";
 }
@@ -133,7 +134,8 @@ void write_svg(const std::string& path, const report& r) {
   for (workload w : r.workloads) workload_titles.push_back(describe(w).title);
   std::string what = "What: ";
   for (std::size_t i = 0; i < workload_titles.size(); ++i) what += (i ? ", " : "") + workload_titles[i];
-  what += ", per task (the median of the repetitions), by `" + r.command + "` (" + to_string(r.sc) +
+  what += ", per task: single-run figures (the first repetition in a fresh process; the warm medians are in "
+          "report.md), by `" + r.command + "` (" + to_string(r.sc) +
           " sizes, " + std::to_string(static_cast<int>(r.wall_seconds + 0.5)) +
           " s).  How: every system's workload in a child process of its own, one workload at a time across all "
           "systems; bars are ratios to " + ref_name + " on a log scale, labelled with the figure itself.";

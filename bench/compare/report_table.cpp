@@ -30,9 +30,11 @@ void write_table(std::FILE* out, const report& r) {
   footnotes notes;
   const std::vector<const metric_desc*> rows = r.rows();
   // Text of every cell first, to size the columns.
-  // ratio[b][i][j]: row i, column j divided by base b (Go, then pthread); empty for itself.
-  const system_id bases[2] = {system_id::go, system_id::pthread};
-  std::vector<std::vector<std::string>> value(rows.size()), ratio[2] = {value, value};
+  // ratio[b][i][j]: row i, column j divided by base b (Go, Boost.Fiber, then pthread); empty
+  // for itself.  warm[i][j]: the median of the warm repetitions beside the single-run figure.
+  constexpr int nb = 3;
+  const system_id bases[nb] = {system_id::go, system_id::boost_fiber, system_id::pthread};
+  std::vector<std::vector<std::string>> value(rows.size()), ratio[nb] = {value, value, value}, warm = value;
   std::vector<std::string> labels;
   std::size_t label_w = 0;
   for (std::size_t i = 0; i < rows.size(); ++i) {
@@ -43,25 +45,30 @@ void write_table(std::FILE* out, const report& r) {
       const cell* c = r.find(s, m.key);
       const bool ok = c && c->state == cell::ok;
       value[i].push_back(ok ? format_cell(m, *c) : missing_text(c, notes, s));
-      for (int b = 0; b < 2; ++b) ratio[b][i].push_back(ok && s != bases[b] ? r.ratio_text(s, m.key, bases[b]) : "");
+      warm[i].push_back(ok ? warm_text(r, s, m) : "");
+      for (int b = 0; b < nb; ++b) ratio[b][i].push_back(ok && s != bases[b] ? r.ratio_text(s, m.key, bases[b]) : "");
     }
   }
   std::vector<std::size_t> col_w;
   for (std::size_t j = 0; j < r.systems.size(); ++j) {
     std::size_t w = width(describe(r.systems[j]).name);
     for (std::size_t i = 0; i < rows.size(); ++i)
-      w = std::max({w, width(value[i][j]), width(ratio[0][i][j]), width(ratio[1][i][j])});
+      w = std::max({w, width(value[i][j]), width(warm[i][j]), width(ratio[0][i][j]), width(ratio[1][i][j]),
+                    width(ratio[2][i][j])});
     col_w.push_back(w + 2);
   }
-  const char* ratio_label[2] = {"  ÷ go", "  ÷ pthread"};
+  const char* ratio_label[nb] = {"  ÷ go", "  ÷ boost-fiber", "  ÷ pthread"};
   for (const char* l : ratio_label) label_w = std::max(label_w, width(l));
   label_w += 2;
 
-  std::fprintf(out, "\nweft-compare (%s run): per task; under each figure its ratio to go, then to pthread\n",
+  std::fprintf(out,
+               "\nweft-compare (%s run): per task, single-run figures (the first repetition in a fresh process); "
+               "under each\nfigure the median of the warm repetitions after it, then its ratio to go, boost-fiber and pthread\n",
                to_string(r.sc));
   std::fprintf(out, "(lower is better, except how many fit).  %s\n", r.machine.c_str());
   if (std::string l = r.load_text(); !l.empty()) std::fprintf(out, "%s\n", l.c_str());
   if (std::string w = r.load_warning(); !w.empty()) std::fprintf(out, "WARNING: %s\n", w.c_str());
+  for (const std::string& a : r.absent) std::fprintf(out, "%s\n", a.c_str());
   std::fprintf(out, "\n");
   std::string line = pad_right("", label_w);
   for (std::size_t j = 0; j < r.systems.size(); ++j) line += pad_left(describe(r.systems[j]).name, col_w[j]);
@@ -71,7 +78,12 @@ void write_table(std::FILE* out, const report& r) {
     std::string a = pad_right(labels[i], label_w);
     for (std::size_t j = 0; j < r.systems.size(); ++j) a += pad_left(value[i][j], col_w[j]);
     std::fprintf(out, "%s\n", a.c_str());
-    for (int k = 0; k < 2; ++k) {
+    if (std::any_of(warm[i].begin(), warm[i].end(), [](const std::string& x) { return !x.empty(); })) {
+      std::string b = pad_right("  warm", label_w);
+      for (std::size_t j = 0; j < r.systems.size(); ++j) b += pad_left(warm[i][j].empty() ? "" : warm[i][j].substr(5), col_w[j]);
+      std::fprintf(out, "%s\n", b.c_str());
+    }
+    for (int k = 0; k < nb; ++k) {
       const std::vector<std::string>& q = ratio[k][i];
       if (std::none_of(q.begin(), q.end(), [](const std::string& s) { return !s.empty(); })) continue;
       std::string b = pad_right(ratio_label[k], label_w);

@@ -11,5 +11,6 @@ namespace weft_compare {
 
 int run_weft_child(system_id sys, workload w, const params& p);     // run_weft.cpp
 int run_thread_child(system_id sys, workload w, const params& p);   // run_threads.cpp
+int run_fiber_child(workload w, const params& p);                   // run_fiber.cpp
 
 }  // namespace weft_compare

@@ -22,6 +22,7 @@
 #include <linux/futex.h>
 #include <pthread.h>
 #include <sched.h>
+#include <semaphore.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -193,21 +194,64 @@ void spawn_workload(starter& s, const params& p) {
       hs.clear();
     }
   };
-  for (int i = 0; i < 10; ++i) {  // warm-up: the stack cache
-    starter::handle h = s.start(task_nothing, thread_nothing, &st);
-    s.join(h);
+  // No warm-up: the first repetition is the single-run figure.  One at a time first: the
+  // batches leave work behind (a thousand exited threads for the kernel to reap, unmapped
+  // stacks) that slows what follows by 2-3x here.
+  emit_cold_warm("spawn_one_ns", cold_then_reps_ns(reps, n1, [&] {
+                   for (std::uint64_t i = 0; i < n1; ++i) {
+                     starter::handle h = s.start(task_nothing, thread_nothing, &st);
+                     s.join(h);
+                   }
+                 }));
+  emit_cold_warm("spawn_batch_ns", cold_then_reps_ns(reps, nb, [&] { batched(nb); }));
+}
+
+// procs=P: the process (and the threads it starts, which inherit it) may use only the first P
+// CPUs it was allowed, as weft's procs and GOMAXPROCS limit the others.  Returns the set.
+cpu_set_t restrict_cpus(unsigned procs) {
+  cpu_set_t allowed;
+  if (sched_getaffinity(0, sizeof allowed, &allowed) != 0) throw std::system_error(errno, std::generic_category(), "sched_getaffinity");
+  if (procs == 0) return allowed;
+  cpu_set_t some;
+  CPU_ZERO(&some);
+  unsigned taken = 0;
+  for (int cpu = 0; cpu < CPU_SETSIZE && taken < procs; ++cpu)
+    if (CPU_ISSET(cpu, &allowed)) CPU_SET(cpu, &some), ++taken;
+  if (sched_setaffinity(0, sizeof some, &some) != 0) throw std::system_error(errno, std::generic_category(), "sched_setaffinity");
+  return some;
+}
+
+// Unbuffered channel ping-pong's thread baseline: two threads handing a token over two POSIX
+// semaphores (bench/sync_bench.cpp's BM_PthreadSemPingPong).
+struct sem_pair {
+  sem_t ping, pong;
+  std::atomic<bool> stop{false};
+};
+void* thread_echo(void* arg) {
+  auto* q = static_cast<sem_pair*>(arg);
+  for (;;) {
+    while (sem_wait(&q->ping) != 0) {}
+    if (q->stop.load(std::memory_order_relaxed)) return nullptr;
+    sem_post(&q->pong);
   }
-  // One at a time first: the batches leave work behind (a thousand exited threads for the
-  // kernel to reap, unmapped stacks) that slows what follows by 2-3x here.
-  const std::vector<double> o = time_reps(reps, n1, [&] {
-    for (std::uint64_t i = 0; i < n1; ++i) {
-      starter::handle h = s.start(task_nothing, thread_nothing, &st);
-      s.join(h);
-    }
-  });
-  const std::vector<double> b = time_reps(reps, nb, [&] { batched(nb); });
-  emit("spawn_batch_ns", median(b));
-  emit("spawn_one_ns", median(o));
+}
+
+void chanpp_workload(system_id sys, const params& p) {
+  if (sys != system_id::pthread) throw std::runtime_error("not available: " + not_applicable(sys, workload::chanpp));
+  const std::uint64_t n = param_u64(p, "n", 20000), reps = param_u64(p, "reps", 3);
+  sem_pair q;
+  if (sem_init(&q.ping, 0, 0) != 0 || sem_init(&q.pong, 0, 0) != 0) throw std::system_error(errno, std::generic_category(), "sem_init");
+  pthread_t echo;
+  check_pthread(pthread_create(&echo, nullptr, thread_echo, &q), "pthread_create");
+  emit_cold_warm("chanpp_ns", cold_then_reps_ns(reps, n, [&q, n] {
+                   for (std::uint64_t i = 0; i < n; ++i) {
+                     sem_post(&q.ping);
+                     while (sem_wait(&q.pong) != 0) {}
+                   }
+                 }));
+  q.stop.store(true);
+  sem_post(&q.ping);
+  check_pthread(pthread_join(echo, nullptr), "pthread_join");
 }
 
 // Both tasks on one CPU (the first this process may use), as BM_SchedYieldPingPong: each
@@ -225,15 +269,14 @@ void pingpong_workload(starter& s, const params& p) {
   starter::handle h = s.start(task_yielder, thread_yielder, &st);
   if (!s.is_clone()) check_pthread(pthread_setaffinity_np(h.thread, sizeof one, &one), "pthread_setaffinity_np");
   sched_yield();
-  const std::vector<double> xs = time_reps(reps, n, [n] {
-    for (std::uint64_t i = 0; i < n; ++i) sched_yield();
-  });
+  emit_cold_warm("pingpong_ns", cold_then_reps_ns(reps, n, [n] {
+                   for (std::uint64_t i = 0; i < n; ++i) sched_yield();
+                 }));
   st.stop.store(true);
   s.join(h);
-  emit("pingpong_ns", median(xs));
   emit_note("both tasks pinned to CPU " + std::to_string(cpu));
-  if (st.partner_turns.load() < n * reps / 2)
-    emit_note("the partner ran " + with_commas(st.partner_turns.load()) + " times for " + with_commas(n * reps) +
+  if (st.partner_turns.load() < n * (reps + 1) / 2)
+    emit_note("the partner ran " + with_commas(st.partner_turns.load()) + " times for " + with_commas(n * (reps + 1)) +
               " yields: the switches did not alternate (another process on that CPU?)");
 }
 
@@ -244,7 +287,8 @@ void grow_workload(starter& s, const params& p) {
     starter::handle h = s.start(task_recurse, thread_recurse, &st);
     s.join(h);
   });
-  emit("grow_us", median(g.warm_us));
+  emit("grow_us", g.cold_us);
+  emit("grow_us_warm", median(g.warm_us));
   emit("grow_mean_us", mean(g.warm_us));
   emit("grow_cold_us", g.cold_us);
   emit("frame_bytes", static_cast<double>(frame_bytes_plain()));
@@ -295,10 +339,16 @@ void parked_workload(starter& s, const params& p) {
 }  // namespace
 
 int run_thread_child(system_id sys, workload w, const params& p) {
+  if (std::string why = not_applicable(sys, w); !why.empty()) throw std::runtime_error("not available: " + why);
+  restrict_cpus(static_cast<unsigned>(param_u64(p, "procs", 0)));
   starter s(sys);
   switch (w) {
     case workload::spawn: spawn_workload(s, p); break;
     case workload::pingpong: pingpong_workload(s, p); break;
+    case workload::chanpp: chanpp_workload(sys, p); break;
+    case workload::burst:
+    case workload::skynet:
+    case workload::create: break;  // not applicable (above)
     case workload::grow: grow_workload(s, p); break;
     case workload::parked:
     case workload::capacity:

@@ -11,7 +11,8 @@ namespace weft_compare {
 namespace km = weft::kmodel;
 
 const std::vector<system_desc>& all_systems() {
-  static const std::vector<system_desc> s = {
+  static const std::vector<system_desc> s = [] {
+    std::vector<system_desc> v = {
       {system_id::weft_copy, "weft-copy", true, true},
       {system_id::weft, "weft", true, true},
       {system_id::weft_copy256, "weft-copy256", true, true},
@@ -19,8 +20,25 @@ const std::vector<system_desc>& all_systems() {
       {system_id::pthread, "pthread", false, false},
       {system_id::clone, "clone", false, false},
       {system_id::go, "go", true, false},
-  };
+    };
+    if (have_boost_fiber()) v.push_back({system_id::boost_fiber, "boost-fiber", true, false});
+    return v;
+  }();
   return s;
+}
+
+std::string not_applicable(system_id s, workload w) {
+  const bool threads = s == system_id::pthread || s == system_id::clone;
+  if (threads && (w == workload::skynet || w == workload::burst || w == workload::create))
+    return "a task per goroutine: 1,111,111 (skynet) or hundreds of thousands of kernel threads do not fit "
+           "(kernel.pid_max, vm.max_map_count); the parked rows show what threads cost";
+  if (s == system_id::clone && w == workload::chanpp)
+    return "clone tasks run without TLS and must not call libc: no channel or semaphore for them";
+  if (s == system_id::boost_fiber && w == workload::grow)
+    return "Boost.Fiber stacks do not grow: its stack allocators (fixedsize, protected_fixedsize, pooled_fixedsize) "
+           "hand out one fixed size for a fiber's life, and segmented_stack needs Boost built with "
+           "segmented-stacks=on (Debian's is not); a fiber that recursed 4000 frames would need ~1.7 MiB from the start";
+  return {};
 }
 
 const system_desc& describe(system_id id) {
@@ -97,7 +115,13 @@ std::string configuration(system_id s) {
              km::to_string(c.guard) + " guards)";
     }
     case system_id::go:
-      return "Go goroutines, bench/go/compare.go built with the installed go, default GOMAXPROCS";
+      return "Go goroutines, bench/go/compare.go built with the installed go, GOMAXPROCS = the row's procs "
+             "(default: the CPUs)";
+    case system_id::boost_fiber:
+      return "Boost.Fiber " + boost_fiber_version() + " fibers: algo::work_stealing on as many threads as the row's procs "
+             "(the CPUs where a row names none; idle threads spin, its default), buffered_channel / unbuffered_channel; "
+             "stacks fixedsize_stack(16 KiB) (malloc, no guard) except the parked rows: pooled_fixedsize_stack(16 KiB) "
+             "(protected_fixedsize_stack costs 2 VMAs per fiber and stops at vm.max_map_count, ~32K fibers)";
   }
   return {};
 }

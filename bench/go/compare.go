@@ -10,15 +10,25 @@
 //
 //	spawn     n1=N nb=N batch=B reps=R   spawn+join one at a time (n1 per rep), and in batches
 //	                                      of B joined with a WaitGroup (nb per rep): ns per task
+//	burst     n=N reps=R                  N goroutines started, then waited on with a WaitGroup
+//	                                      (at procs=1 all exist before the first runs): ns each
 //	pingpong  n=N reps=R                  two goroutines calling runtime.Gosched on
 //	                                      GOMAXPROCS=1; ns per round trip (two switches)
+//	chanpp    n=N reps=R                  two goroutines over two unbuffered channels: ns per
+//	                                      round trip
+//	skynet    leaves=L reps=R             the skynet tree (as bench/go/skynet.go): µs per tree
+//	create    n=N                         N goroutines that each park on a channel: ns each
+//	                                      until all have started
 //	grow      depth=D reps=R              a fresh goroutine recursing D frames of ~440 bytes:
 //	                                      µs from go to done
 //	parked    n=N cap=C memcap=B seconds=S  N goroutines blocked on a channel: RSS, page
 //	                                      tables, VMAs and address space per goroutine; then
 //	                                      (C > 0) more until C, B bytes of RSS or S seconds
 //
-// Go runs with its defaults (GOMAXPROCS = the CPUs), as a user's program would.
+// Go runs with its defaults (GOMAXPROCS = the CPUs), as a user's program would, unless a
+// procs=P parameter sets GOMAXPROCS.  Every timed workload does R+1 repetitions without a
+// warm-up: the first is the single-run figure ("metric value"), the median of the others the
+// warm one ("metric_warm value").
 //
 //go:build ignore
 
@@ -58,6 +68,25 @@ func median(xs []float64) float64 {
 	return xs[len(xs)/2]
 }
 
+// coldWarm runs body reps+1 times, each doing n items, and prints the first repetition's ns per
+// item as metric and the median of the rest as metric_warm.
+func coldWarm(metric string, reps, n int, body func()) {
+	var warm []float64
+	for r := 0; r <= reps; r++ {
+		t := time.Now()
+		body()
+		ns := float64(time.Since(t).Nanoseconds()) / float64(n)
+		if r == 0 {
+			emit(metric, ns)
+		} else {
+			warm = append(warm, ns)
+		}
+	}
+	if len(warm) > 0 {
+		emit(metric+"_warm", median(warm))
+	}
+}
+
 // ---- spawn+join ------------------------------------------------------------------------------
 
 func spawn(args map[string]string) {
@@ -80,21 +109,101 @@ func spawn(args map[string]string) {
 			wg.Wait()
 		}
 	}
-	batched(batch) // warm-up: the scheduler's Ps and the free G list
-	// One at a time first, then the batches, as the C++ columns do.
-	var b, o []float64
-	for r := 0; r < reps; r++ {
-		t := time.Now()
-		one(n1)
-		o = append(o, float64(time.Since(t).Nanoseconds())/float64(n1))
+	// One at a time first, then the batches, as the C++ columns do; no warm-up.
+	coldWarm("spawn_one_ns", reps, n1, func() { one(n1) })
+	coldWarm("spawn_batch_ns", reps, nb, func() { batched(nb) })
+}
+
+// ---- a burst of goroutines, then a wait ------------------------------------------------------
+
+func burst(args map[string]string) {
+	n, reps := int(param(args, "n", 200000)), int(param(args, "reps", 1))
+	coldWarm("burst_ns", reps, n, func() {
+		var wg sync.WaitGroup
+		wg.Add(n)
+		for i := 0; i < n; i++ {
+			go func() { wg.Done() }()
+		}
+		wg.Wait()
+	})
+}
+
+// ---- unbuffered channel ping-pong ------------------------------------------------------------
+
+func chanpp(args map[string]string) {
+	n, reps := int(param(args, "n", 200000)), int(param(args, "reps", 3))
+	ping, pong := make(chan int), make(chan int)
+	go func() {
+		for v := range ping {
+			pong <- v
+		}
+	}()
+	coldWarm("chanpp_ns", reps, n, func() {
+		for i := 0; i < n; i++ {
+			ping <- 1
+			<-pong
+		}
+	})
+	close(ping)
+}
+
+// ---- skynet (bench/go/skynet.go) -------------------------------------------------------------
+
+func skynetNode(c chan int, num, size, div int) {
+	if size == 1 {
+		c <- num
+		return
 	}
-	for r := 0; r < reps; r++ {
-		t := time.Now()
-		batched(nb)
-		b = append(b, float64(time.Since(t).Nanoseconds())/float64(nb))
+	rc := make(chan int)
+	for i := 0; i < div; i++ {
+		go skynetNode(rc, num+i*(size/div), size/div, div)
 	}
-	emit("spawn_batch_ns", median(b))
-	emit("spawn_one_ns", median(o))
+	sum := 0
+	for i := 0; i < div; i++ {
+		sum += <-rc
+	}
+	c <- sum
+}
+
+func skynet(args map[string]string) {
+	leaves, reps := int(param(args, "leaves", 1000000)), int(param(args, "reps", 1))
+	var warm []float64
+	for r := 0; r <= reps; r++ {
+		t := time.Now()
+		c := make(chan int)
+		go skynetNode(c, 0, leaves, 10)
+		if s := <-c; s != leaves*(leaves-1)/2 {
+			fmt.Fprintf(os.Stderr, "weft-compare-go: skynet summed %d, not %d\n", s, leaves*(leaves-1)/2)
+			os.Exit(1)
+		}
+		us := float64(time.Since(t).Nanoseconds()) / 1e3
+		if r == 0 {
+			emit("skynet_us", us)
+		} else {
+			warm = append(warm, us)
+		}
+	}
+	if len(warm) > 0 {
+		emit("skynet_us_warm", median(warm))
+	}
+}
+
+// ---- parked goroutines created ---------------------------------------------------------------
+
+func create(args map[string]string) {
+	n := int(param(args, "n", 100000))
+	block := make(chan struct{})
+	var started sync.WaitGroup
+	started.Add(n)
+	t := time.Now()
+	for i := 0; i < n; i++ {
+		go func() {
+			started.Done()
+			<-block
+		}()
+	}
+	started.Wait()
+	emit("create_ns", float64(time.Since(t).Nanoseconds())/float64(n))
 }
 
 // ---- switch ping-pong ------------------------------------------------------------------------
@@ -113,19 +222,15 @@ func pingpong(args map[string]string) {
 		close(done)
 	}()
 	runtime.Gosched() // let the partner start
-	var xs []float64
-	for r := 0; r < reps; r++ {
-		t := time.Now()
+	coldWarm("pingpong_ns", reps, n, func() {
 		for i := 0; i < n; i++ {
 			runtime.Gosched()
 		}
-		xs = append(xs, float64(time.Since(t).Nanoseconds())/float64(n))
-	}
+	})
 	atomic.StoreInt64(&stop, 1)
 	<-done
-	emit("pingpong_ns", median(xs))
-	if p := atomic.LoadInt64(&partner); p < int64(n*reps)/2 {
-		fmt.Printf("note the partner ran %d times for %d yields: the switches did not alternate\n", p, n*reps)
+	if p := atomic.LoadInt64(&partner); p < int64(n*(reps+1))/2 {
+		fmt.Printf("note the partner ran %d times for %d yields: the switches did not alternate\n", p, n*(reps+1))
 	}
 }
 
@@ -151,7 +256,25 @@ func grow(args map[string]string) {
 	depth, reps := int(param(args, "depth", 4000)), int(param(args, "reps", 15))
 	var xs []float64
 	var hi, lo uintptr
-	// The frame size, on a goroutine whose stack already fits (no copy between the two reads).
+	cold := 0.0
+	for r := 0; r <= reps; r++ {
+		t := time.Now()
+		done := make(chan struct{})
+		go func() {
+			var x uintptr
+			sink ^= recurse(depth, &x)
+			close(done)
+		}()
+		<-done
+		us := float64(time.Since(t).Nanoseconds()) / 1e3
+		if r == 0 {
+			cold = us // the first: a fresh process's, before any stack was grown
+		} else {
+			xs = append(xs, us)
+		}
+	}
+	// The frame size, on a goroutine whose stack already fits (no copy between the two reads),
+	// after the timed runs so the first of them is a cold one.
 	ch := make(chan struct{})
 	go func() {
 		var x uintptr
@@ -161,22 +284,13 @@ func grow(args map[string]string) {
 		close(ch)
 	}()
 	<-ch
-	for r := 0; r < reps; r++ {
-		t := time.Now()
-		done := make(chan struct{})
-		go func() {
-			var x uintptr
-			sink ^= recurse(depth, &x)
-			close(done)
-		}()
-		<-done
-		xs = append(xs, float64(time.Since(t).Nanoseconds())/1e3)
-	}
 	sum := 0.0
 	for _, x := range xs {
 		sum += x
 	}
-	emit("grow_us", median(xs))
+	emit("grow_us", cold)
+	emit("grow_us_warm", median(xs))
+	emit("grow_cold_us", cold)
 	emit("grow_mean_us", sum/float64(len(xs)))
 	emit("frame_bytes", float64(hi-lo))
 }
@@ -276,7 +390,7 @@ func parked(args map[string]string) {
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: weft-compare-go spawn|pingpong|grow|parked [key=value ...]")
+		fmt.Fprintln(os.Stderr, "usage: weft-compare-go spawn|burst|pingpong|chanpp|skynet|create|grow|parked [key=value ...]")
 		os.Exit(2)
 	}
 	args := map[string]string{}
@@ -288,12 +402,23 @@ func main() {
 		}
 		args[k] = v
 	}
-	fmt.Printf("note go %s, GOMAXPROCS=%d\n", runtime.Version(), runtime.GOMAXPROCS(0))
+	if p := param(args, "procs", 0); p > 0 {
+		runtime.GOMAXPROCS(int(p))
+	}
+	fmt.Printf("note go %s\n", runtime.Version())
 	switch os.Args[1] {
 	case "spawn":
 		spawn(args)
+	case "burst":
+		burst(args)
 	case "pingpong":
 		pingpong(args)
+	case "chanpp":
+		chanpp(args)
+	case "skynet":
+		skynet(args)
+	case "create":
+		create(args)
 	case "grow":
 		grow(args)
 	case "parked":

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
 # Checks weft-compare's command line and outputs (tests/compare/CMakeLists.txt, meson.build).
-# Usage: check_compare.sh WEFT_COMPARE MODE [OUT_DIR]
+# Usage: check_compare.sh WEFT_COMPARE MODE [OUT_DIR [FIBER]]
 #   help      --help exits 0 and prints the usage on stdout
 #   bad-args  unknown flags, a bad --only name, --quick with --full, a bad --depth: exit 2,
 #             the usage on stderr
@@ -10,7 +10,10 @@
 #             Go (when Go is installed) beside those to pthread; figures on the chart's bars, a
 #             caption with the machine and the load average, colours told apart, nothing else
 #             in the report folder (no Go binary); then a run on a busy machine (a fake
-#             /proc/loadavg) warns in the report and on the chart
+#             /proc/loadavg) warns in the report and on the chart; and check_report.py's checks
+#             of issue 21 (FIBER: yes when the build found Boost.Fiber): the boost-fiber column
+#             there (or a note why not), its growth cell not applicable with the reason, the new
+#             workloads' cells positive, warm figures beside the single-run ones
 set -uo pipefail
 bin=$1 mode=$2
 fail() { echo "FAIL: $*" >&2; exit 1; }
@@ -30,12 +33,13 @@ case $mode in
     ;;
   quick)
     dir=${3:-$(mktemp -d)}
+    fiber=${4:-no}
     rm -rf "$dir"
     # weft-compare exits 0 even when workloads fail (it records them and goes on): the
     # outputs are what say whether the weft and pthread columns measured anything.
     "$bin" --quick --out "$dir" >"$dir.table" || fail "weft-compare --quick exited $?"
     for f in report.md ratios.svg; do [ -s "$dir/$f" ] || fail "$dir/$f missing or empty"; done
-    { grep -q '^spawn+join, batched ' "$dir.table" && grep -q '^  ÷ pthread .*×' "$dir.table"; } ||
+    { grep -q '^spawn+join, batched, p1 ' "$dir.table" && grep -q '^  ÷ pthread .*×' "$dir.table"; } ||
       fail "no table with ratios to pthread on stdout (see $dir.table)"
     # Nothing but the report in its folder: the Go program is built elsewhere.
     extra=$(cd "$dir" && ls -A | grep -vxE 'report\.md|ratios\.svg')
@@ -78,6 +82,10 @@ PY
     grep -q 'WARNING: the machine was busy' "$busy/table" || fail "no warning on the terminal at a load average of 9"
     rm -rf "$busy"
     grep -q '^| how many fit' "$dir/report.md" || fail "report.md has no results table"
+    have_go=no
+    command -v go >/dev/null && have_go=yes
+    python3 "$(dirname "$0")/check_report.py" "$dir/report.md" "$fiber" "$have_go" ||
+      fail "report.md lacks what issue 21 asks for (above; see $dir/report.md)"
     # The Results table: a cell that holds no figure reads "failed [n]" (the footnote says
     # why) or "n/a [n]" (not available here: Go, clone tasks, split stacks may not be).  No
     # weft column (weft, weft-copy, weft-copy256, weft-segmented) and not pthread may fail.
