@@ -364,7 +364,7 @@ struct stack_pool::impl {
   // A fresh slot of class cls with [hi - size, hi) accessible and the rest guarded.  With
   // `defer`, a never-used slot comes back *unset* instead (lo == hi: nothing accessible, no
   // guard yet, no system call); its first user sets it up (set_up_unset).
-  stack carve(std::uint32_t cls, std::size_t size, bool defer = false) {
+  __attribute__((noinline)) stack carve(std::uint32_t cls, std::size_t size, bool defer = false) {
     class_pool& cp = classes[cls];
     stack s;
     bool reset = false;
@@ -398,7 +398,7 @@ struct stack_pool::impl {
   // An unset stack (carve with defer) made usable: [hi - size, hi) accessible, guards in place.
   // On failure it is left unset and the slot goes to `raw`, as a failed carve's does — the
   // caller must not use or free it.
-  void set_up_unset(stack& s, std::size_t size) {
+  __attribute__((noinline)) void set_up_unset(stack& s, std::size_t size) {
     s.set_lo(s.hi - size);
     try {
       set_up_carved(s, false);
@@ -786,14 +786,16 @@ stack stack_pool::alloc_impl(std::size_t size, stack_cache* cache, bool for_spaw
     // first run may trade it for a warm stack anyway (trade_for_warm), and a burst of a
     // million spawns before any runs then makes no system call and no page table per slot.
     s = im.carve(cls, size, for_spawn);
-  } else if (s.unset()) {
-    if (!for_spawn) im.set_up_unset(s, size);  // (on failure the slot went to `raw`)
   } else if (s.size() < size) {
-    try {
-      grow_in_place(s, size);
-    } catch (...) {
-      im.give_back(s);
-      throw;
+    if (s.unset()) {
+      if (!for_spawn) im.set_up_unset(s, size);  // (on failure the slot went to `raw`)
+    } else {
+      try {
+        grow_in_place(s, size);
+      } catch (...) {
+        im.give_back(s);
+        throw;
+      }
     }
   }
   if (cfg_.check_frees) im.in_use_of(s).store(true, std::memory_order_relaxed);

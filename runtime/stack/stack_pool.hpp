@@ -189,7 +189,7 @@ class stack_pool {
   // trusts the runtime's own record of the stack; the full one checks it came from this pool.
   stack take_cached(stack_cache& cache) noexcept {
     std::vector<stack>& v = cache.stale;  // stack_min's class is always 0 (class_of)
-    if (fast_off_ || cache.owner_ != this || v.empty() || v.back().size() < cfg_.stack_min) return {};
+    if (fast_off_ || cache.owner_ != this || v.empty() || (v.back().size() < cfg_.stack_min && !v.back().unset())) return {};
     stack s = v.back();
     v.pop_back();
     bump(cache.in_use_delta[0], 1);
