@@ -24,12 +24,17 @@
 // waiter must first have seen EAGAIN (as weft::net does); the public wait_readable keeps its
 // level-triggered contract by asking poll(2) once before parking (`level`).
 //
-// Who polls.  One thread per runtime, blocked in epoll_wait, wakes the readied goroutines
-// (ready(): they go to the global queue and an M is woken).  Go instead polls from the
-// scheduler — every P without work polls without blocking, one idle M blocks in epoll_wait —
-// which saves the thread's futex hand-off per wake-up; that integration (find_runnable,
-// stopm, sysmon) is issue 18's remaining step, left while the scheduler loop is being reworked
-// for issue 21.
+// Who polls (Go's findRunnable and sysmon, runtime/proc.go).  No thread of its own: a P that
+// runs out of work polls without blocking (epoll_wait, timeout 0) before it steals, and readies
+// what it finds on its own run queue; an M about to sleep with no P becomes *the* blocker — one
+// at a time — and sleeps in epoll_wait instead of on its futex, with the earliest timer as its
+// timeout; it takes an idle P for what it finds and runs it itself, so a wake-up costs no
+// hand-off between threads.  sysmon polls if nobody has for 10 ms (every P busy in long-running
+// goroutines).  The blocker is broken out through an eventfd (netpoll_break) when the runtime
+// stops; only the blocker drains it.  A plain thread that registers a waiter wakes an idle M
+// (wakep), which becomes the blocker if nobody is.  Rejected: the dedicated poller thread of
+// the first design (a futex wake-up and a thread hand-off per readiness event, ~0.5 futex calls
+// per echo request against Go's 0.07).
 //
 // Plain threads: with a runtime they wait in the same poller (their thread sleeps on the
 // waiter's note); with none they block in poll(2), and netpoll_close wakes them with
@@ -104,26 +109,60 @@ class netpoller {
       ::close(epfd_);
       throw resource_error(e, std::generic_category(), "weft: epoll_ctl(ADD) of the netpoller's eventfd failed");
     }
-    try {
-      thread_ = std::thread([this] { loop(); });
-    } catch (const std::system_error& e) {
-      ::close(wakefd_);
-      ::close(epfd_);
-      throw resource_error(e.code(), "weft: cannot start the netpoller's thread");
-    }
   }
 
   ~netpoller() {
-    stopping_.store(true);
-    std::uint64_t one = 1;
-    if (::write(wakefd_, &one, sizeof one) != sizeof one) fatal("netpoller: write to its eventfd failed: %s", std::strerror(errno));
-    thread_.join();
     ::close(wakefd_);
     ::close(epfd_);
     for (auto& c : chunks_) delete[] c.load(std::memory_order_relaxed);
   }
 
   unsigned long waiters() const noexcept { return nwait_.load(std::memory_order_acquire); }
+  std::atomic<bool> blocking{false};       // an M sleeps in epoll_wait (the blocker)
+  std::atomic<std::int64_t> last_poll{0};  // monotonic ns of the last poll (sysmon's cue)
+
+  // Breaks the blocker out of epoll_wait (Go's netpollBreak).
+  void interrupt() noexcept {
+    std::uint64_t one = 1;
+    if (::write(wakefd_, &one, sizeof one) != sizeof one && errno != EAGAIN)
+      fatal("netpoller: write to its eventfd failed: %s", std::strerror(errno));
+  }
+
+  // One epoll_wait (timeout_ms: 0 polls, -1 blocks).  Goroutines whose descriptor is ready are
+  // claimed and stored in out[] (at most 2 per event: max_out / 2 events are taken); plain
+  // threads are woken here.  Returns how many goroutines.
+  int poll(int timeout_ms, g** out, int max_out) noexcept {
+    epoll_event evs[128];
+    const int max_ev = std::min(128, max_out / 2);
+    int n = ::epoll_wait(epfd_, evs, max_ev, timeout_ms);
+    last_poll.store(monotonic_ns(), std::memory_order_relaxed);
+    if (n < 0) {
+      if (errno == EINTR) return 0;
+      fatal("netpoller: epoll_wait failed: %s", std::strerror(errno));
+    }
+    int got = 0;
+    for (int i = 0; i < n; ++i) {
+      const std::uint64_t data = evs[i].data.u64;
+      if (data == kWakeTag) {
+        if (timeout_ms != 0) {  // only the blocker drains it (a poll must not eat its break)
+          std::uint64_t v;
+          if (::read(wakefd_, &v, sizeof v) < 0 && errno != EAGAIN) fatal("netpoller: read of its eventfd failed: %s", std::strerror(errno));
+        }
+        continue;
+      }
+      const int fd = static_cast<int>(data & 0xffffffffu);
+      const auto seq = static_cast<std::uint32_t>(data >> 32);
+      poll_desc* pd = find(fd);
+      if (!pd) continue;
+      const std::uint32_t ev = evs[i].events;
+      std::lock_guard<spinlock> l(pd->lock);
+      if (pd->seq != seq || !pd->registered) continue;  // for a descriptor closed since
+      const bool err = ev & (EPOLLERR | EPOLLHUP);
+      if (err || (ev & (EPOLLIN | EPOLLRDHUP))) fire(pd->rw, pd->rtoken, out, got);
+      if (err || (ev & EPOLLOUT)) fire(pd->ww, pd->wtoken, out, got);
+    }
+    return got;
+  }
   std::uint64_t registrations() const noexcept { return registrations_.load(std::memory_order_relaxed); }
 
   void open(int fd) {
@@ -167,6 +206,10 @@ class netpoller {
     }
     slot = &w;
     nwait_.fetch_add(1, std::memory_order_acq_rel);
+    // A goroutine's own M goes looking for work and polls; a plain thread has no M: wake an
+    // idle one, which becomes the blocker (a busy runtime's Ps and sysmon poll anyway).
+    if (!w.gp && !blocking.load(std::memory_order_acquire))
+      if (sched* s = current_sched()) wakep(s);
     const bool woken = block(w, unlock_spin, &pd.lock, "fd wait", deadline_ns);
     {
       std::lock_guard<spinlock> l(pd.lock);
@@ -249,52 +292,26 @@ class netpoller {
     pd.rtoken = pd.wtoken = false;
   }
 
-  void fire(waiter*& slot, bool& token) noexcept {
+  void fire(waiter*& slot, bool& token, g** out, int& got) noexcept {
     if (slot && slot->try_claim()) {
       waiter* w = slot;
       slot = nullptr;
       nwait_.fetch_sub(1, std::memory_order_acq_rel);
-      w->wake();
+      if (w->gp) out[got++] = w->gp;  // readied by the caller, who knows where to put it
+      else w->wake();
     } else {
       token = true;  // nobody (or a waiter its timer already claimed): keep the edge
     }
   }
 
-  void loop() noexcept {
-    epoll_event evs[128];
-    while (!stopping_.load(std::memory_order_acquire)) {
-      int n = ::epoll_wait(epfd_, evs, 128, -1);
-      if (n < 0) {
-        if (errno == EINTR) continue;
-        fatal("netpoller: epoll_wait failed: %s", std::strerror(errno));
-      }
-      for (int i = 0; i < n; ++i) {
-        const std::uint64_t data = evs[i].data.u64;
-        if (data == kWakeTag) continue;
-        const int fd = static_cast<int>(data & 0xffffffffu);
-        const auto seq = static_cast<std::uint32_t>(data >> 32);
-        poll_desc* pd = find(fd);
-        if (!pd) continue;
-        const std::uint32_t got = evs[i].events;
-        std::lock_guard<spinlock> l(pd->lock);
-        if (pd->seq != seq || !pd->registered) continue;  // for a descriptor closed since
-        const bool err = got & (EPOLLERR | EPOLLHUP);
-        if (err || (got & (EPOLLIN | EPOLLRDHUP))) fire(pd->rw, pd->rtoken);
-        if (err || (got & EPOLLOUT)) fire(pd->ww, pd->wtoken);
-      }
-    }
-  }
-
   int epfd_ = -1, wakefd_ = -1;
-  std::atomic<bool> stopping_{false};
   std::atomic<unsigned long> nwait_{0};
   std::atomic<std::uint64_t> registrations_{0};
   std::mutex grow_;
   std::atomic<poll_desc*> chunks_[kChunks] = {};
-  std::thread thread_;
 };
 
-// Made outside any lock (it starts a thread); of two made at once, the first published wins and
+// Made outside any lock (it makes an epoll instance); of two made at once, the first published wins and
 // the other is dropped.
 netpoller* netpoll_get(sched* s) {
   if (netpoller* np = s->netpoll.load(std::memory_order_acquire)) return np;
@@ -320,6 +337,68 @@ std::uint64_t netpoll_registrations(sched* s) noexcept {
 }
 
 void netpoll_open(netpoller* np, int fd) { np->open(fd); }
+
+namespace {
+constexpr int kPollBatch = 256;
+}
+
+bool netpoll_poll_ready(sched* s) noexcept {
+  netpoller* np = s->netpoll.load(std::memory_order_acquire);
+  if (!np || np->waiters() == 0) return false;
+  g* gs[kPollBatch];
+  const int n = np->poll(0, gs, kPollBatch);
+  for (int i = 0; i < n; ++i) ready(gs[i]);
+  return n > 0;
+}
+
+bool netpoll_block(sched* s, m* mp) noexcept {
+  netpoller* np = s->netpoll.load(std::memory_order_acquire);
+  if (!np || np->waiters() == 0 || np->blocking.load(std::memory_order_relaxed)) return false;
+  bool no = false;
+  if (!np->blocking.compare_exchange_strong(no, true, std::memory_order_seq_cst)) return false;
+  if (s->stopping.load(std::memory_order_seq_cst)) {  // (stop breaks a blocker only after setting it)
+    np->blocking.store(false);
+    return false;
+  }
+  int timeout_ms = -1;
+  const std::int64_t next = s->timers.next_when();
+  if (next != timer_heap::kNever) {
+    const std::int64_t left = next - monotonic_ns();
+    timeout_ms = left <= 0 ? 0 : static_cast<int>(std::min<std::int64_t>((left + 999'999) / 1'000'000, 1 << 30));
+  }
+  g* gs[kPollBatch];
+  const int n = np->poll(timeout_ms, gs, kPollBatch);
+  np->blocking.store(false, std::memory_order_seq_cst);
+  s->coarse_now.store(monotonic_ns(), std::memory_order_relaxed);
+  if (n == 0) return true;
+  // Run them here: take an idle P for them (Go's findRunnable after its blocking netpoll).
+  p* pp = nullptr;
+  {
+    std::lock_guard<spinlock> l(s->lock);
+    for (int i = 0; i < n; ++i) {
+      if (gs[i]->locked_m) continue;
+      cas_status(gs[i], gstatus::waiting, gstatus::runnable);
+      s->gq.push(gs[i]);
+    }
+    if (!mp->pp && !mp->nextp.load(std::memory_order_acquire)) pp = pidle_get_locked(s);
+  }
+  for (int i = 0; i < n; ++i)
+    if (gs[i]->locked_m) ready(gs[i]);  // wired: to its own M
+  if (pp) acquirep(mp, pp);
+  if (n > 1 || !pp) wakep(s);  // more than this M runs, or no P for it here
+  return true;
+}
+
+void netpoll_break(sched* s) noexcept {
+  if (netpoller* np = s->netpoll.load(std::memory_order_acquire)) np->interrupt();
+}
+
+void netpoll_sysmon(sched* s, std::int64_t now) noexcept {
+  netpoller* np = s->netpoll.load(std::memory_order_acquire);
+  if (!np || np->waiters() == 0 || np->blocking.load(std::memory_order_relaxed)) return;
+  if (now - np->last_poll.load(std::memory_order_relaxed) < 10'000'000) return;
+  netpoll_poll_ready(s);
+}
 
 poll_result netpoll_wait(netpoller* np, int fd, bool write, std::int64_t deadline_ns, bool level) {
   return np->wait(fd, write, deadline_ns, level);

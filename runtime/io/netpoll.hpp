@@ -22,6 +22,22 @@ unsigned long netpoll_waiters(sched* s) noexcept;
 // (and per reuse of its number after a close through weft).  Tests assert it.
 std::uint64_t netpoll_registrations(sched* s) noexcept;
 
+// ---- the scheduler's side (Go's netpoll calls in findRunnable and sysmon) ---------------
+struct m;
+struct g;
+// A P out of work: polls without blocking and readies what is ready (onto the calling M's P).
+// True if it readied something.
+bool netpoll_poll_ready(sched* s) noexcept;
+// An M about to sleep without a P: if goroutines wait on descriptors and no other M does,
+// sleeps in epoll_wait instead (until a descriptor is ready, the earliest timer, or
+// netpoll_break), takes an idle P for what became ready if one is free, and returns true (the
+// caller looks for work again).  False: nothing to wait for, or another M is the blocker.
+bool netpoll_block(sched* s, m* mp) noexcept;
+// Breaks the blocker out of epoll_wait (the runtime stops).
+void netpoll_break(sched* s) noexcept;
+// sysmon: polls if nobody has for 10 ms.
+void netpoll_sysmon(sched* s, std::int64_t now_ns) noexcept;
+
 enum class poll_result { ready, timeout, closed };
 
 // Registers fd with the poller now (once; later calls do nothing).  Sockets made by weft::net

@@ -8,6 +8,7 @@
 //     and poisons the M's stack-limit slot, so the goroutine's next check (prologue, explicit,
 //     or runtime call) enters the runtime, which sees the request and yields;
 //   - runs timers that nobody has run for a millisecond (every M busy in one goroutine);
+//   - polls the network if nobody has for 10 ms (runtime/io/netpoll.cpp);
 //   - drives the periodic scan phase (stack shrinking, returning pooled stack memory);
 //   - with every P idle, checks for a deadlock (deadlock.cpp);
 //   - prints the scheduler trace, if asked (WEFT_DEBUG=schedtrace=MS, trace.cpp).
@@ -16,6 +17,7 @@
 #include <algorithm>
 #include <mutex>
 
+#include "runtime/io/netpoll.hpp"
 #include "runtime/sched/deadlock.hpp"
 #include "runtime/sched/sched.hpp"
 #include "runtime/stack/scan.hpp"
@@ -94,6 +96,7 @@ void sysmon_main(sched* s) noexcept {
       next_trace_ns += trace_ns * ((now - next_trace_ns) / trace_ns + 1);
     }
     bool acted = retake(s, now);
+    netpoll_sysmon(s, now);  // nobody polled the network for 10 ms (netpoll.cpp)
     if (s->timers.next_when() < now - kLateTimerNs) s->timers.run_due(now);
     if (scan_ns && now >= next_scan_ns) {
       scan_phase(s, scan_kind::periodic);
