@@ -119,6 +119,7 @@ class netpoller {
 
   unsigned long waiters() const noexcept { return nwait_.load(std::memory_order_acquire); }
   std::atomic<bool> blocking{false};       // an M sleeps in epoll_wait (the blocker)
+  std::atomic<m*> blocker{nullptr};        // which (stats count it as idle)
   std::atomic<std::int64_t> last_poll{0};  // monotonic ns of the last poll (sysmon's cue)
 
   // Breaks the blocker out of epoll_wait (Go's netpollBreak).
@@ -367,7 +368,9 @@ bool netpoll_block(sched* s, m* mp) noexcept {
     timeout_ms = left <= 0 ? 0 : static_cast<int>(std::min<std::int64_t>((left + 999'999) / 1'000'000, 1 << 30));
   }
   g* gs[kPollBatch];
+  np->blocker.store(mp, std::memory_order_relaxed);
   const int n = np->poll(timeout_ms, gs, kPollBatch);
+  np->blocker.store(nullptr, std::memory_order_relaxed);
   np->blocking.store(false, std::memory_order_seq_cst);
   s->coarse_now.store(monotonic_ns(), std::memory_order_relaxed);
   if (n == 0) return true;
@@ -387,6 +390,11 @@ bool netpoll_block(sched* s, m* mp) noexcept {
   if (pp) acquirep(mp, pp);
   if (n > 1 || !pp) wakep(s);  // more than this M runs, or no P for it here
   return true;
+}
+
+m* netpoll_blocker(sched* s) noexcept {
+  netpoller* np = s->netpoll.load(std::memory_order_acquire);
+  return np ? np->blocker.load(std::memory_order_relaxed) : nullptr;
 }
 
 void netpoll_break(sched* s) noexcept {

@@ -33,6 +33,8 @@ bool netpoll_poll_ready(sched* s) noexcept;
 // netpoll_break), takes an idle P for what became ready if one is free, and returns true (the
 // caller looks for work again).  False: nothing to wait for, or another M is the blocker.
 bool netpoll_block(sched* s, m* mp) noexcept;
+// The M asleep in epoll_wait, if any (idle, for stats and the trace).
+m* netpoll_blocker(sched* s) noexcept;
 // Breaks the blocker out of epoll_wait (the runtime stops).
 void netpoll_break(sched* s) noexcept;
 // sysmon: polls if nobody has for 10 ms.
