@@ -177,6 +177,7 @@ class netpoller {
     if (level) {
       {
         std::lock_guard<spinlock> l(pd.lock);
+        if (pd.registered) pd.registered = still_registered_locked(fd, pd);
         register_locked(fd, pd);
         (write ? pd.wtoken : pd.rtoken) = false;  // poll(2) below tells the truth instead
       }
@@ -269,6 +270,18 @@ class netpoller {
       slot.store(c, std::memory_order_release);
     }
     return c[fd & (kChunkSize - 1)];
+  }
+
+  // The public wait_readable/wait_writable take raw descriptors, which their owner may have
+  // closed with a raw ::close (epoll then forgot them) and the number been reused since: ask
+  // epoll (one epoll_ctl, the price of the raw API; weft::net never pays it).  False if the
+  // registration is gone; its readiness tokens are then stale too.
+  bool still_registered_locked(int fd, poll_desc& pd) noexcept {
+    epoll_event ev{};
+    ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
+    ev.data.u64 = static_cast<std::uint32_t>(fd) | (std::uint64_t{pd.seq} << 32);
+    if (::epoll_ctl(epfd_, EPOLL_CTL_MOD, fd, &ev) == 0) return true;
+    return false;  // ENOENT (closed and reused) or EBADF (closed): register_locked says which
   }
 
   // Adds fd to epoll if it is not yet (pd.lock held).  Go's netpollopen: both directions,

@@ -232,6 +232,26 @@ TEST_P(Io, ATimeoutOfZeroOrLessPollsOnce) {
   ::close(p[1]);
 }
 
+// A descriptor closed with a raw ::close (not through weft) whose number is reused: waiting on
+// the new one still works (the level-triggered public wait asks epoll whether its registration
+// survived).  It hung reliability_test's posix_spawn test before that check.
+TEST_P(Io, ARawCloseAndReuseOfTheNumberStillWakes) {
+  weft::run(
+      [&] {
+        for (int round = 0; round < 3; ++round) {
+          int p[2];
+          ASSERT_EQ(::pipe2(p, O_CLOEXEC | O_NONBLOCK), 0);
+          auto reader = weft::spawn([fd = p[0]] { return weft::wait_readable(fd, 2s); });
+          weft::sleep_for(2ms);
+          EXPECT_EQ(::write(p[1], "w", 1), 1);
+          EXPECT_TRUE(reader.join()) << "round " << round << ": the waiter on a reused number was not woken";
+          ::close(p[0]);  // raw: weft does not see it
+          ::close(p[1]);
+        }
+      },
+      opts());
+}
+
 INSTANTIATE_TEST_SUITE_P(Procs, Io, ::testing::Values(1u, 2u),
                          [](const ::testing::TestParamInfo<unsigned>& i) { return "procs" + std::to_string(i.param); });
 
