@@ -40,9 +40,12 @@ inline constexpr std::chrono::nanoseconds no_timeout = std::chrono::nanoseconds:
 // on_timeout(d <= 0) does); no_timeout waits for ever.  The descriptor should be non-blocking.
 // One goroutine at a time may wait per descriptor and direction (a second throws weft::error).
 // Closing fd with weft::close_fd wakes its waiters with std::system_error (EBADF, "was
-// closed"); a raw ::close(fd) cannot be seen by weft — a waiter then stays parked, and the
-// number, once reused, may inherit its registration — so close descriptors you waited on
-// through weft::close_fd (Go's netFD.Close does the same).  On a plain thread it blocks the
+// closed"); a raw ::close(fd) cannot be seen by weft — a goroutine parked on fd then stays
+// parked, and a second waiter on the reused number is refused — so close descriptors you
+// wait on through weft::close_fd (Go's netFD.Close does the same).  Edge-triggered inside
+// (one epoll registration per descriptor), level-triggered to the caller: it returns at once
+// if fd is ready now (one poll(2), plus one epoll_ctl(MOD) checking that a raw close has not
+// dropped the registration; weft::net avoids both).  On a plain thread it blocks the
 // thread (in the runtime's poller, or in poll(2) when no runtime runs).
 WEFT_API bool wait_readable(int fd, std::chrono::nanoseconds timeout = no_timeout);
 WEFT_API bool wait_writable(int fd, std::chrono::nanoseconds timeout = no_timeout);
