@@ -11,7 +11,9 @@
 // Registration.  A descriptor is added to epoll once — at its first wait, or when weft::net
 // makes the socket — edge-triggered for EPOLLIN|EPOLLOUT|EPOLLRDHUP, with its number and
 // sequence number in the event's data; it stays registered until closed through weft
-// (netpoll_close: EPOLL_CTL_DEL, sequence number + 1).  So no wait makes an epoll_ctl call:
+// (netpoll_close: EPOLL_CTL_DEL, sequence number + 1).  So no wait in weft::net makes an
+// epoll_ctl call (the raw wait_readable makes one MOD, still_registered_locked, since its
+// caller may have closed the descriptor behind weft's back):
 // the old design re-armed with EPOLLONESHOT and deleted after every wait (two calls per wait,
 // ~9% of an echo server's time).  An event whose sequence number is not the record's is for a
 // descriptor closed since — the number may already name a new socket — and is dropped.
@@ -32,7 +34,9 @@
 // hand-off between threads.  sysmon polls if nobody has for 10 ms (every P busy in long-running
 // goroutines).  The blocker is broken out through an eventfd (netpoll_break) when the runtime
 // stops; only the blocker drains it.  A plain thread that registers a waiter wakes an idle M
-// (wakep), which becomes the blocker if nobody is.  Rejected: the dedicated poller thread of
+// (wakep), which becomes the blocker if nobody is.  Known gap: a blocker whose last waiter
+// left (a timeout, a close) sleeps on until the next event or timer, and while it does the
+// deadlock check (deadlock.cpp) sees a busy M and reports nothing.  Rejected: the dedicated poller thread of
 // the first design (a futex wake-up and a thread hand-off per readiness event, ~0.5 futex calls
 // per echo request against Go's 0.07).
 //
