@@ -378,6 +378,10 @@ TEST(NetFork, DescriptorExhaustionIsAClearErrorAndTheServerKeepsRunning) {
         try {
           servers.push_back(l.accept(1s));
         } catch (const std::system_error& e) {
+          // Two descriptors back before looking at the message: UBSan's check of a virtual call
+          // opens a pipe, and with none left it reports the call itself.
+          servers.pop_back();
+          servers.pop_back();
           if (e.code().value() != EMFILE || !std::strstr(e.what(), "out of file descriptors")) code = 11;
           std::fprintf(stderr, "(expected) %s\n", e.what());
           saw_emfile = true;
