@@ -31,12 +31,29 @@ decltype(auto) blocking(F&& f) {
   return std::forward<F>(f)();
 }
 
+// A timeout meaning "wait for as long as it takes" (the default of the waits below).
+inline constexpr std::chrono::nanoseconds no_timeout = std::chrono::nanoseconds::max();
+
 // Parks the calling goroutine until fd is readable / writable (or reports an error or hang-up,
-// which a read or write will then return), or until `timeout` passes ({}: no timeout).
-// Returns true if ready, false on timeout.  The descriptor should be non-blocking.  One
-// goroutine at a time may wait per descriptor and direction (a second throws weft::error).
-// On a plain thread it blocks the thread in poll(2).
-WEFT_API bool wait_readable(int fd, std::chrono::nanoseconds timeout = {});
-WEFT_API bool wait_writable(int fd, std::chrono::nanoseconds timeout = {});
+// which a read or write will then return), or until `timeout` passes.  Returns true if ready,
+// false on timeout.  A timeout of zero or less polls once and returns at once (as select's
+// on_timeout(d <= 0) does); no_timeout waits for ever.  The descriptor should be non-blocking.
+// One goroutine at a time may wait per descriptor and direction (a second throws weft::error).
+// Closing fd with weft::close_fd wakes its waiters with std::system_error (EBADF, "was
+// closed"); a raw ::close(fd) cannot be seen by weft — a goroutine parked on fd then stays
+// parked, and a second waiter on the reused number is refused — so close descriptors you
+// wait on through weft::close_fd (Go's netFD.Close does the same).  Edge-triggered inside
+// (one epoll registration per descriptor), level-triggered to the caller: it returns at once
+// if fd is ready now (one poll(2), plus one epoll_ctl(MOD) checking that a raw close has not
+// dropped the registration; weft::net avoids both).  On a plain thread it blocks the
+// thread (in the runtime's poller, or in poll(2) when no runtime runs).
+WEFT_API bool wait_readable(int fd, std::chrono::nanoseconds timeout = no_timeout);
+WEFT_API bool wait_writable(int fd, std::chrono::nanoseconds timeout = no_timeout);
+
+// Closes fd after waking every goroutine or thread waiting on it in wait_readable /
+// wait_writable / weft::net (they get a "closed" error) and removing it from the poller, so a
+// descriptor that reuses the number starts clean.  Throws std::system_error if close(2) fails
+// (EINTR is not a failure: Linux has closed the descriptor then).
+WEFT_API void close_fd(int fd);
 
 }  // namespace weft

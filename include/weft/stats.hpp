@@ -31,6 +31,7 @@ struct stats {
   std::uint64_t stack_slots_pooled;       // freed slots kept for reuse
   std::uint64_t threads_idle, threads_spinning, threads_blocking;  // Ms: asleep, looking for work, in a blocking call
   std::uint64_t netpoll_waiters;          // descriptors goroutines wait on
+  std::uint64_t netpoll_registrations;    // epoll registrations: one per descriptor (and reuse)
   std::uint64_t timers;                   // armed: sleeps, and waits with a deadline
   std::uint64_t scans;                    // scan phases run (stack shrinking, memory release)
 };

@@ -8,6 +8,7 @@
 #include "weft/export.hpp"
 #include "weft/options.hpp"
 #include "weft/io.hpp"
+#include "weft/net.hpp"
 #include "weft/runtime.hpp"
 #include "weft/stack.hpp"
 #include "weft/stats.hpp"

@@ -306,6 +306,7 @@ stats get_stats() {
   out.threads_spinning = c.ms_spinning;
   out.threads_blocking = c.ms_blocking;
   out.netpoll_waiters = netpoll_waiters(s);
+  out.netpoll_registrations = netpoll_registrations(s);
   out.timers = s->timers.armed();
   out.scans = s->st.scans.load(std::memory_order_relaxed);
   return out;

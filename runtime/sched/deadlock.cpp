@@ -16,8 +16,8 @@
 //   - every other thread is a plain thread blocked inside weft without a deadline whose
 //     waiter no waker has claimed (the plain_wait list), or the thread in ~runtime waiting
 //     for the goroutines to end;
-//   - and the process has exactly that many threads (/proc/self/stat): the Ms, sysmon, the
-//     netpoller's thread and those blocked threads.  One more — a thread running user code, a
+//   - and the process has exactly that many threads (/proc/self/stat): the Ms, sysmon and
+//     those blocked threads.  One more — a thread running user code, a
 //     logger, a sanitizer's helper — could still wake a goroutine, and nothing is reported.
 //
 // sysmon makes the check when it finds every P idle.  The state must be seen twice, 10 ms
@@ -131,7 +131,6 @@ __attribute__((no_sanitize("thread"))) std::uint64_t quiet_state(sched* s) noexc
     known += static_cast<long>(s->allm.size());
   }
   state = state * 31 + made_goroutines(s);
-  if (s->netpoll.load(std::memory_order_acquire)) ++known;  // its thread
   {
     std::lock_guard<spinlock> l(plain_wait_lock);
     for (plain_wait* pw = s->plain_waits; pw; pw = pw->next)

@@ -501,7 +501,7 @@ static g* find_runnable(sched* s, m* mp, std::uint64_t& rnd) noexcept {
         }
         if (!pp) {
           run_due_timers(s);
-          stopm(s, mp);
+          if (!netpoll_block(s, mp)) stopm(s, mp);  // (netpoll.cpp: one idle M polls the network)
           continue;
         }
         acquirep(mp, pp);
@@ -519,6 +519,8 @@ static g* find_runnable(sched* s, m* mp, std::uint64_t& rnd) noexcept {
       std::lock_guard<spinlock> l(s->lock);
       if (g* gp = gq_get_locked(s, pp, runq::kSize / 2)) return gp;
     }
+
+    if (netpoll_poll_ready(s)) continue;  // descriptors, without blocking (netpoll.cpp)
 
     // Steal.  Only so many spinners: half the busy Ps.
     std::uint32_t procs = static_cast<std::uint32_t>(s->allp.size());
@@ -572,7 +574,7 @@ static g* find_runnable(sched* s, m* mp, std::uint64_t& rnd) noexcept {
         }
       }
     }
-    stopm(s, mp);
+    if (!netpoll_block(s, mp)) stopm(s, mp);
   }
 }
 
@@ -833,7 +835,7 @@ void sched::wait_all_done() noexcept {
 bool sched::stop(bool abandoning) noexcept {
   stopping.store(true, std::memory_order_seq_cst);
   stop_sysmon(this);
-  netpoll_destroy(this);
+  netpoll_break(this);  // an M asleep in epoll_wait (netpoll_block); destroyed once all are joined
   // Wake everyone; each M's loop sees `stopping` and returns.  An M still running a goroutine
   // finishes when that goroutine next parks, yields or passes a check (sysmon has asked it to).
   // Abandoning, nobody waits for that long: an M still running a goroutine after a grace of
@@ -884,6 +886,7 @@ bool sched::stop(bool abandoning) noexcept {
     }
     if (!joined) std::this_thread::yield();
   }
+  if (!left_behind) netpoll_destroy(this);  // (an M left behind may still use it)
   g_current.store(nullptr, std::memory_order_release);
   return left_behind;
 }

@@ -8,6 +8,7 @@
 //     and poisons the M's stack-limit slot, so the goroutine's next check (prologue, explicit,
 //     or runtime call) enters the runtime, which sees the request and yields;
 //   - runs timers that nobody has run for a millisecond (every M busy in one goroutine);
+//   - polls the network if nobody has for 10 ms (runtime/io/netpoll.cpp);
 //   - drives the periodic scan phase (stack shrinking, returning pooled stack memory), paced
 //     so that it takes at most about a twentieth of a CPU;
 //   - with every P idle, checks for a deadlock (deadlock.cpp);
@@ -17,6 +18,7 @@
 #include <algorithm>
 #include <mutex>
 
+#include "runtime/io/netpoll.hpp"
 #include "runtime/sched/deadlock.hpp"
 #include "runtime/sched/sched.hpp"
 #include "runtime/stack/scan.hpp"
@@ -103,6 +105,7 @@ void sysmon_main(sched* s) noexcept {
       next_trace_ns += trace_ns * ((now - next_trace_ns) / trace_ns + 1);
     }
     bool acted = retake(s, now);
+    netpoll_sysmon(s, now);  // nobody polled the network for 10 ms (netpoll.cpp)
     if (s->timers.next_when() < now - kLateTimerNs) s->timers.run_due(now);
     if (scan_ns && now >= next_scan_ns) {
       // Paced: the next scan waits at least 20 times as long as this one took, so the scans

@@ -39,9 +39,10 @@ __attribute__((no_sanitize("thread"))) sched_counts count_sched(sched* s) noexce
   }
   c.runq_global = s->gq.size();
   for (auto& pp : s->allp) c.runq_local += pp->q.size() + (pp->runnext.load(std::memory_order_relaxed) ? 1 : 0);
+  m* const poller = netpoll_blocker(s);  // asleep in epoll_wait: idle too
   std::lock_guard<spinlock> l(s->lock);
   for (auto& mp : s->allm) {
-    if (mp->on_idle_list) ++c.ms_idle;
+    if (mp->on_idle_list || mp.get() == poller) ++c.ms_idle;
     else if (mp->spinning) ++c.ms_spinning;
     else if (g* gp = __atomic_load_n(&mp->curg, __ATOMIC_RELAXED);
              gp && gp->status.load(std::memory_order_relaxed) == gstatus::syscall)

@@ -3,6 +3,8 @@
 // the poller; plain threads block in poll(2) instead.
 #include <atomic>
 #include <chrono>
+#include <string>
+#include <system_error>
 #include <thread>
 #include <vector>
 
@@ -23,8 +25,8 @@ struct socket_pair {
     EXPECT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, fd), 0);
   }
   ~socket_pair() {
-    ::close(fd[0]);
-    ::close(fd[1]);
+    if (fd[0] >= 0) ::close(fd[0]);
+    if (fd[1] >= 0) ::close(fd[1]);
   }
 };
 
@@ -142,6 +144,112 @@ TEST(IoPlainThread, WaitsWithPoll) {
   EXPECT_TRUE(weft::wait_readable(sp.fd[0], 5s));
   writer.join();
   EXPECT_THROW(weft::wait_readable(-1), std::invalid_argument);
+}
+
+// ---- issue 18's three hazards ------------------------------------------------------------
+
+// Closing a descriptor through weft wakes the goroutine parked on it with a clear error (Go's
+// netFD.Close wakes a blocked Read).  A raw ::close cannot be seen: it must go through weft.
+TEST_P(Io, CloseFdWakesTheWaiterWithAClearError) {
+  socket_pair sp;
+  std::atomic<int> outcome{0};  // 1: woken with the error, 2: returned otherwise
+  std::string what;
+  weft::run(
+      [&] {
+        weft::go([&] {
+          try {
+            (void)weft::wait_readable(sp.fd[0]);
+            outcome = 2;
+          } catch (const std::system_error& e) {
+            what = e.what();
+            outcome = 1;
+          }
+        });
+        weft::sleep_for(5ms);  // parked by now
+        weft::close_fd(sp.fd[0]);
+        sp.fd[0] = -1;
+        for (int i = 0; i < 2000 && outcome.load() == 0; ++i) weft::sleep_for(1ms);
+      },
+      opts());
+  ASSERT_EQ(outcome.load(), 1) << "a goroutine parked on a descriptor closed through weft was not woken";
+  EXPECT_NE(what.find("closed"), std::string::npos) << what;
+  EXPECT_NE(what.find("fd "), std::string::npos) << what;
+}
+
+// After a close through weft the descriptor number starts clean: a new socket that gets the
+// same number can be waited on (it used to throw "another goroutine already waits").
+TEST_P(Io, AReusedDescriptorNumberStartsClean) {
+  socket_pair sp;
+  weft::run(
+      [&] {
+        const int old = sp.fd[0];
+        auto first = weft::spawn([&] {
+          try {
+            return weft::wait_readable(old, 10s);
+          } catch (const std::system_error&) {
+            return false;
+          }
+        });
+        weft::sleep_for(5ms);
+        weft::close_fd(old);
+        sp.fd[0] = -1;
+        int fresh[2];
+        ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, fresh), 0);
+        ASSERT_EQ(fresh[0], old) << "the kernel did not reuse the number; the test needs it";
+        auto second = weft::spawn([&] { return weft::wait_readable(fresh[0], 10s); });
+        weft::sleep_for(2ms);
+        EXPECT_EQ(::write(fresh[1], "r", 1), 1);
+        EXPECT_TRUE(second.join());
+        weft::close_fd(fresh[0]);
+        weft::close_fd(fresh[1]);
+        EXPECT_FALSE(first.join());
+      },
+      opts());
+}
+
+// A timeout of zero or less polls once and returns; it never waits for ever.
+TEST_P(Io, ATimeoutOfZeroOrLessPollsOnce) {
+  socket_pair sp;
+  std::atomic<int> returned{0};
+  weft::run(
+      [&] {
+        weft::go([&] {
+          if (!weft::wait_readable(sp.fd[0], 0ns)) returned.fetch_add(1);
+          if (!weft::wait_readable(sp.fd[0], -5ms)) returned.fetch_add(1);
+          if (weft::wait_writable(sp.fd[0], 0ns)) returned.fetch_add(1);  // writable now: true
+        });
+        for (int i = 0; i < 2000 && returned.load() < 3; ++i) weft::sleep_for(1ms);
+        if (returned.load() < 3) weft::close_fd(sp.fd[0]), sp.fd[0] = -1;  // let the waiter go
+      },
+      opts());
+  EXPECT_EQ(returned.load(), 3);
+  // And on a plain thread, the same.
+  int p[2];
+  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, p), 0);
+  EXPECT_FALSE(weft::wait_readable(p[0], 0ns));
+  EXPECT_FALSE(weft::wait_readable(p[0], -1s));
+  ::close(p[0]);
+  ::close(p[1]);
+}
+
+// A descriptor closed with a raw ::close (not through weft) whose number is reused: waiting on
+// the new one still works (the level-triggered public wait asks epoll whether its registration
+// survived).  It hung reliability_test's posix_spawn test before that check.
+TEST_P(Io, ARawCloseAndReuseOfTheNumberStillWakes) {
+  weft::run(
+      [&] {
+        for (int round = 0; round < 3; ++round) {
+          int p[2];
+          ASSERT_EQ(::pipe2(p, O_CLOEXEC | O_NONBLOCK), 0);
+          auto reader = weft::spawn([fd = p[0]] { return weft::wait_readable(fd, 2s); });
+          weft::sleep_for(2ms);
+          EXPECT_EQ(::write(p[1], "w", 1), 1);
+          EXPECT_TRUE(reader.join()) << "round " << round << ": the waiter on a reused number was not woken";
+          ::close(p[0]);  // raw: weft does not see it
+          ::close(p[1]);
+        }
+      },
+      opts());
 }
 
 INSTANTIATE_TEST_SUITE_P(Procs, Io, ::testing::Values(1u, 2u),
