@@ -14,6 +14,7 @@
 // fewer hand-off per wake-up).  The dedicated thread keeps the scheduler loop simple; the
 // price is a futex wake per readiness event.
 #include "runtime/io/netpoll.hpp"
+#include "runtime/sched/poller.hpp"  // the same declarations, the scheduler's view
 
 #include <cerrno>
 #include <cstring>

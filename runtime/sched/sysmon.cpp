@@ -18,7 +18,7 @@
 
 #include "runtime/sched/deadlock.hpp"
 #include "runtime/sched/sched.hpp"
-#include "runtime/stack/scan.hpp"
+#include "runtime/sched/scan.hpp"
 
 namespace weft::detail {
 namespace {
