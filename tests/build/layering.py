@@ -22,6 +22,8 @@ import re
 import sys
 from pathlib import Path
 
+import checks
+
 # folder -> the folders it may include besides itself and the public headers
 ALLOWED = {
     'arch': set(),
@@ -63,10 +65,7 @@ def target_of(inc, including):
 
 
 def main():
-    if len(sys.argv) != 2:
-        print('usage: layering.py SOURCE_DIR', file=sys.stderr)
-        return 2
-    root = Path(sys.argv[1]).resolve()
+    root = checks.source_dir('layering.py').resolve()
     bad, seen, unknown = [], 0, set()
     files = [p for d in ('runtime', 'arch', 'include/weft') for p in sorted((root / d).rglob('*'))
              if p.is_file() and p.suffix in SOURCE]
@@ -87,10 +86,7 @@ def main():
         bad.append(f'{u}: a folder this check does not know: give it a place in ALLOWED')
     if not seen:
         bad.append('no includes found: the layout changed; update this check')
-    for b in bad:
-        print('against the layering:', b)
-    print(f'{len(files)} files, {seen} includes: ' + ('the layers hold' if not bad else f'{len(bad)} problem(s)'))
-    return 1 if bad else 0
+    return checks.report(bad, 'against the layering', f'{len(files)} files, {seen} includes: ', 'the layers hold')
 
 
 if __name__ == '__main__':

@@ -16,6 +16,8 @@ import re
 import sys
 from pathlib import Path
 
+import checks
+
 SOURCE = re.compile(r"[\w./-]+\.(?:cpp|c|S)\b")
 
 
@@ -57,10 +59,7 @@ def matches(name, patterns):
 
 
 def main():
-    if len(sys.argv) != 2:
-        print('usage: lists_match.py SOURCE_DIR', file=sys.stderr)
-        return 2
-    root = Path(sys.argv[1])
+    root = checks.source_dir('lists_match.py')
     bad = []
     folders = sorted(p.parent for p in root.rglob('CMakeLists.txt')
                      if (p.parent / 'meson.build').exists() and not p.relative_to(root).parts[0].startswith('build')
@@ -86,11 +85,8 @@ def main():
             bad.append(f'test {t} is registered by Meson only')
     if not folders or not cm_tests:
         bad.append('no build files or tests found: their form changed; update this check')
-    for b in bad:
-        print('differs:', b)
-    print(f'{len(folders)} folders, {len(cm_tests)} CMake and {len(me_tests)} Meson test names: ' +
-          ('the same files and tests' if not bad else f'{len(bad)} difference(s)'))
-    return 1 if bad else 0
+    return checks.report(bad, 'differs', f'{len(folders)} folders, {len(cm_tests)} CMake and {len(me_tests)} Meson test names: ',
+                         'the same files and tests')
 
 
 if __name__ == '__main__':

@@ -12,7 +12,8 @@ usage: options_readme.py SOURCE_DIR
 """
 import re
 import sys
-from pathlib import Path
+
+import checks
 
 ROW = re.compile(r'\{"(WEFT_\w+)",\s*"([^"]*)",\s*"([^"]*)",')
 
@@ -34,10 +35,7 @@ def readme_rows(text):
 
 
 def main():
-    if len(sys.argv) != 2:
-        print('usage: options_readme.py SOURCE_DIR', file=sys.stderr)
-        return 2
-    root = Path(sys.argv[1])
+    root = checks.source_dir('options_readme.py')
     code = code_rows((root / 'runtime/sched/options.cpp').read_text())
     # Only the runtime options' table: the build options (WEFT_BUILD_TESTS ...) have no field.
     readme = {k: v for k, v in readme_rows((root / 'README.md').read_text()).items() if k in code or not k.startswith(
@@ -56,10 +54,7 @@ def main():
                 bad.append(f'{var}: default {part!r} (options.cpp) is not in the README\'s {rd!r}')
     if not code:
         bad.append('no rows found in options.cpp: the table changed form; update this check')
-    for b in bad:
-        print('differs:', b)
-    print(f'{len(code)} options: ' + ('the README agrees' if not bad else f'{len(bad)} difference(s)'))
-    return 1 if bad else 0
+    return checks.report(bad, 'differs', f'{len(code)} options: ', 'the README agrees')
 
 
 if __name__ == '__main__':
