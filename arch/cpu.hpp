@@ -14,10 +14,15 @@
 
 #include <ucontext.h>
 
+#include "weft/detail/tcb.hpp"
+
 namespace weft::arch {
 
 #if defined(__x86_64__)
-inline constexpr unsigned kLimitSlotOffset = 0x70;
+inline constexpr unsigned kLimitSlotOffset = WEFT_TCB_LIMIT_SLOT;
+// The public ensure_stack (weft/stack.hpp) and the assembly read the slot through the same
+// macro; this ties the runtime's constant to it and to GCC's TARGET_THREAD_SPLIT_STACK_OFFSET.
+static_assert(kLimitSlotOffset == 0x70, "the split-stack limit slot is %fs:0x70 on x86_64 (weft/detail/tcb.hpp)");
 
 inline void cpu_relax() noexcept { __builtin_ia32_pause(); }
 
@@ -63,7 +68,9 @@ inline std::uintptr_t stack_pointer() noexcept {
   asm volatile("mov %0, sp" : "=r"(sp));
   return sp;
 }
-std::uintptr_t* limit_slot_address() noexcept;  // a thread_local (arch/aarch64/limit.cpp)
+// A thread_local there, to be defined by an arch/aarch64 file that does not exist yet: weft
+// builds and runs on x86_64 only today (README, "Platforms").
+std::uintptr_t* limit_slot_address() noexcept;
 inline void store_limit(std::uintptr_t v) noexcept { __atomic_store_n(limit_slot_address(), v, __ATOMIC_RELAXED); }
 inline std::uintptr_t load_limit() noexcept { return __atomic_load_n(limit_slot_address(), __ATOMIC_RELAXED); }
 inline std::uintptr_t interrupted_sp(const void* uctx) noexcept {

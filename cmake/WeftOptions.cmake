@@ -26,13 +26,27 @@ macro(weft_apply_sanitizers)
   endif()
 endmacro()
 
-# weft_add_test(NAME name SOURCES files... [LIBS libs...] [TIMEOUT seconds])
+# weft_add_test(NAME name SOURCES files... [INTERNAL] [SPLIT_STACK] [LIBS libs...] [TIMEOUT seconds])
 # One GoogleTest executable per subsystem; the Meson build registers the same executables.
+# INTERNAL: the test reaches into runtime/ (internal headers, the test hooks of
+# runtime/testing): it links weft_testing, and through it weft_internal (the runtime's objects
+# in a static archive when weft is shared, which exports only the public API).  Without it the
+# test links weft::weft as a user's program does.  SPLIT_STACK: -fsplit-stack and its link, as
+# weft::split_stack gives them (which would bring weft::weft along, a second runtime beside
+# weft_internal's when weft is shared).
 function(weft_add_test)
-  cmake_parse_arguments(T "" "NAME;TIMEOUT" "SOURCES;LIBS" ${ARGN})
+  cmake_parse_arguments(T "INTERNAL;SPLIT_STACK" "NAME;TIMEOUT" "SOURCES;LIBS" ${ARGN})
   add_executable(${T_NAME} ${T_SOURCES})
   target_include_directories(${T_NAME} PRIVATE ${PROJECT_SOURCE_DIR})
-  target_link_libraries(${T_NAME} PRIVATE weft::weft GTest::gtest_main ${T_LIBS})
+  if(T_INTERNAL)
+    target_link_libraries(${T_NAME} PRIVATE weft_testing GTest::gtest_main ${T_LIBS})
+  else()
+    target_link_libraries(${T_NAME} PRIVATE weft::weft GTest::gtest_main ${T_LIBS})
+  endif()
+  if(T_SPLIT_STACK)
+    target_compile_options(${T_NAME} PRIVATE ${weft_split_stack_compile})
+    target_link_options(${T_NAME} PRIVATE ${weft_split_stack_link})
+  endif()
   target_compile_options(${T_NAME} PRIVATE -Wall -Wextra)
   add_test(NAME ${T_NAME} COMMAND ${T_NAME})
   if(NOT T_TIMEOUT)

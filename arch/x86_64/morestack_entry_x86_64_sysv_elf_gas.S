@@ -34,6 +34,8 @@
  *  defined too, so that no reference can pull libgcc's morestack.o and its second
  *  __morestack into the link.
  */
+#include "weft/detail/tcb.hpp"
+
 #if defined(__x86_64__) && defined(__ELF__)
 
 	.text
@@ -75,7 +77,7 @@ __stack_split_initialize:
 	.p2align 4
 __morestack_get_guard:
 	.cfi_startproc
-	movq	%fs:0x70, %rax
+	movq	%fs:WEFT_TCB_LIMIT_SLOT, %rax
 	ret
 	.cfi_endproc
 	.size	__morestack_get_guard, . - __morestack_get_guard
@@ -86,7 +88,7 @@ __morestack_get_guard:
 	.p2align 4
 __morestack_set_guard:
 	.cfi_startproc
-	movq	%rdi, %fs:0x70
+	movq	%rdi, %fs:WEFT_TCB_LIMIT_SLOT
 	ret
 	.cfi_endproc
 	.size	__morestack_set_guard, . - __morestack_set_guard

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // arch/x86_64/morestack_x86_64.hpp — the frame __morestack builds, shared by the assembly
 // (morestack_x86_64_sysv_elf_gas.S, which includes this file for the WEFT_MS_* offsets) and
-// the C++ that reads it (runtime/stack/morestack.cpp, which checks every offset against the
+// the C++ that reads it (runtime/sched/morestack.cpp, which checks every offset against the
 // struct below with static_assert).  Change one side and the build stops.
 #pragma once
 
@@ -18,7 +18,7 @@
 #define WEFT_MS_RAX 176      /* varargs vector count, or a static chain moved out of r10 */
 #define WEFT_MS_FRAME 184    /* r10 on entry: the frame the function wants */
 #define WEFT_MS_ARGS 192     /* r11 on entry: bytes of stack arguments */
-#define WEFT_MS_SEG 200      /* a stack-segment record (runtime/stack/grow.hpp, detail::segment) */
+#define WEFT_MS_SEG 200      /* a stack-segment record (runtime/sched/grow.hpp, detail::segment) */
 #define WEFT_MS_SEG_BYTES 48
 #define WEFT_MS_ENTRY_SP 248 /* the function's entry sp (%rbp + 16): its return address is there */
 #define WEFT_MS_RET 256      /* return address into the prologue (its `ret`), a copy of 8(%rbp) */

@@ -29,7 +29,7 @@
  *       pointing into a stack that was copied meanwhile point into the copy — and r10/r11
  *       clobbered (the prologue's own scratch).
  *
- *  The C++ half (runtime/stack/morestack.cpp), called on the goroutine stack inside the
+ *  The C++ half (runtime/sched/morestack.cpp), called on the goroutine stack inside the
  *  headroom the limit keeps free (g.hpp kStackHeadroom):
  *      uintptr_t weft_morestack(morestack_frame*);   0: f fits now (the stack was grown in
  *          place, or copied — then this frame moved with it and %rsp points into the copy);
@@ -80,6 +80,7 @@
  *  straight to the body when they are there; only otherwise does it ask __morestack for them.
  */
 #include "morestack_x86_64.hpp"
+#include "weft/detail/tcb.hpp"
 
 #if defined(__x86_64__) && defined(__ELF__)
 
@@ -260,7 +261,7 @@ weft_x86_64_morestack_non_split:
 	jb	2f
 	subq	$WEFT_MS_NON_SPLIT_ROOM, %rax
 	jb	2f
-	cmpq	%fs:0x70, %rax
+	cmpq	%fs:WEFT_TCB_LIMIT_SLOT, %rax
 	jb	2f
 	/* Room enough for f and what it calls: straight to the body. */
 	popq	%rax

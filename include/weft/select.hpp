@@ -35,6 +35,7 @@
 #include <utility>
 
 #include "weft/chan.hpp"
+#include "weft/detail/duration.hpp"
 #include "weft/export.hpp"
 
 namespace weft {
@@ -124,12 +125,8 @@ detail::send_case<T, detail::no_op> on_send(const chan<T>& ch, V&& v) {
 // A case that runs f() if no other case became ready within d.
 template <class Rep, class Period, class F>
 detail::timeout_case<std::decay_t<F>> on_timeout(std::chrono::duration<Rep, Period> d, F&& f) {
-  std::int64_t ns = 0;
-  if (d > d.zero()) {
-    // Saturate: a duration past what int64 nanoseconds hold (~292 years) means "no limit".
-    if (std::chrono::duration<double, std::nano>(d).count() >= 9.0e18) ns = INT64_MAX;
-    else ns = static_cast<std::int64_t>(std::chrono::ceil<std::chrono::nanoseconds>(d).count());
-  }
+  // Saturate: a duration near what int64 nanoseconds hold (~292 years) means "no limit".
+  const std::int64_t ns = detail::ceil_ns_capped(d, 9'000'000'000'000'000'000, INT64_MAX);
   return {ns, std::forward<F>(f)};
 }
 

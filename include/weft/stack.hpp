@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "weft/detail/tcb.hpp"
 #include "weft/export.hpp"
 
 namespace weft {
@@ -43,7 +44,7 @@ inline void ensure_stack(std::size_t bytes) {
 #if defined(__x86_64__)
   std::uintptr_t sp, limit;
   asm volatile("mov %%rsp, %0" : "=r"(sp));
-  asm volatile("mov %%fs:0x70, %0" : "=r"(limit));
+  asm volatile("mov %%fs:%c1, %0" : "=r"(limit) : "i"(WEFT_TCB_LIMIT_SLOT));  // weft/detail/tcb.hpp
   // A request of a terabyte or more (more than any stack_max allows) would wrap sp - bytes
   // past zero and pass the compare: it goes to the slow path, which reports it.  For a
   // constant `bytes` the compiler drops the first test.

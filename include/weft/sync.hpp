@@ -28,6 +28,7 @@
 #include <system_error>
 #include <type_traits>
 
+#include "weft/detail/duration.hpp"
 #include "weft/detail/pin.hpp"
 #include "weft/export.hpp"
 
@@ -171,9 +172,8 @@ class condition_variable {
   }
   template <class Rep, class Period>
   static std::chrono::nanoseconds ceil_ns(const std::chrono::duration<Rep, Period>& d) {
-    if (d <= d.zero()) return std::chrono::nanoseconds::zero();
-    if (std::chrono::duration<double, std::nano>(d).count() >= 4.0e18) return std::chrono::nanoseconds(4'000'000'000'000'000'000);
-    return std::chrono::ceil<std::chrono::nanoseconds>(d);
+    // Capped at ~126 years, so that steady_clock::now() + the result cannot overflow.
+    return std::chrono::nanoseconds(detail::ceil_ns_capped(d, 4'000'000'000'000'000'000));
   }
   // CLOCK_MONOTONIC nanoseconds for t (steady_clock is CLOCK_MONOTONIC in libstdc++/libc++);
   // at least 1, since 0 means "no deadline".

@@ -9,11 +9,15 @@
 
 #include <cstdarg>
 
+#include "weft/export.hpp"
+
 namespace weft::detail {
 
 // Prints "weft: fatal error: " + the formatted message and a newline, then the goroutine dump
 // if a hook is installed, then _exit(2).  Async-signal-safe as far as vsnprintf is.
-[[noreturn]] void fatal(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
+// Exported (WEFT_API) for the kernel model, a library of its own (weft::kmodel) that needs
+// nothing else of the runtime.
+[[noreturn]] WEFT_API void fatal(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
 
 // Writes a message to stderr with write(2), retrying on EINTR and short writes.
 void write_stderr(const char* text, unsigned long len) noexcept;

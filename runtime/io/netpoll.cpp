@@ -49,6 +49,7 @@
 // it never frees; a table indexed by number is as cheap here and needs no tagging); a raw
 // close(2) interposer (a library must not replace libc's close).
 #include "runtime/io/netpoll.hpp"
+#include "runtime/sched/poller.hpp"  // the same declarations, the scheduler's view
 
 #include <algorithm>
 #include <cerrno>

@@ -5,40 +5,15 @@
 
 #include <cstdint>
 
+#include "runtime/sched/poller.hpp"  // the scheduler's side: polling, blocking, counts
+
 namespace weft::detail {
 
-struct sched;
 class netpoller;
 
-// The runtime's poller, made on first use (throws resource_error if epoll or its eventfd or
-// thread cannot be had).
+// The runtime's poller, made on first use (throws resource_error if epoll or its eventfd
+// cannot be had).
 netpoller* netpoll_get(sched* s);
-void netpoll_destroy(sched* s) noexcept;
-// Whether a goroutine or thread waits in the poller (a descriptor may still wake it), and how
-// many descriptors are waited on.
-bool netpoll_has_waiters(sched* s) noexcept;
-unsigned long netpoll_waiters(sched* s) noexcept;
-// epoll_ctl(EPOLL_CTL_ADD) calls made by the running runtime's poller: one per descriptor
-// (and per reuse of its number after a close through weft).  Tests assert it.
-std::uint64_t netpoll_registrations(sched* s) noexcept;
-
-// ---- the scheduler's side (Go's netpoll calls in findRunnable and sysmon) ---------------
-struct m;
-struct g;
-// A P out of work: polls without blocking and readies what is ready (onto the calling M's P).
-// True if it readied something.
-bool netpoll_poll_ready(sched* s) noexcept;
-// An M about to sleep without a P: if goroutines wait on descriptors and no other M does,
-// sleeps in epoll_wait instead (until a descriptor is ready, the earliest timer, or
-// netpoll_break), takes an idle P for what became ready if one is free, and returns true (the
-// caller looks for work again).  False: nothing to wait for, or another M is the blocker.
-bool netpoll_block(sched* s, m* mp) noexcept;
-// The M asleep in epoll_wait, if any (idle, for stats and the trace).
-m* netpoll_blocker(sched* s) noexcept;
-// Breaks the blocker out of epoll_wait (the runtime stops).
-void netpoll_break(sched* s) noexcept;
-// sysmon: polls if nobody has for 10 ms.
-void netpoll_sysmon(sched* s, std::int64_t now_ns) noexcept;
 
 enum class poll_result { ready, timeout, closed };
 

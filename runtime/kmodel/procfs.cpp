@@ -53,6 +53,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "runtime/diag/proc.hpp"
 #include "runtime/kmodel/sys.hpp"
 #include "weft/kmodel/procfs.hpp"
 
@@ -185,37 +186,11 @@ std::size_t count_vmas() {
   static std::mutex mu;
   static char buf[4096];
   std::lock_guard<std::mutex> lock(mu);
-  int fd = ::open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
-  if (fd < 0) detail::throw_errno(errno, "opening /proc/self/maps");
-  std::size_t n = 0;
-  // Each line starts with its start address; the gate area ([vsyscall]) starts in the kernel's
-  // half and is no VMA of ours (see mapping::gate_area).
-  std::uint64_t start = 0;
-  bool in_address = true;
-  for (;;) {
-    ssize_t r = ::read(fd, buf, sizeof buf);
-    if (r < 0) {
-      if (errno == EINTR) continue;
-      int e = errno;
-      ::close(fd);
-      detail::throw_errno(e, "reading /proc/self/maps");
-    }
-    if (r == 0) break;
-    for (ssize_t i = 0; i < r; ++i) {
-      const char c = buf[i];
-      if (c == '\n') {
-        if (start < kernel_half) ++n;
-        start = 0;
-        in_address = true;
-      } else if (in_address) {
-        if (c >= '0' && c <= '9') start = start * 16 + static_cast<unsigned>(c - '0');
-        else if (c >= 'a' && c <= 'f') start = start * 16 + static_cast<unsigned>(c - 'a' + 10);
-        else in_address = false;
-      }
-    }
-  }
-  ::close(fd);
-  return n;
+  // The gate area ([vsyscall]) starts in the kernel's half and is no VMA of ours (see
+  // mapping::gate_area).
+  const weft::detail::proc::maps_count c = weft::detail::proc::count_maps(kernel_half, buf, sizeof buf);
+  if (c.failed) detail::throw_errno(c.error, std::string(c.failed) + " /proc/self/maps");
+  return c.lines;
 }
 
 process_memory read_process_memory() {

@@ -8,15 +8,16 @@
 #include <thread>
 
 #include "runtime/diag/fatal.hpp"
-#include "runtime/diag/signals.hpp"
+#include "runtime/sched/signals.hpp"
 #include "runtime/diag/sigpipe.hpp"
-#include "runtime/io/netpoll.hpp"
+#include "runtime/sched/poller.hpp"
 #include "runtime/sched/sched.hpp"
 #include "runtime/sched/switch.hpp"
-#include "runtime/stack/grow.hpp"
-#include "runtime/stack/quarantine.hpp"
-#include "runtime/stack/scan.hpp"
+#include "runtime/sched/grow.hpp"
+#include "runtime/sched/quarantine.hpp"
+#include "runtime/sched/scan.hpp"
 #include "runtime/stack/valgrind.hpp"
+#include "weft/detail/duration.hpp"
 #include "weft/runtime.hpp"
 #include "weft/stack.hpp"
 #include "weft/stats.hpp"
@@ -28,21 +29,19 @@
 namespace weft {
 namespace detail {
 
-// Fault injection for tests (diag/testing.hpp fail_heap_alloc): k > 0 means the k-th call
-// from now throws.  One relaxed load per call when unused.
-std::atomic<unsigned> heap_alloc_countdown{0};
+// Set only by the test kit (runtime/testing/testing.cpp, fail_heap_alloc), which the release
+// library does not contain: there it stays null, and heap_alloc pays one relaxed load and a
+// branch that is never taken.  A hook rather than a link-time replacement of heap_alloc:
+// replacing a symbol works for a static link only (a shared libweft binds its own calls), and
+// two definitions of one function are an ODR violation a sanitizer build would report.
+std::atomic<void (*)()> heap_alloc_hook{nullptr};
 
-static void maybe_fail_heap_alloc() {
-  if (__builtin_expect(heap_alloc_countdown.load(std::memory_order_relaxed) != 0, 0)) {
-    unsigned n = heap_alloc_countdown.load(std::memory_order_relaxed);
-    while (n != 0 && !heap_alloc_countdown.compare_exchange_weak(n, n - 1, std::memory_order_relaxed)) {
-    }
-    if (n == 1) throw std::bad_alloc();
-  }
+static inline void run_heap_alloc_hook() {
+  if (void (*hook)() = heap_alloc_hook.load(std::memory_order_relaxed); __builtin_expect(hook != nullptr, 0)) hook();
 }
 
 void* heap_alloc(std::size_t bytes) {
-  maybe_fail_heap_alloc();
+  run_heap_alloc_hook();
 #if defined(WEFT_ALLOCATOR_MIMALLOC)
   void* p = mi_malloc(bytes);
 #else
@@ -53,7 +52,7 @@ void* heap_alloc(std::size_t bytes) {
 }
 
 void* heap_alloc_aligned(std::size_t bytes, std::size_t align) {
-  maybe_fail_heap_alloc();
+  run_heap_alloc_hook();
 #if defined(WEFT_ALLOCATOR_MIMALLOC)
   void* p = mi_malloc_aligned(bytes, align);
 #else
@@ -252,9 +251,10 @@ void sleep_for(std::chrono::nanoseconds d) {
   }
   // Saturating: sleep_for(nanoseconds::max()) sleeps for good, rather than overflowing into
   // the past and returning at once.
-  const auto now = std::chrono::steady_clock::now();
-  sleep_until(d >= std::chrono::steady_clock::time_point::max() - now ? std::chrono::steady_clock::time_point::max()
-                                                                      : now + d);
+  using clock = std::chrono::steady_clock;
+  static_assert(std::is_same_v<clock::duration, std::chrono::nanoseconds>);
+  const std::int64_t t = detail::add_saturated(clock::now().time_since_epoch().count(), d.count());
+  sleep_until(clock::time_point(clock::duration(t)));
 }
 
 void lock_thread() {

@@ -39,7 +39,7 @@
 #include <unistd.h>
 
 #include "runtime/diag/fatal.hpp"
-#include "runtime/io/netpoll.hpp"
+#include "runtime/sched/poller.hpp"
 #include "runtime/sched/sched.hpp"
 
 namespace weft::detail {

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // dump.cpp — every goroutine, for a person: appended to a fatal error, printed on SIGQUIT
-// (diag/signals.cpp), and on demand (weft::dump_goroutines).
+// (sched/signals.cpp), and on demand (weft::dump_goroutines).
 //
 // For each goroutine: id, state, what it waits for and for how long, its stack (bytes in use,
 // size, the slot it may grow in), its pins, where it was made (the go/spawn call site), and,

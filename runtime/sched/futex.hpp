@@ -13,6 +13,7 @@
 
 #include "arch/cpu.hpp"
 #include "runtime/diag/fatal.hpp"
+#include "weft/detail/duration.hpp"
 
 namespace weft::detail {
 
@@ -58,9 +59,8 @@ inline std::int64_t monotonic_ns() noexcept {
 // — when that lies beyond what an int64 holds (a timeout of hours::max() means forever, not an
 // overflow into the past).
 inline std::int64_t deadline_after(std::int64_t ns) noexcept {
-  const std::int64_t now = monotonic_ns();
-  if (ns >= INT64_MAX - now) return 0;
-  return now + ns;
+  const std::int64_t t = add_saturated(monotonic_ns(), ns);
+  return t == INT64_MAX ? 0 : t;
 }
 
 // Sleeps this thread for about ns nanoseconds (at least; the kernel's timer slack, 50 µs by

@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 // g.hpp — a goroutine (Go's g), and who owns it in each state.
 //
-// States, by ownership (every change goes through set_status/cas_status, which check the
-// transition):
+// States, by ownership.  Changes go through set_status/cas_status, which check the transition,
+// except five plain stores, each where nobody else can hold the record: a record's first
+// state and its last (sched.cpp: dead when made, runnable at spawn, dead at exit), and the
+// scanner's and the dump's return to waiting (scan.cpp, dump.cpp) after their own CAS took it.
 //
 //   idle      just made: owned by the spawner until it first enters a run queue.
 //   runnable  in a run queue (a P's ring, a P's runnext, or the global queue): owned by the
@@ -80,13 +82,13 @@ struct alignas(64) g {
   alignas(16) unsigned char body[kInlineClosureMax];
   // The rest: rarely touched.
   const char* wait_reason = "";    // for dumps: what it is parked on (set by every park)
-  segment* seg = nullptr;          // split stacks: the newest link (stack/grow.hpp)
+  segment* seg = nullptr;          // split stacks: the newest link (sched/grow.hpp)
   std::uint64_t pinned_parent_id = 0;  // its id then: a parent that exited first is not unpinned
   g* all_link = nullptr;           // the list of every G (scans, dumps)
   void* asan_fake_stack = nullptr; // AddressSanitizer fiber bookkeeping
-  stack* asan_moved_from = nullptr; // AddressSanitizer: stacks it was copied out of (stack/grow.cpp)
+  stack* asan_moved_from = nullptr; // AddressSanitizer: stacks it was copied out of (sched/grow.cpp)
   void* tsan_fiber = nullptr;      // ThreadSanitizer fiber
-  std::uint32_t quarantined = 0;   // its moved-from stacks still quarantined (stack/quarantine.cpp)
+  std::uint32_t quarantined = 0;   // its moved-from stacks still quarantined (sched/quarantine.cpp)
   std::uintptr_t created_pc = 0;   // for dumps: the call site of the go/spawn that made it
   std::int64_t wait_since = 0;     // for dumps: when it last parked (sched::coarse_now, ns)
 };
@@ -94,10 +96,9 @@ static_assert(offsetof(g, id) == 64 && offsetof(g, body) == 128 && sizeof(g) == 
               "g's lines moved: update the layout comment and prefetch_queued");
 
 // The headroom below which a check grows the stack: the runtime's own work on a goroutine
-// stack (a post-switch action, a parking call, the check's slow path) fits in it.  Measured
-// by tests/grow/grow_test.cpp, GrowHeadroom (deepest seen on x86_64 -O2: a runtime call that parks plus
-// the post-switch action run below it, ~1.7 KiB; __morestack's slow path ~0.9 KiB): 4 KiB
-// leaves twice that.  Sanitizers grow frames several-fold.
+// stack (a post-switch action, a parking call, the check's slow path) fits in it, twice over
+// (tests/grow/grow_test.cpp, GrowHeadroom, measures the deepest use; the numbers are in
+// BENCHMARKS.md, "Architecture (issue 17)").  Sanitizers grow frames several-fold.
 #if defined(WEFT_SANITIZE_ADDRESS) || defined(WEFT_SANITIZE_THREAD)
 inline constexpr std::size_t kStackHeadroom = 32 * 1024;
 #else

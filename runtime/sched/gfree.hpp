@@ -9,7 +9,7 @@
 // Arrays of pointers, not lists linked through the records as Go's gList is: popping a linked
 // list reads the record it pops to find the next one, and at procs 2, where goroutines often
 // end on another P than the one that spawns, the global list held tens of thousands of cold
-// records — one cache miss per spawn under the lock, 5% of skynet's time (perf, BENCHMARKS.md).
+// records — one cache miss per spawn under the lock (BENCHMARKS.md, "Architecture (issue 17)").
 //
 // Nothing is lost when memory runs out: if the global array cannot grow, records go on an
 // overflow list linked through g::sched_link (as global_queue.hpp does).

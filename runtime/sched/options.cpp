@@ -9,6 +9,7 @@
 #include <string>
 #include <string_view>
 #include <thread>
+#include <utility>
 
 #include <sched.h>
 #include <unistd.h>
@@ -67,19 +68,22 @@ unsigned long long parse_uint(const char* name, const char* text, unsigned long 
   return v;
 }
 
+constexpr const char* kBoolAllowed = "0 or 1 (also true/false, yes/no, on/off)";
+
 bool parse_bool(const char* name, const char* text) {
   std::string_view s(text);
   if (s == "1" || s == "true" || s == "yes" || s == "on") return true;
   if (s == "0" || s == "false" || s == "no" || s == "off" || s.empty()) return false;
-  reject(name, s, "0 or 1 (also true/false, yes/no, on/off)");
+  reject(name, s, kBoolAllowed);
 }
 
 // WEFT_DEBUG: "0", "1" (and the other spellings of a bool: the checks), or a comma-separated
 // list of key=value: checks=0|1, schedtrace=MS (0 to 3600000), scheddetail=0|1.
+constexpr const char* kDebugAllowed =
+    "0, 1, or a comma-separated list of checks=0|1, schedtrace=MS (0 to 3600000) and scheddetail=0|1, "
+    "e.g. WEFT_DEBUG=schedtrace=1000,scheddetail=1";
 void parse_debug(const char* text, options& o) {
-  constexpr std::string_view kAllowed =
-      "0, 1, or a comma-separated list of checks=0|1, schedtrace=MS (0 to 3600000) and scheddetail=0|1, "
-      "e.g. WEFT_DEBUG=schedtrace=1000,scheddetail=1";
+  constexpr std::string_view kAllowed = kDebugAllowed;
   std::string_view all(text);
   if (all.find('=') == std::string_view::npos) {
     if (all.find(',') != std::string_view::npos) reject("WEFT_DEBUG", all, kAllowed);
@@ -110,18 +114,12 @@ void parse_debug(const char* text, options& o) {
   }
 }
 
-constexpr std::string_view kStackAllowed = "a power of two from 4K to 1T, in bytes or with a K, M, G or T suffix";
-constexpr std::string_view kReserveAllowed = "0 (pure copying) or a power of two from 4K to 1T, in bytes or with a K, M, G or T suffix";
-
 }  // namespace
 
 // Chosen by measurement (bench/reserve_sweep.cpp; the table is in BENCHMARKS.md, "Stack growth
-// (issue 5)").  stack_min: a parked goroutine costs the same RSS and page tables at 4, 8 and 16
-// KiB (it touches its top page only); 8 KiB leaves 4 KiB above the limit's headroom, so a
-// goroutine does not grow at its first check.  stack_reserve: page tables grow with the slot
-// (642 B per parked goroutine at 256 KiB, 2.2 KB at 1 MiB, beside ~4.4 KB of RSS); 256 KiB is
-// the smallest reserve under which a busy ~100 KB stack never copies, and deep growth there is
-// already well under Go's time.
+// (issue 5)", the reasons in BENCHMARKS.md, "Architecture (issue 17)"): stack_min is the smallest size at which a goroutine
+// does not grow at its first check, and stack_reserve the smallest reserve under which a busy
+// ~100 KB stack never copies.
 std::size_t default_stack_min() noexcept { return 8 * 1024; }
 //
 // in_place's reserve is the default pthread stack on Debian (RLIMIT_STACK 8 MiB): code that fits
@@ -132,42 +130,99 @@ std::size_t default_stack_reserve(stack_strategy strategy) noexcept {
   return strategy == stack_strategy::in_place ? std::size_t{8} << 20 : std::size_t{256} << 10;
 }
 
+namespace {
+
+// ---- the options table ----------------------------------------------------------------------
+// One row per WEFT_* variable: the variable, the options field(s) it sets, its default as the
+// README's table states it ("; " between parts; tests/build/options_readme.py checks the
+// README against these rows), whether an empty value is read (as off) or ignored, what it
+// accepts (the rejection message's words), and its reader.  from_env walks the rows in order;
+// the readers and validate() share the range rules below (size_ok, the name tables).
+
+bool size_ok(std::size_t v) { return is_pow2(v) && v >= kPage && v <= kMaxStack; }
+
+constexpr std::pair<std::string_view, stack_strategy> kStrategies[] = {
+    {"in_place", stack_strategy::in_place}, {"copy", stack_strategy::copy}, {"segmented", stack_strategy::segmented}};
+constexpr std::pair<std::string_view, guard_mode> kGuards[] = {
+    {"automatic", guard_mode::automatic}, {"auto", guard_mode::automatic}, {"madvise", guard_mode::madvise},
+    {"mprotect", guard_mode::mprotect}, {"none", guard_mode::none}};
+
+template <class E, std::size_t N>
+bool known(const std::pair<std::string_view, E> (&names)[N], E v) {
+  for (const auto& n : names)
+    if (n.second == v) return true;
+  return false;
+}
+template <class E, std::size_t N>
+bool by_name(const std::pair<std::string_view, E> (&names)[N], std::string_view s, E& out) {
+  for (const auto& n : names)
+    if (n.first == s) {
+      out = n.second;
+      return true;
+    }
+  return false;
+}
+
+struct option_spec {
+  const char* variable;
+  const char* field;
+  const char* fallback;
+  bool empty_counts;
+  const char* allowed;
+  void (*read)(const option_spec& row, const char* text, options& o);
+};
+
+constexpr const char* kStackAllowed = "a power of two from 4K to 1T, in bytes or with a K, M, G or T suffix";
+
+std::size_t read_stack_size(const option_spec& row, const char* v) {
+  const std::size_t n = parse_size(row.variable, v, row.allowed);
+  if (!size_ok(n)) reject(row.variable, v, row.allowed);
+  return n;
+}
+
+constexpr option_spec kOptions[] = {
+    {"WEFT_PROCS", "procs", "CPUs this process may use", false,
+     "an integer from 1 to 1024 (0 or unset: one per CPU this process may use)",
+     [](const option_spec& row, const char* v, options& o) {
+       o.procs = static_cast<unsigned>(parse_uint(row.variable, v, kMaxProcs, row.allowed));
+     }},
+    {"WEFT_STACK_MIN", "stack_min", "8K", false, kStackAllowed,
+     [](const option_spec& row, const char* v, options& o) { o.stack_min = read_stack_size(row, v); }},
+    {"WEFT_STACK_MAX", "stack_max", "1G", false, kStackAllowed,
+     [](const option_spec& row, const char* v, options& o) { o.stack_max = read_stack_size(row, v); }},
+    {"WEFT_STACK_RESERVE", "stack_reserve", "in_place: 8M; segmented: 256K", false,
+     "0 (pure copying) or a power of two from 4K to 1T, in bytes or with a K, M, G or T suffix",
+     [](const option_spec& row, const char* v, options& o) {
+       const std::size_t r = parse_size(row.variable, v, row.allowed);
+       if (r != 0 && !size_ok(r)) reject(row.variable, v, row.allowed);
+       o.stack_reserve = r;
+     }},
+    {"WEFT_STACK", "strategy", "in_place", false,
+     "in_place (the default: stacks never move), copy (Go's copying) or segmented",
+     [](const option_spec& row, const char* v, options& o) {
+       if (!by_name(kStrategies, v, o.strategy)) reject(row.variable, v, row.allowed);
+     }},
+    {"WEFT_GUARD", "guard", "automatic", false, "automatic, madvise, mprotect or none",
+     [](const option_spec& row, const char* v, options& o) {
+       if (!by_name(kGuards, v, o.guard)) reject(row.variable, v, row.allowed);
+     }},
+    {"WEFT_SCAN_MS", "scan_interval", "100", false,
+     "an integer number of milliseconds from 0 (scan only on weft::scan()) to 86400000",
+     [](const option_spec& row, const char* v, options& o) {
+       o.scan_interval = std::chrono::milliseconds(parse_uint(row.variable, v, 86'400'000, row.allowed));
+     }},
+    {"WEFT_QUARANTINE", "quarantine", "1 with copy; 0 otherwise", true, kBoolAllowed,
+     [](const option_spec& row, const char* v, options& o) { o.quarantine = parse_bool(row.variable, v); }},
+    {"WEFT_DEBUG", "debug, schedtrace, scheddetail", "0", true, kDebugAllowed,
+     [](const option_spec&, const char* v, options& o) { parse_debug(v, o); }},
+};
+
+}  // namespace
+
 options options::from_env() {
   options o;
-  if (const char* v = std::getenv("WEFT_PROCS"); v && *v)
-    o.procs = static_cast<unsigned>(parse_uint("WEFT_PROCS", v, kMaxProcs, "an integer from 1 to 1024 (0 or unset: one per CPU this process may use)"));
-  if (const char* v = std::getenv("WEFT_STACK_MIN"); v && *v) {
-    o.stack_min = parse_size("WEFT_STACK_MIN", v, kStackAllowed);
-    if (!is_pow2(o.stack_min) || o.stack_min < kPage || o.stack_min > kMaxStack) reject("WEFT_STACK_MIN", v, kStackAllowed);
-  }
-  if (const char* v = std::getenv("WEFT_STACK_MAX"); v && *v) {
-    o.stack_max = parse_size("WEFT_STACK_MAX", v, kStackAllowed);
-    if (!is_pow2(o.stack_max) || o.stack_max < kPage || o.stack_max > kMaxStack) reject("WEFT_STACK_MAX", v, kStackAllowed);
-  }
-  if (const char* v = std::getenv("WEFT_STACK_RESERVE"); v && *v) {
-    std::size_t r = parse_size("WEFT_STACK_RESERVE", v, kReserveAllowed);
-    if (r != 0 && (!is_pow2(r) || r < kPage || r > kMaxStack)) reject("WEFT_STACK_RESERVE", v, kReserveAllowed);
-    o.stack_reserve = r;
-  }
-  if (const char* v = std::getenv("WEFT_STACK"); v && *v) {
-    std::string_view s(v);
-    if (s == "in_place") o.strategy = stack_strategy::in_place;
-    else if (s == "copy") o.strategy = stack_strategy::copy;
-    else if (s == "segmented") o.strategy = stack_strategy::segmented;
-    else reject("WEFT_STACK", s, "in_place (the default: stacks never move), copy (Go's copying) or segmented");
-  }
-  if (const char* v = std::getenv("WEFT_GUARD"); v && *v) {
-    std::string_view s(v);
-    if (s == "automatic" || s == "auto") o.guard = guard_mode::automatic;
-    else if (s == "madvise") o.guard = guard_mode::madvise;
-    else if (s == "mprotect") o.guard = guard_mode::mprotect;
-    else if (s == "none") o.guard = guard_mode::none;
-    else reject("WEFT_GUARD", s, "automatic, madvise, mprotect or none");
-  }
-  if (const char* v = std::getenv("WEFT_SCAN_MS"); v && *v)
-    o.scan_interval = std::chrono::milliseconds(parse_uint("WEFT_SCAN_MS", v, 86'400'000, "an integer number of milliseconds from 0 (scan only on weft::scan()) to 86400000"));
-  if (const char* v = std::getenv("WEFT_QUARANTINE")) o.quarantine = parse_bool("WEFT_QUARANTINE", v);
-  if (const char* v = std::getenv("WEFT_DEBUG")) parse_debug(v, o);
+  for (const option_spec& row : kOptions)
+    if (const char* v = std::getenv(row.variable); v && (*v || row.empty_counts)) row.read(row, v, o);
   o.validate();
   return o;
 }
@@ -178,9 +233,9 @@ void options::validate() const {
   };
   if (procs > kMaxProcs)
     reject("options::procs", std::to_string(procs), "0 (one per CPU) or an integer from 1 to 1024");
-  if (stack_min != 0 && (!is_pow2(stack_min) || stack_min < kPage || stack_min > kMaxStack))
+  if (stack_min != 0 && !size_ok(stack_min))
     field("stack_min", stack_min, "0 (the default) or a power of two from 4K to 1T");
-  if (!is_pow2(stack_max) || stack_max < kPage || stack_max > kMaxStack)
+  if (!size_ok(stack_max))
     field("stack_max", stack_max, "a power of two from 4K to 1T");
   std::size_t min = stack_min ? stack_min : default_stack_min();
   if (stack_max < min) {
@@ -190,7 +245,7 @@ void options::validate() const {
                        " is larger than options::stack_max (WEFT_STACK_MAX) = " + size_text(stack_max) +
                        "; allowed: stack_min <= stack_max — lower WEFT_STACK_MIN or raise WEFT_STACK_MAX");
   }
-  if (stack_reserve && *stack_reserve != 0 && (!is_pow2(*stack_reserve) || *stack_reserve < kPage || *stack_reserve > kMaxStack))
+  if (stack_reserve && *stack_reserve != 0 && !size_ok(*stack_reserve))
     field("stack_reserve", *stack_reserve, "unset (the default), 0 (pure copying) or a power of two from 4K to 1T");
   // A reserve above stack_max could never be used (no stack grows past stack_max), and it
   // would cost its address space per goroutine: 512G slots exhaust a 47-bit address space at
@@ -199,11 +254,10 @@ void options::validate() const {
     throw config_error("weft: options::stack_reserve (WEFT_STACK_RESERVE) = " + size_text(*stack_reserve) +
                        " is larger than options::stack_max (WEFT_STACK_MAX) = " + size_text(stack_max) +
                        ", so most of every slot could never be used; allowed: a reserve up to stack_max");
-  if (strategy != stack_strategy::in_place && strategy != stack_strategy::copy && strategy != stack_strategy::segmented)
+  if (!known(kStrategies, strategy))
     reject("options::strategy", std::to_string(static_cast<int>(strategy)),
            "stack_strategy::in_place, stack_strategy::copy or stack_strategy::segmented");
-  if (guard != guard_mode::automatic && guard != guard_mode::madvise && guard != guard_mode::mprotect &&
-      guard != guard_mode::none)
+  if (!known(kGuards, guard))
     reject("options::guard", std::to_string(static_cast<int>(guard)),
            "guard_mode::automatic, guard_mode::madvise, guard_mode::mprotect or guard_mode::none");
   if (strategy == stack_strategy::in_place && stack_reserve && *stack_reserve == 0)

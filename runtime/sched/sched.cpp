@@ -44,13 +44,13 @@
 
 #include "arch/cpu.hpp"
 #include "runtime/diag/fatal.hpp"
-#include "runtime/diag/signals.hpp"
-#include "runtime/io/netpoll.hpp"
+#include "runtime/sched/signals.hpp"
+#include "runtime/sched/poller.hpp"
 #include "runtime/sched/deadlock.hpp"
 #include "runtime/sched/dump.hpp"
 #include "runtime/sched/switch.hpp"
-#include "runtime/stack/grow.hpp"
-#include "runtime/stack/quarantine.hpp"
+#include "runtime/sched/grow.hpp"
+#include "runtime/sched/quarantine.hpp"
 #include "weft/runtime.hpp"
 
 namespace weft::detail {

@@ -211,7 +211,7 @@ bool block(waiter& w, void (*unlock)(void*) noexcept, void* arg, const char* rea
 
 // ---- goroutine counts --------------------------------------------------------------------
 // Made and ended are counted per P, not on two shared words every goroutine would write
-// (with 2 Ps those cache lines bounced on every spawn and exit: 14% of skynet's time).
+// (with 2 Ps those cache lines bounced on every spawn and exit: BENCHMARKS.md, "Architecture (issue 17)").
 std::uint64_t live_goroutines(sched* s) noexcept;   // exact when nothing is being made or ending
 std::uint64_t made_goroutines(sched* s) noexcept;
 
@@ -239,6 +239,9 @@ void abandon_goroutine(sched* s, m* mp, g* gp) noexcept;
 void start_context(m* mp, g* gp) noexcept;
 // heap_alloc (weft/runtime.hpp) for an over-aligned object: `bytes` a multiple of `align`.
 void* heap_alloc_aligned(std::size_t bytes, std::size_t align);
+// Called by heap_alloc and heap_alloc_aligned before they allocate, when set; may throw
+// std::bad_alloc.  Only the test kit sets it (runtime/testing/testing.cpp).
+extern std::atomic<void (*)()> heap_alloc_hook;
 void start_sysmon(sched* s);
 // WEFT_DEBUG=schedtrace: one summary line (and with scheddetail, one per P and M) on stderr,
 // `since_start_ms` after the runtime started (trace.cpp).

@@ -8,7 +8,7 @@
 #include <pthread.h>
 
 #include "arch/cpu.hpp"
-#include "runtime/stack/grow.hpp"
+#include "runtime/sched/grow.hpp"
 #include "runtime/stack/valgrind.hpp"
 
 #if defined(WEFT_SANITIZE_ADDRESS)
@@ -167,7 +167,7 @@ void fiber_destroyed([[maybe_unused]] g* gp) noexcept {
 // The sanitizers' hooks in a switch (and TSan's instrumentation of every access, whose trace
 // buffer switch has a frame of several KiB) run on the leaving goroutine's stack, some of them
 // after curg already names the target — and code without checks grows only through faults,
-// which diag/signals.cpp classifies by curg.  So, while curg still names the leaving
+// which sched/signals.cpp classifies by curg.  So, while curg still names the leaving
 // goroutine, touch the headroom below sp: a fault in the reserve then grows the right stack,
 // in place.  Never below the top of the guard: where the slot has no room (stack_reserve 0)
 // the touch stays inside the stack, and the check that is about to run decides.  The loads
@@ -186,7 +186,7 @@ __attribute__((noinline)) static void prefault_headroom(m* mp, g* from) noexcept
 // Without sanitizers a switch pushes at most a few words on the leaving stack after curg has
 // changed (the call into the jump, and the context it saves: 72 bytes with Boost.Context's
 // ontop_fcontext).  One touch below them, while curg still names the leaving goroutine, makes
-// a fault there grow the right stack (diag/signals.cpp): it is the lowest byte, and growth in
+// a fault there grow the right stack (sched/signals.cpp): it is the lowest byte, and growth in
 // place covers everything above it.  256 bytes below sp natively, 128 under valgrind
 // (g_switch_touch).
 #define WEFT_PREFAULT_HEADROOM(from)                                                                       \
@@ -212,7 +212,7 @@ static inline __attribute__((always_inline)) void switch_to_started(m* mp, g* to
 #endif
   // curg names `to` only now: until the jump, this code (and the sanitizers' switch hooks,
   // whose frames are large) runs on from's stack, and a fault there must be classified as
-  // from's — in-place growth through the reserve (diag/signals.cpp) looks at curg.
+  // from's — in-place growth through the reserve (sched/signals.cpp) looks at curg.
   __atomic_store_n(&mp->curg, to, __ATOMIC_RELEASE);  // sysmon reads it
   ontop_fcontext(to ? to->ctx : mp->g0ctx, &r, on_switch);
 }
@@ -246,7 +246,7 @@ static inline __attribute__((always_inline)) void switch_direct_to_started(m* mp
 
 // A first run: its context is made first.  Apart, and entered by a tail call, so that the
 // common case saves no more registers than it did before first runs existed (a call on its
-// path cost a yield round trip 22 instructions).
+// path cost every yield instructions: BENCHMARKS.md, "Architecture (issue 17)").
 __attribute__((noinline)) static void switch_direct_to_new(m* mp, g* from, g* to) noexcept {
   start_context(mp, to);
   switch_direct_to_started(mp, from, to);

@@ -10,8 +10,8 @@
 //
 // A yield needs less: its only post action is "runnable", so switch_direct (below) puts the
 // goroutine on its queue first and has the assembly store that status after saving the
-// context — no ontop call, no on_switch, no post action: 311 instructions per yield round trip
-// in Release, from 477 through on_switch (callgrind, BENCHMARKS.md).  Rejected: the same trick
+// context — no ontop call, no on_switch, no post action: a third fewer instructions per yield
+// round trip than through on_switch (BENCHMARKS.md, "Architecture (issue 17)").  Rejected: the same trick
 // for parking, whose commit may fail and must run after the save; and doing without the status
 // store (a stealer could resume a context that is not yet saved).
 //

@@ -18,10 +18,10 @@
 #include <algorithm>
 #include <mutex>
 
-#include "runtime/io/netpoll.hpp"
+#include "runtime/sched/poller.hpp"
 #include "runtime/sched/deadlock.hpp"
 #include "runtime/sched/sched.hpp"
-#include "runtime/stack/scan.hpp"
+#include "runtime/sched/scan.hpp"
 
 namespace weft::detail {
 namespace {

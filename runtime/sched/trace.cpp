@@ -12,7 +12,7 @@
 #include <mutex>
 
 #include "runtime/diag/fatal.hpp"
-#include "runtime/io/netpoll.hpp"
+#include "runtime/sched/poller.hpp"
 #include "runtime/sched/sched.hpp"
 
 namespace weft::detail {

@@ -11,6 +11,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "runtime/diag/proc.hpp"
 #include "weft/errors.hpp"
 
 namespace weft::detail::stackvm {
@@ -163,18 +164,8 @@ void discard(std::uintptr_t addr, std::size_t len) {
 std::size_t max_map_count() noexcept { return read_number("/proc/sys/vm/max_map_count"); }
 
 std::size_t count_mappings() noexcept {
-  int fd = ::open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return 0;
   char buf[64 * 1024];
-  std::size_t lines = 0;
-  for (;;) {
-    ssize_t n = ::read(fd, buf, sizeof buf);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    for (ssize_t i = 0; i < n; ++i) lines += buf[i] == '\n';
-  }
-  ::close(fd);
-  return lines;
+  return proc::count_maps(UINT64_MAX, buf, sizeof buf).lines;  // 0 if /proc is not there
 }
 
 void throw_call_failed(const char* call, std::uintptr_t addr, std::size_t len, int err, const char* advice) {

@@ -698,6 +698,7 @@ stack_pool::stack_pool(const stack_config& cfg) : cfg_(cfg), impl_(nullptr) {
   im->system_limit = stackvm::max_map_count();
   im->others.store(stackvm::count_mappings(), std::memory_order_relaxed);
   impl_ = im.release();
+  test_limit_ = &impl_->test_limit;  // set_map_budget_for_testing (runtime/testing/stack_pool_budget.cpp)
 }
 
 stack_pool::~stack_pool() {
@@ -906,10 +907,6 @@ stack_pool_stats stack_pool::stats() const {
     st.slots_carved += carved;
   }
   return st;
-}
-
-void stack_pool::set_map_budget_for_testing(std::size_t limit) noexcept {
-  impl_->test_limit.store(limit, std::memory_order_relaxed);
 }
 
 }  // namespace weft::detail

@@ -33,7 +33,7 @@
 // and segmented a check moves the stack before the slot is full, so a frame that overshoots
 // its check (GCC inlines a recursive function into itself: one frame, several checks' worth)
 // lands in memory that still grows in place.  Past the capacity the growth code
-// (stack/grow.cpp) copies, links a segment, or — in_place — stops with a fatal error.
+// (sched/grow.cpp) copies, links a segment, or — in_place — stops with a fatal error.
 // Shrinking in place gives the pages back and moves the band up again.
 //
 // Capacity classes: unfolded, class k holds max(size, reserve) << k, a power of two; folded,
@@ -111,7 +111,7 @@ struct stack_config {
   std::size_t pool_keep_bytes = 16 * 1024 * 1024;
   // WEFT_DEBUG: a flag per slot, set by alloc and cleared by free, makes a stack freed twice a
   // fatal error.  Off by default: flags of neighbouring slots share cache lines, which the Ps
-  // then pull from each other on every spawn and exit (6% of skynet's time at procs 2).
+  // then pull from each other on every spawn and exit (BENCHMARKS.md, "Architecture (issue 17)").
   bool check_frees = false;
 };
 
@@ -267,8 +267,8 @@ class stack_pool {
   // The scan phase: returns pooled stacks' memory to the OS (global pool only): per class, the
   // stacks that sat unused through the last `idle_scans` calls (clamped to 1..kIdleHistory),
   // and with `cap` also the oldest beyond pool_keep_bytes.  weft::scan() asks for 1 and the
-  // cap; sysmon's periodic scan for about a second's worth of scans and no cap (the scan
-  // phase, runtime/stack/scan.cpp, says why).  Makes syscalls per released stack: call it
+  // cap; sysmon's periodic scan for about three seconds' worth of scans and no cap (the scan
+  // phase, runtime/sched/scan.cpp, says why).  Makes syscalls per released stack: call it
   // without locks held.
   static constexpr std::uint32_t kIdleHistory = 64;
   void release_idle(std::uint32_t idle_scans = 1, bool cap = true) noexcept;
@@ -277,7 +277,8 @@ class stack_pool {
   std::size_t class_capacity(std::uint32_t cls) const noexcept;
   stack_pool_stats stats() const;
 
-  // Tests only: pretend vm.max_map_count is `limit` (0 restores the real value).
+  // Tests only: pretend vm.max_map_count is `limit` (0 restores the real value).  Defined in
+  // the test kit, weft_testing (runtime/testing/stack_pool_budget.cpp), not in libweft.
   void set_map_budget_for_testing(std::size_t limit) noexcept;
 
  private:
@@ -295,6 +296,7 @@ class stack_pool {
   }
   stack_config cfg_;
   impl* impl_;
+  std::atomic<std::size_t>* test_limit_ = nullptr;  // the impl's testing budget (0: none)
   bool fast_off_ = false;              // cfg_.check_frees: every alloc and free takes the full path
   std::size_t cache_stack_bytes_ = 0;  // largest accessible size a per-P cache keeps (4 * stack_min)
 };

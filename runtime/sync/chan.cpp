@@ -27,8 +27,8 @@
 // runnext and run by the very next switch — never finds the lock still held.
 //
 // Rejected: a lock-free fast path for buffered channels (Go has one only for the "empty and
-// open" / "full and open" checks).  One uncontended lock is ~20 ns and keeps select's
-// lock-all-in-address-order protocol (select.cpp) simple and obviously correct.
+// open" / "full and open" checks).  One uncontended lock is cheap (BENCHMARKS.md, "Architecture (issue 17)") and keeps
+// select's lock-all-in-address-order protocol (select.cpp) simple and obviously correct.
 #include <cstdlib>
 #include <limits>
 #include <new>

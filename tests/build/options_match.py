@@ -12,7 +12,8 @@ usage: options_match.py SOURCE_DIR
 """
 import re
 import sys
-from pathlib import Path
+
+import checks
 
 
 def cmake_options(text):
@@ -51,10 +52,7 @@ def meson_options(text):
 
 
 def main():
-    if len(sys.argv) != 2:
-        print('usage: options_match.py SOURCE_DIR', file=sys.stderr)
-        return 2
-    root = Path(sys.argv[1])
+    root = checks.source_dir('options_match.py')
     cm = cmake_options((root / 'CMakeLists.txt').read_text())
     me = meson_options((root / 'meson_options.txt').read_text())
     print('CMake:', ', '.join('WEFT_' + k.upper() for k in sorted(cm)))
@@ -74,10 +72,7 @@ def main():
             bad.append(f'{k}: default {cv} in CMake, {mv} in Meson')
     if not cm or not me:
         bad.append('no options found: the declarations changed form; update this check')
-    for b in bad:
-        print('differs:', b)
-    print('the same options in both builds' if not bad else f'{len(bad)} difference(s)')
-    return 1 if bad else 0
+    return checks.report(bad, 'differs', '', 'the same options in both builds')
 
 
 if __name__ == '__main__':

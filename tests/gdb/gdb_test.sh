@@ -112,7 +112,7 @@ attach_err=$(timeout 60 gdb -nx -batch -p "$pid" "${queries[@]}" 2>&1 >"$gdbout"
 if grep -q 'ptrace: Operation not permitted\|Could not attach' <<<"$attach_err"; then
   skip "gdb cannot attach here: $(head -1 <<<"$attach_err")"
 fi
-if grep -q 'no symbol weft::detail::g_current' "$gdbout"; then
+if { cat "$gdbout"; echo "$attach_err"; } | grep -q 'no symbol weft::detail::g_current'; then
   skip "weft was built without debug info (the script reads weft's types): use RelWithDebInfo or -g"
 fi
 mode=live

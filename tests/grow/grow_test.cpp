@@ -38,7 +38,7 @@
 #include <signal.h>
 #include <unistd.h>
 
-#include "runtime/diag/testing.hpp"
+#include "runtime/testing/testing.hpp"
 #include "runtime/sched/g.hpp"
 #include "weft/weft.hpp"
 
@@ -114,7 +114,7 @@ std::atomic<long> g_bad{0};  // frames that found their own state damaged
 // "d" + std::to_string(depth) — a short string keeps in the unused bytes of its buffer
 // whatever the stack held there, often the top bytes of a dead pointer into this stack, and
 // with "21" below them the word reads as an address in the stack, which a copy's conservative
-// adjustment then changes: "d21" became "d2\xb1" (issue 22, item 8; runtime/stack/grow.cpp,
+// adjustment then changes: "d21" became "d2\xb1" (issue 22, item 8; runtime/sched/grow.cpp,
 // move_stack).  These cases are about pointers; plain data that looks like one is
 // idioms_test.cpp's PlainData.
 struct frame_state {
@@ -126,7 +126,13 @@ struct frame_state {
   unsigned char pad[256];
 };
 
-std::string tag_for(long depth) { return "d" + std::to_string(depth % 10000); }
+// Appended rather than "d" + to_string(...): GCC 12 at -O3 warns (-Wrestrict) about the
+// memcpy inside operator+(const char*, string&&), a false positive that -Werror turns fatal.
+std::string tag_for(long depth) {
+  std::string s = "d";
+  s += std::to_string(depth % 10000);
+  return s;
+}
 
 // tag_for's characters in a buffer whose every byte is written.
 struct tag_text {

@@ -404,7 +404,7 @@ TEST(PlainData, ACopyChangesPlainDataThatLooksLikeAnAddressInUseAndInPlaceNever)
 
 // What the hazard is limited to: nothing below the stack pointer is live when a stack is
 // copied, so a word that looks like an address there — in the slot's free part or its guard —
-// is plain data, and a copy leaves it alone (runtime/stack/grow.cpp, move_stack).  Such words
+// is plain data, and a copy leaves it alone (runtime/sched/grow.cpp, move_stack).  Such words
 // were common: a short std::string's unused bytes kept the top of a dead pointer into the
 // stack, and its few characters below them made an address just past a 16 MiB boundary in the
 // slot ("d21" became "d2\xb1" in the -O0 split-stack grow test; issue 22, item 8).

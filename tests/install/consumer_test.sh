@@ -20,6 +20,11 @@ esac
 echo "--- the license is installed with the package"
 cmp "$here/../../LICENSE" "$work/prefix/share/doc/weft/LICENSE" || { echo "share/doc/weft/LICENSE is not weft's LICENSE" >&2; exit 1; }
 
+# A shared weft (BUILD_SHARED_LIBS=ON, default_library=shared): the programs below find it
+# where it was installed (a pkg-config link line carries no rpath).
+so=$(find -L "$work/prefix" -name 'libweft.so*' | head -n1)
+[ -z "$so" ] || export LD_LIBRARY_PATH="$(dirname "$so")${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+
 echo "--- find_package(weft)"
 cmake -S "$here/consumer" -B "$work/cm" -G Ninja -DCMAKE_PREFIX_PATH="$work/prefix" >/dev/null
 cmake --build "$work/cm" >/dev/null

@@ -25,7 +25,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
-#include "runtime/diag/testing.hpp"
+#include "runtime/testing/testing.hpp"
 #include "tests/reliability/reliability_util.hpp"
 #include "weft/weft.hpp"
 

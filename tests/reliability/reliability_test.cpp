@@ -29,7 +29,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "runtime/diag/testing.hpp"
+#include "runtime/testing/testing.hpp"
 #include "tests/reliability/reliability_util.hpp"
 #include "weft/weft.hpp"
 
@@ -167,7 +167,7 @@ TEST(Reliability, RuntimeRestartsCleanlyAndReleasesItsPooledStacks) {
 
 // Out of memory for a goroutine's own record, after its closure and stack were had: go()
 // throws std::bad_alloc, and the closure (with what it captured) and the stack go back — the
-// runtime carries on.  diag/testing.hpp makes the allocation fail at exactly that point.  Both
+// runtime carries on.  testing/testing.hpp makes the allocation fail at exactly that point.  Both
 // kinds of closure: a small one built in the goroutine's record, a big one on the heap.
 TEST(Reliability, OutOfMemoryForAGoroutineRecordGivesBackItsClosureAndStack) {
   weft::run(

@@ -8,7 +8,7 @@
 
 #include <gtest/gtest.h>
 
-#include "runtime/diag/testing.hpp"
+#include "runtime/testing/testing.hpp"
 #include "runtime/sched/gfree.hpp"
 #include "tests/sched/g_records.hpp"
 

@@ -7,7 +7,7 @@
 
 #include <gtest/gtest.h>
 
-#include "runtime/diag/testing.hpp"
+#include "runtime/testing/testing.hpp"
 #include "runtime/sched/global_queue.hpp"
 #include "tests/sched/g_records.hpp"
 

@@ -894,7 +894,7 @@ TEST(StackPool, InUseCountsStacksAcrossCaches) {
   EXPECT_EQ(pool.stats().slots_in_use, 0u);
 }
 
-// sysmon's periodic scans (runtime/stack/scan.cpp) release only what sat unused through every
+// sysmon's periodic scans (runtime/sched/scan.cpp) release only what sat unused through every
 // one of the last few scans, and never for the cap alone: a workload that reuses its stacks
 // every second or so keeps them resident rather than faulting them in again each time.
 TEST(StackPool, PacedReleaseGivesBackOnlyWhatSatUnusedThroughTheLastScans) {

@@ -94,7 +94,15 @@ struct bottom_reached {
   std::string tag;
 };
 
-std::string tag_for(long depth, long round) { return "r" + std::to_string(round % 100) + "d" + std::to_string(depth % 1000); }
+// Appended rather than "r" + to_string(...): GCC 12 at -O3 warns (-Wrestrict) about the
+// memcpy inside operator+(const char*, string&&), a false positive that -Werror turns fatal.
+std::string tag_for(long depth, long round) {
+  std::string s = "r";
+  s += std::to_string(round % 100);
+  s += 'd';
+  s += std::to_string(depth % 1000);
+  return s;
+}
 
 bool intact(const frame& f) {
   if (f.tag != tag_for(f.depth, f.rs.round)) return false;

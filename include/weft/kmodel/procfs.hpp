@@ -128,7 +128,7 @@ struct capacity_estimate {
   std::vector<capacity_row> rows;    // every limit that applies here
   std::vector<std::string> unknowns;  // what this estimate cannot know from here, for people
   // The limit that stops thread creation first.
-  const capacity_row& binding() const;
+  WEFT_API const capacity_row& binding() const;
 };
 
 // How many more threads with this stack size the process in `s` can create, per limit.

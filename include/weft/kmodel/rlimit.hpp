@@ -54,7 +54,7 @@ struct process_start_prediction {
   std::size_t always_from = 0;  // from here it always starts (even with the largest offset)
   // In between it starts sometimes, as the random offset falls.
   enum class verdict { never, sometimes, always };
-  verdict at(rlimit_value limit) const noexcept;
+  WEFT_API verdict at(rlimit_value limit) const noexcept;
 };
 WEFT_API const char* to_string(process_start_prediction::verdict v) noexcept;
 

@@ -32,7 +32,7 @@
 #include "runtime/diag/fatal.hpp"
 #include "runtime/sched/sched.hpp"
 #include "runtime/sched/switch.hpp"
-#include "runtime/stack/grow.hpp"
+#include "runtime/sched/grow.hpp"
 
 namespace weft::detail {
 

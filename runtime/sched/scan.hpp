@@ -10,7 +10,7 @@ struct sched;
 enum class scan_kind {
   requested,  // weft::scan(): whatever sat unused since the previous scan, and what exceeds the
               // per-class keep (the caller asked for memory back now)
-  periodic,   // sysmon's, every scan_interval: only what sat unused for about a second
+  periodic,   // sysmon's, every scan_interval: only what sat unused for about three seconds (scan.cpp, kReleaseAfterMs)
 };
 
 // Visits every goroutine that is not running and halves the stack of each that uses less than

@@ -4,7 +4,7 @@
 // When copystack moves a stack and quarantine is on, the old stack is not freed: its
 // accessible range is closed again (a guard marker or PROT_NONE: reserved address space, no
 // memory) and a record says who moved where.  A later access through a pointer the copy
-// could not adjust faults, and the SIGSEGV handler (diag/signals.cpp) finds the record and
+// could not adjust faults, and the SIGSEGV handler (sched/signals.cpp) finds the record and
 // names the goroutine, both ranges and the object's new address, following later moves of
 // the same stack.
 //
@@ -17,7 +17,7 @@
 // after its fields, and withdrawn (valid = 0) before its stack goes back to the pool.
 // With WEFT_GUARD=none nothing can be made inaccessible: the old stacks are still kept out of
 // circulation (a stale write cannot land in another goroutine's frames), but nothing faults.
-#include "runtime/stack/quarantine.hpp"
+#include "runtime/sched/quarantine.hpp"
 
 #include <atomic>
 #include <cstdio>
@@ -25,7 +25,7 @@
 
 #include "runtime/diag/fatal.hpp"
 #include "runtime/sched/sched.hpp"
-#include "runtime/stack/grow.hpp"
+#include "runtime/sched/grow.hpp"
 #include "runtime/stack/guard.hpp"
 
 namespace weft::detail {

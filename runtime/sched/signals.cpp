@@ -12,7 +12,7 @@
 //     reserve, and the ways past it).
 //   - a quarantined range (options::quarantine: a stack that moved, kept inaccessible): a
 //     stale pointer; the report names the goroutine, both ranges and the object's new address
-//     (runtime/stack/quarantine.cpp).
+//     (runtime/sched/quarantine.cpp).
 //   - another slot: a stale pointer into a stack that shrank, or a frame that jumped from the
 //     slot above; a fatal error says so.  (The switch code touches its footprint before it
 //     names the next goroutine as running, so its own pushes fault as the leaving one's.)
@@ -25,7 +25,7 @@
 // builds a resource_error (allocation, an exception), and every report goes through fatal(),
 // which formats with snprintf; if the faulting code was inside malloc those can deadlock on
 // its lock — accepted, since the process is dying then anyway.
-#include "runtime/diag/signals.hpp"
+#include "runtime/sched/signals.hpp"
 
 #include <algorithm>
 #include <atomic>
@@ -42,8 +42,8 @@
 #include "runtime/diag/fatal.hpp"
 #include "runtime/sched/dump.hpp"
 #include "runtime/sched/sched.hpp"
-#include "runtime/stack/grow.hpp"
-#include "runtime/stack/quarantine.hpp"
+#include "runtime/sched/grow.hpp"
+#include "runtime/sched/quarantine.hpp"
 #include "weft/errors.hpp"
 
 namespace weft::detail {

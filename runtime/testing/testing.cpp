@@ -1,14 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
 // testing.cpp — FOR TESTS ONLY: see testing.hpp.
-#include "runtime/diag/testing.hpp"
+#include "runtime/testing/testing.hpp"
 
 #include <mutex>
+#include <new>
 
 #include "runtime/sched/sched.hpp"
-
-namespace weft::detail {
-extern std::atomic<unsigned> heap_alloc_countdown;  // runtime/sched/api.cpp
-}  // namespace weft::detail
 
 namespace weft::detail::testing {
 
@@ -31,6 +28,25 @@ bool snapshot(runtime_snapshot* out) {
   return true;
 }
 
-void fail_heap_alloc(unsigned nth) { heap_alloc_countdown.store(nth, std::memory_order_relaxed); }
+namespace {
+
+// k > 0: the k-th heap_alloc from now throws.
+std::atomic<unsigned> heap_alloc_countdown{0};
+
+void count_down_heap_alloc() {
+  unsigned n = heap_alloc_countdown.load(std::memory_order_relaxed);
+  while (n != 0 && !heap_alloc_countdown.compare_exchange_weak(n, n - 1, std::memory_order_relaxed)) {
+  }
+  if (n == 1) throw std::bad_alloc();
+}
+
+}  // namespace
+
+// The runtime's heap_alloc_hook (runtime/sched/api.cpp) stays set once a test asked for a
+// failure: cheap, and no race with an allocation that is loading it.
+void fail_heap_alloc(unsigned nth) {
+  heap_alloc_countdown.store(nth, std::memory_order_relaxed);
+  if (nth) heap_alloc_hook.store(&count_down_heap_alloc, std::memory_order_relaxed);
+}
 
 }  // namespace weft::detail::testing

@@ -15,14 +15,14 @@
 // one interval and everything beyond 16 MiB per class made a million-goroutine tree run every
 // second fault its ~100K stack pages in again each time (1.2-1.5 s of kernel time per tree,
 // BENCHMARKS.md); weft::scan(), asked for explicitly, still releases at once.
-#include "runtime/stack/scan.hpp"
+#include "runtime/sched/scan.hpp"
 
 #include <algorithm>
 #include <cstdint>
 #include <mutex>
 
 #include "runtime/sched/sched.hpp"
-#include "runtime/stack/grow.hpp"
+#include "runtime/sched/grow.hpp"
 
 namespace weft::detail {
 

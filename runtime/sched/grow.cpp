@@ -8,7 +8,7 @@
 //   a prologue   -fsplit-stack code compares sp with the limit word and calls __morestack
 //                (arch/x86_64/), which lands in weft_morestack (morestack.cpp);
 //   a check      WEFT_STACK_CHECK / ensure_stack, and the runtime's own calls that park;
-//   a fault      code without checks touched the reserve below the stack (diag/signals.cpp).
+//   a fault      code without checks touched the reserve below the stack (sched/signals.cpp).
 //
 // What they do, in order:
 //
@@ -45,7 +45,7 @@
 // segmented; with pure copying (stack_reserve = 0) by copying into a smaller slot, as Go does.
 // A stack that outgrew its reserve keeps its bigger slot while it shrinks: address space, not
 // memory.
-#include "runtime/stack/grow.hpp"
+#include "runtime/sched/grow.hpp"
 
 #include <bit>
 #include <climits>
@@ -59,7 +59,7 @@
 #include "runtime/diag/fatal.hpp"
 #include "runtime/sched/sched.hpp"
 #include "runtime/sched/switch.hpp"
-#include "runtime/stack/quarantine.hpp"
+#include "runtime/sched/quarantine.hpp"
 #include "runtime/stack/valgrind.hpp"
 #include "weft/stack.hpp"
 
