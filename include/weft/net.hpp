@@ -91,6 +91,9 @@ class WEFT_API socket {
   // The deadline of one operation: the socket's, or `timeout` from now if earlier.
   std::int64_t op_deadline(bool write, std::chrono::nanoseconds timeout) const noexcept;
   [[noreturn]] void fail(int err, const char* call) const;
+  // The locally bound TCP or UDP port (0 for a Unix socket): the listeners' and datagram
+  // sockets' port().
+  std::uint16_t local_port() const;
   // Held across one operation: close() waits for operations in flight to leave (waking them
   // until they do) before it closes the descriptor, so none of them ever uses a number that
   // has been closed and reused meanwhile (Go's fdMutex, in its simplest form).

@@ -128,4 +128,14 @@ std::string socket::local_address() const {
   return detail::format(reinterpret_cast<sockaddr*>(&ss), len);
 }
 
+std::uint16_t socket::local_port() const {
+  op_scope op(*this, "getsockname");
+  sockaddr_storage ss{};
+  socklen_t len = sizeof ss;
+  if (::getsockname(op.fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0) fail(errno, "getsockname");
+  if (ss.ss_family == AF_INET) return ntohs(reinterpret_cast<sockaddr_in*>(&ss)->sin_port);
+  if (ss.ss_family == AF_INET6) return ntohs(reinterpret_cast<sockaddr_in6*>(&ss)->sin6_port);
+  return 0;
+}
+
 }  // namespace weft::net
