@@ -10,7 +10,7 @@ namespace weft_compare {
 
 void print_usage(std::FILE* out) {
   std::fprintf(out,
-               "usage: weft-compare [--quick | --full] [--only LIST] [--out DIR] [--depth N]\n"
+               "usage: weft-compare [--quick | --full] [--only LIST] [--out DIR] [--depth N] [--servers]\n"
                "\n"
                "Runs the same workloads on weft goroutines, pthreads, kernel-model clone tasks, Go and\n"
                "Boost.Fiber, and prints a table of single-run figures (warm medians beside them) and their\n"
@@ -27,6 +27,9 @@ void print_usage(std::FILE* out) {
                "                (ratios need pthread)\n"
                "  --out DIR     where the reports go (default: ./weft-compare-report)\n"
                "  --depth N     frames the grow workload recurses (default 4000, at most 16000)\n"
+               "  --servers     also run weft-netbench (bench/net): TCP echo and HTTP keep-alive servers, weft vs\n"
+               "                Go vs a thread per connection, one bounded client; its table goes to\n"
+               "                DIR/servers.txt and the end of report.md (2 s per cell with --quick, 5 s, 10 s --full)\n"
                "  --help        this text\n"
                "\n"
                "Each system's workload runs in a child process; one that fails or hits a limit is\n"
@@ -70,6 +73,8 @@ config parse_args(const std::vector<std::string>& args) {
       quick = true;
     } else if (a == "--full") {
       full = true;
+    } else if (a == "--servers") {
+      c.servers = true;
     } else if (is("--out")) {
       c.out = value("--out");
       if (c.out.empty()) throw usage_error("--out needs a directory");

@@ -18,6 +18,7 @@ struct config {
   std::vector<workload> workloads;  // in the catalogue's order
   std::vector<system_id> systems;   // likewise
   unsigned depth = 4000;
+  bool servers = false;  // --servers: also run weft-netbench (bench/net), the server comparison
   bool help = false;
 };
 

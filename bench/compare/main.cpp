@@ -272,6 +272,33 @@ std::string machine_line(const std::string& go_version) {
 
 }  // namespace
 
+// --servers: weft-netbench, the server comparison (issue 18), is a sibling program (it starts
+// servers and a load client of its own); the harness runs it after the report and keeps its
+// table beside it.  It stops by itself after its fixed duration; 15 minutes is a generous cap.
+void run_servers(harness& h, const std::string& md) {
+  const std::filesystem::path bin = std::filesystem::path(h.self).parent_path().parent_path() / "net" / "weft-netbench";
+  if (!std::filesystem::exists(bin)) {
+    h.progress("servers: " + bin.string() + " is not built here (a build without bench/net): skipped");
+    return;
+  }
+  const char* seconds = h.cfg.sc == wc::scale::quick ? "2" : h.cfg.sc == wc::scale::full ? "10" : "5";
+  std::vector<std::string> argv = {bin.string(), "--seconds", seconds, "--rounds", "1"};
+  if (h.cfg.sc == wc::scale::quick) argv.insert(argv.end(), {"--conns", "50"});
+  h.progress("servers: running " + bin.string() + " --seconds " + seconds);
+  const wc::child_outcome o = wc::run_child(argv, std::chrono::seconds(900));
+  std::string text;
+  for (std::string line : o.notes) {  // its lines are not the child protocol's: kept as notes
+    const std::string tag = "unparsed result line: ";
+    if (line.compare(0, tag.size(), tag) == 0) line.erase(0, tag.size());
+    text += line + "\n";
+  }
+  if (!o.ok) text += "weft-netbench failed: " + o.failure + "\n";
+  std::ofstream(h.cfg.out + "/servers.txt") << text;
+  std::ofstream(md, std::ios::app) << "\n## Servers (weft-netbench)\n\n```\n" << text << "```\n";
+  std::fputs(text.c_str(), stdout);
+  h.progress(std::string("servers: ") + (o.ok ? "wrote " : "FAILED, wrote ") + h.cfg.out + "/servers.txt");
+}
+
 int main(int argc, char** argv) {
   std::vector<std::string> args(argv + 1, argv + argc);
   if (!args.empty() && args[0] == wc::child_flag) return child_main(std::vector<std::string>(args.begin() + 1, args.end()));
@@ -356,6 +383,7 @@ int main(int argc, char** argv) {
     wc::write_svg(svg, r);
     wc::write_markdown(md, r, "ratios.svg");
     h.progress("wrote " + md + " and " + svg);
+    if (h.cfg.servers) run_servers(h, md);
     if (std::string warn = r.load_warning(); !warn.empty()) h.progress("WARNING: " + warn);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "weft-compare: %s\n", e.what());

@@ -14,6 +14,8 @@
 #             of issue 21 (FIBER: yes when the build found Boost.Fiber): the boost-fiber column
 #             there (or a note why not), its growth cell not applicable with the reason, the new
 #             workloads' cells positive, warm figures beside the single-run ones
+#   servers   --quick --servers: weft-netbench's table in servers.txt (a weft and, with Go
+#             installed, a Go echo row that measured requests) and a Servers section in report.md
 set -uo pipefail
 bin=$1 mode=$2
 fail() { echo "FAIL: $*" >&2; exit 1; }
@@ -106,6 +108,20 @@ PY
     command -v rsvg-convert >/dev/null ||
       fail "rsvg-convert not installed: cannot check ratios.svg (run .ci/deps, or apt-get install librsvg2-bin)"
     rsvg-convert "$dir/ratios.svg" >/dev/null || fail "rsvg-convert cannot render $dir/ratios.svg"
+    ;;
+  servers)
+    # --servers runs weft-netbench after the report (issue 18): its table lands in servers.txt
+    # and at the end of report.md, with a weft echo row that measured requests.
+    dir=${3:-$(mktemp -d)}
+    rm -rf "$dir"
+    "$bin" --quick --servers --only spawn,weft --out "$dir" >"$dir.table" || fail "weft-compare --servers exited $?"
+    [ -s "$dir/servers.txt" ] || fail "$dir/servers.txt missing or empty (see $dir.table)"
+    grep -qE '^1 +weft-echo +50 +[1-9][0-9]* ' "$dir/servers.txt" || fail "servers.txt: no weft echo row with requests/s: $(cat "$dir/servers.txt")"
+    if command -v go >/dev/null; then
+      grep -qE '^1 +go-echo +50 +[1-9][0-9]* ' "$dir/servers.txt" || fail "servers.txt: no Go echo row: $(cat "$dir/servers.txt")"
+    fi
+    grep -q '^## Servers (weft-netbench)' "$dir/report.md" || fail "report.md: no Servers section"
+    ! grep -q 'weft-netbench failed' "$dir/servers.txt" || fail "weft-netbench failed: $(cat "$dir/servers.txt")"
     ;;
   *) fail "unknown mode $mode" ;;
 esac
