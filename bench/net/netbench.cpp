@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 // weft-netbench: servers on loopback (issue 18).  Starts each server in its own process —
 // weft's echo server (examples/echo's shape), Go's (bench/go/echo.go, built with `go build` at
-// run time), a thread-per-connection echo server, weft's HTTP/1.1 keep-alive server
+// run time), a thread-per-connection echo server, a Boost.Asio C++20-coroutine echo server on one
+// thread (asio_echo.cpp), weft's HTTP/1.1 keep-alive server
 // (examples/http's shape) and Go's net/http (bench/go/http.go) — and drives each with the same
 // bounded client: one thread, epoll, `conns` connections each sending a request and waiting
 // for the whole answer, for a fixed time.  It reports requests/s, p50/p99 latency and the
@@ -41,6 +42,9 @@
 #ifndef WEFT_SOURCE_DIR
 #error "the build defines WEFT_SOURCE_DIR (to find bench/go/*.go)"
 #endif
+
+// Boost.Asio with C++20 coroutines on one thread (asio_echo.cpp).
+int serve_asio_echo(const std::string& address);
 
 namespace {
 
@@ -364,6 +368,7 @@ int main(int argc, char** argv) {
     if (kind == "weft-echo") return serve_weft_echo(addr);
     if (kind == "weft-http") return serve_weft_http(addr);
     if (kind == "thread-echo") return serve_thread_echo(addr);
+    if (kind == "asio-echo") return serve_asio_echo(addr);
     std::fprintf(stderr, "weft-netbench: unknown server kind %s\n", kind.c_str());
     return 2;
   }
@@ -432,6 +437,7 @@ int main(int argc, char** argv) {
     if (!go_echo.empty()) servers.push_back({"go-echo", false, {go_echo}});
     servers.push_back({"weft-echo", false, {self, "--serve", "weft-echo"}});
     servers.push_back({"thread-echo", false, {self, "--serve", "thread-echo"}});
+    servers.push_back({"asio-echo", false, {self, "--serve", "asio-echo"}});
   }
   if (only != "echo") {
     if (!go_http.empty()) servers.push_back({"go-http", true, {go_http}});
