@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // proc.hpp — the one reader of /proc/self/maps's line count, for the stack pool's mapping
-// budget (runtime/stack/guard.cpp, count_mappings) and the kernel model's VMA count
+// budget (runtime/stack/stackvm.cpp, count_mappings) and the kernel model's VMA count
 // (runtime/kmodel/procfs.cpp, count_vmas).
 #pragma once
 

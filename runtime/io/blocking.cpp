@@ -41,7 +41,7 @@ void exit_blocking() noexcept {
   mp->pp = nullptr;
   p* np;
   {
-    std::lock_guard<spinlock> l(s->lock);
+    std::lock_guard<futex_mutex> l(s->lock);
     np = s->stopping.load() ? nullptr : pidle_get_locked(s);
   }
   if (np) {

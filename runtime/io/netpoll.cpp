@@ -77,7 +77,7 @@ constexpr std::uintptr_t kClosedResult = 1;  // waiter::result of one woken by n
 constexpr std::uint64_t kWakeTag = ~std::uint64_t{0};
 
 struct poll_desc {
-  spinlock lock;
+  futex_mutex lock;
   std::uint32_t seq = 0;      // bumped at every close through weft
   bool registered = false;
   bool rtoken = false, wtoken = false;
@@ -90,7 +90,7 @@ constexpr int kChunkSize = 1 << kChunkBits;
 constexpr int kChunks = 1024;  // descriptors below 2^20 (Linux's default fs.nr_open)
 constexpr int kMaxFd = kChunkSize * kChunks;
 
-void unlock_spin(void* l) noexcept { static_cast<spinlock*>(l)->unlock(); }
+void unlock_spin(void* l) noexcept { static_cast<futex_mutex*>(l)->unlock(); }
 
 }  // namespace
 
@@ -161,7 +161,7 @@ class netpoller {
       poll_desc* pd = find(fd);
       if (!pd) continue;
       const std::uint32_t ev = evs[i].events;
-      std::lock_guard<spinlock> l(pd->lock);
+      std::lock_guard<futex_mutex> l(pd->lock);
       if (pd->seq != seq || !pd->registered) continue;  // for a descriptor closed since
       const bool err = ev & (EPOLLERR | EPOLLHUP);
       if (err || (ev & (EPOLLIN | EPOLLRDHUP))) fire(pd->rw, pd->rtoken, out, got);
@@ -173,7 +173,7 @@ class netpoller {
 
   void open(int fd) {
     poll_desc& pd = desc(fd);
-    std::lock_guard<spinlock> l(pd.lock);
+    std::lock_guard<futex_mutex> l(pd.lock);
     register_locked(fd, pd);
   }
 
@@ -181,7 +181,7 @@ class netpoller {
     poll_desc& pd = desc(fd);
     if (level) {
       {
-        std::lock_guard<spinlock> l(pd.lock);
+        std::lock_guard<futex_mutex> l(pd.lock);
         if (pd.registered) pd.registered = still_registered_locked(fd, pd);
         register_locked(fd, pd);
         (write ? pd.wtoken : pd.rtoken) = false;  // poll(2) below tells the truth instead
@@ -219,7 +219,7 @@ class netpoller {
       if (sched* s = current_sched()) wakep(s);
     const bool woken = block(w, unlock_spin, &pd.lock, "fd wait", deadline_ns);
     {
-      std::lock_guard<spinlock> l(pd.lock);
+      std::lock_guard<futex_mutex> l(pd.lock);
       if (slot == &w) {  // the timer woke it: nobody else took it out
         slot = nullptr;
         nwait_.fetch_sub(1, std::memory_order_acq_rel);
@@ -233,7 +233,7 @@ class netpoller {
     if (fd < 0 || fd >= kMaxFd) return;
     poll_desc* pd = find(fd);
     if (!pd) return;
-    std::lock_guard<spinlock> l(pd->lock);
+    std::lock_guard<futex_mutex> l(pd->lock);
     ++pd->seq;
     pd->rtoken = pd->wtoken = false;
     if (pd->registered) {
@@ -395,7 +395,7 @@ bool netpoll_block(sched* s, m* mp) noexcept {
   // Run them here: take an idle P for them (Go's findRunnable after its blocking netpoll).
   p* pp = nullptr;
   {
-    std::lock_guard<spinlock> l(s->lock);
+    std::lock_guard<futex_mutex> l(s->lock);
     for (int i = 0; i < n; ++i) {
       if (gs[i]->locked_m) continue;
       cas_status(gs[i], gstatus::waiting, gstatus::runnable);

@@ -48,13 +48,13 @@ namespace {
 // One lock for every scheduler's list: a record may outlive its scheduler (a plain thread
 // blocked on a channel while the runtime is destroyed), and its destructor must be able to
 // find out under a lock that still exists.
-spinlock plain_wait_lock;
+futex_mutex plain_wait_lock;
 }  // namespace
 
 plain_wait::plain_wait(const waiter* wt) noexcept : s(current_sched()), w(wt) {
   if (!s) return;
   {
-    std::lock_guard<spinlock> l(plain_wait_lock);
+    std::lock_guard<futex_mutex> l(plain_wait_lock);
     next = s->plain_waits;
     if (next) next->prev = this;
     s->plain_waits = this;
@@ -64,7 +64,7 @@ plain_wait::plain_wait(const waiter* wt) noexcept : s(current_sched()), w(wt) {
 }
 
 plain_wait::~plain_wait() {
-  std::lock_guard<spinlock> l(plain_wait_lock);
+  std::lock_guard<futex_mutex> l(plain_wait_lock);
   if (!s) return;  // never registered, or its scheduler is gone (forget_plain_waits)
   if (prev) prev->next = next;
   else s->plain_waits = next;
@@ -73,7 +73,7 @@ plain_wait::~plain_wait() {
 }
 
 void forget_plain_waits(sched* s) noexcept {
-  std::lock_guard<spinlock> l(plain_wait_lock);
+  std::lock_guard<futex_mutex> l(plain_wait_lock);
   for (plain_wait* pw = s->plain_waits; pw; pw = pw->next) pw->s = nullptr;
   s->plain_waits = nullptr;
 }
@@ -116,7 +116,7 @@ __attribute__((no_sanitize("thread"))) std::uint64_t quiet_state(sched* s) noexc
   std::uint64_t state = 0;
   long known = 1;  // sysmon
   {
-    std::lock_guard<spinlock> l(s->lock);
+    std::lock_guard<futex_mutex> l(s->lock);
     if (s->mstarting != 0 || s->stopping.load(std::memory_order_acquire)) return 0;
     if (s->npidle.load(std::memory_order_acquire) != s->allp.size() || s->gq.size() != 0) return 0;
     for (auto& pp : s->allp) {
@@ -132,7 +132,7 @@ __attribute__((no_sanitize("thread"))) std::uint64_t quiet_state(sched* s) noexc
   }
   state = state * 31 + made_goroutines(s);
   {
-    std::lock_guard<spinlock> l(plain_wait_lock);
+    std::lock_guard<futex_mutex> l(plain_wait_lock);
     for (plain_wait* pw = s->plain_waits; pw; pw = pw->next)
       if (pw->w->claimed.load(std::memory_order_acquire) == 0) ++known;
     state = state * 31 + s->plain_gen;

@@ -93,7 +93,7 @@ struct note {
 
 // ---- the lock word ------------------------------------------------------------------------
 // A lock on one futex word: spins briefly, then sleeps (Drepper, "Futexes Are Tricky", mutex
-// #3: 0 free, 1 locked, 2 locked with sleepers).  Used by spinlock below and, on words inside
+// #3: 0 free, 1 locked, 2 locked with sleepers).  Used by futex_mutex below and, on words inside
 // user-visible objects, by runtime/sync.  Never held across a goroutine switch.
 inline void word_lock(std::atomic<std::uint32_t>& w) noexcept {
   std::uint32_t c = 0;
@@ -116,8 +116,9 @@ inline void word_unlock(std::atomic<std::uint32_t>& w) noexcept {
   if (w.exchange(0, std::memory_order_release) == 2) futex_wake(&w, 1);
 }
 
-// A small lock for the scheduler's own structures (a lock word as a BasicLockable).
-class spinlock {
+// A small lock for the scheduler's own structures: a futex-backed mutex on one word (word_lock above)
+// as a BasicLockable.  It spins briefly before it sleeps, but it is not a spinlock.
+class futex_mutex {
  public:
   void lock() noexcept { word_lock(state_); }
   void unlock() noexcept { word_unlock(state_); }

@@ -35,7 +35,7 @@ class gfree_global {
 
   // Moves `n` records in from `from`.
   void put(g* const* from, std::uint32_t n) noexcept {
-    std::lock_guard<spinlock> l(lock_);
+    std::lock_guard<futex_mutex> l(lock_);
     for (std::uint32_t i = 0; i < n; ++i) {
       if (!overflow_ && (n_ < cap_ || grow())) {
         recs_[n_++] = from[i];
@@ -48,7 +48,7 @@ class gfree_global {
   // Takes up to `max` of the last records put out into `to`, in the order they were put (the
   // last one at the end, where a LIFO user takes first); returns how many.
   std::uint32_t take(g** to, std::uint32_t max) noexcept {
-    std::lock_guard<spinlock> l(lock_);
+    std::lock_guard<futex_mutex> l(lock_);
     std::uint32_t n = 0;
     for (; n < max && overflow_; ++n) {
       to[n] = overflow_;
@@ -76,7 +76,7 @@ class gfree_global {
     return true;
   }
 
-  spinlock lock_;
+  futex_mutex lock_;
   g** recs_ = nullptr;
   std::size_t n_ = 0, cap_ = 0;
   g* overflow_ = nullptr;  // only while the array could not grow: it is taken from first

@@ -110,7 +110,7 @@ void wake_timer_sleeper(sched* s, std::int64_t when) noexcept {
   m* sleeper = nullptr;
   bool none;
   {
-    std::lock_guard<spinlock> l(s->lock);
+    std::lock_guard<futex_mutex> l(s->lock);
     none = s->timer_sleeper == nullptr;
     if (!none && s->timer_sleeper_deadline > when) {
       sleeper = s->timer_sleeper;

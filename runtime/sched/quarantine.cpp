@@ -26,7 +26,7 @@
 #include "runtime/diag/fatal.hpp"
 #include "runtime/sched/sched.hpp"
 #include "runtime/sched/grow.hpp"
-#include "runtime/stack/guard.hpp"
+#include "runtime/stack/stackvm.hpp"
 
 namespace weft::detail {
 namespace {
@@ -41,7 +41,7 @@ struct record {
 };
 
 struct ring {
-  spinlock lock;
+  futex_mutex lock;
   unsigned next = 0;
   std::uint64_t seq = 0;
   record recs[kQuarantineRecords];
@@ -92,7 +92,7 @@ bool quarantine_moved(sched* s, m* mp, g* gp, const stack& old, const stack& fre
   }
   stack evicted[2]{};
   {
-    std::lock_guard<spinlock> l(g_ring.lock);
+    std::lock_guard<futex_mutex> l(g_ring.lock);
     // The goroutine's own bound first: its oldest move goes.
     if (gp->quarantined >= kQuarantinePerGoroutine) {
       record* oldest = nullptr;
@@ -125,7 +125,7 @@ void quarantine_release(sched* s, m* mp, g* gp) noexcept {
     stack batch[kQuarantinePerGoroutine]{};
     unsigned n = 0;
     {
-      std::lock_guard<spinlock> l(g_ring.lock);
+      std::lock_guard<futex_mutex> l(g_ring.lock);
       for (record& r : g_ring.recs)
         if (r.owner == gp && n < kQuarantinePerGoroutine) batch[n++] = withdraw(r);
       if (n == 0) gp->quarantined = 0;  // (cannot happen: the count follows the records)
@@ -166,7 +166,7 @@ void quarantine_check_fault(std::uintptr_t addr) noexcept {
 }
 
 void quarantine_reset() noexcept {
-  std::lock_guard<spinlock> l(g_ring.lock);
+  std::lock_guard<futex_mutex> l(g_ring.lock);
   for (record& r : g_ring.recs) {
     r.valid.store(0, std::memory_order_release);
     r.old = {};

@@ -71,7 +71,7 @@ void scan_phase(sched* s, scan_kind kind) noexcept {
   // million records take 100-200 ms) stalled every spawn that needed a new record meanwhile.
   g* head;
   {
-    std::lock_guard<spinlock> l(s->allg_lock);
+    std::lock_guard<futex_mutex> l(s->allg_lock);
     head = s->allg;
   }
   for (g* gp = head; gp; gp = gp->all_link) shrink_one(s, gp);

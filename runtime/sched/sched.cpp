@@ -45,6 +45,7 @@
 #include "arch/cpu.hpp"
 #include "runtime/diag/fatal.hpp"
 #include "runtime/sched/signals.hpp"
+#include "runtime/sched/fastrand.hpp"
 #include "runtime/sched/poller.hpp"
 #include "runtime/sched/deadlock.hpp"
 #include "runtime/sched/dump.hpp"
@@ -77,13 +78,6 @@ thread_local m* tls_m = nullptr;
 std::atomic<sched*> g_current{nullptr};
 
 constexpr std::uint32_t kGlobalCheckEvery = 61;  // Go's schedtick%61 fairness check
-
-std::uint32_t fastrand(std::uint64_t& state) noexcept {
-  state ^= state << 13;
-  state ^= state >> 7;
-  state ^= state << 17;
-  return static_cast<std::uint32_t>(state);
-}
 
 // ---- global queue (sched.lock held) -----------------------------------------------------
 // Takes one G to run and moves up to a fair share more into pp's ring.
@@ -187,7 +181,7 @@ bool try_newm(sched* s, p* pp, bool spinning, std::system_error* err) noexcept {
     mp->s = s;
     mp->nextp = pp;
     mp->spinning = spinning;
-    std::lock_guard<spinlock> l(s->lock);
+    std::lock_guard<futex_mutex> l(s->lock);
     mp->id = s->allm.empty() ? 0 : s->allm.back()->id + 1;  // records come and go: not size()
     s->allm.push_back(std::move(owned));
     ++s->mstarting;  // stop() waits for it: the record is in allm before its thread exists
@@ -197,7 +191,7 @@ bool try_newm(sched* s, p* pp, bool spinning, std::system_error* err) noexcept {
   }
   try {
     std::thread t(m_main, mp);
-    std::lock_guard<spinlock> l(s->lock);  // stop() reads mp->thread under the lock
+    std::lock_guard<futex_mutex> l(s->lock);  // stop() reads mp->thread under the lock
     mp->thread = std::move(t);
     --s->mstarting;
     s->st.threads.fetch_add(1, std::memory_order_relaxed);
@@ -205,7 +199,7 @@ bool try_newm(sched* s, p* pp, bool spinning, std::system_error* err) noexcept {
   } catch (const std::exception& e) {  // std::system_error (EAGAIN), or std::bad_alloc
     const auto* se = dynamic_cast<const std::system_error*>(&e);
     *err = se ? *se : std::system_error(std::make_error_code(std::errc::not_enough_memory), e.what());
-    std::lock_guard<spinlock> l(s->lock);
+    std::lock_guard<futex_mutex> l(s->lock);
     --s->mstarting;
     auto it = std::find_if(s->allm.begin(), s->allm.end(), [mp](const std::unique_ptr<m>& x) { return x.get() == mp; });
     s->allm.erase(it);  // never ran: nobody else holds it
@@ -230,7 +224,7 @@ void newm(sched* s, p* pp, bool spinning) noexcept {
     write_stderr(buf, static_cast<unsigned long>(n));
   }
   if (spinning) s->nmspinning.fetch_sub(1, std::memory_order_release);
-  std::lock_guard<spinlock> l(s->lock);
+  std::lock_guard<futex_mutex> l(s->lock);
   pidle_put_locked(s, pp);
 }
 
@@ -250,7 +244,7 @@ void wake_wired(m* owner, p* pp, g* gp) noexcept {
 void startm(sched* s, p* pp, bool spinning) noexcept {
   m* mp;
   {
-    std::lock_guard<spinlock> l(s->lock);
+    std::lock_guard<futex_mutex> l(s->lock);
     if (!pp) {
       pp = pidle_get_locked(s);
       if (!pp) {
@@ -302,7 +296,7 @@ void handoffp(sched* s, p* pp) noexcept {
       return;
     }
   }
-  std::lock_guard<spinlock> l(s->lock);
+  std::lock_guard<futex_mutex> l(s->lock);
   pidle_put_locked(s, pp);
 }
 
@@ -343,7 +337,7 @@ __attribute__((noinline, cold)) static void runq_put_slow(sched* s, p* pp, g* gp
   g* batch[runq::kSize / 2 + 1];
   std::uint32_t n = pp->q.grab_for_overflow(batch, runq::kSize / 2);
   batch[n++] = gp;
-  std::lock_guard<spinlock> l(s->lock);
+  std::lock_guard<futex_mutex> l(s->lock);
   for (std::uint32_t i = 0; i < n; ++i) s->gq.push(batch[i]);
 }
 
@@ -399,7 +393,7 @@ void put_runnable(sched* s, p* pp, g* gp, bool next) noexcept {
     runq_put_inline(s, pp, gp, next);
     return;
   }
-  std::lock_guard<spinlock> l(s->lock);
+  std::lock_guard<futex_mutex> l(s->lock);
   s->gq.push(gp);
 }
 
@@ -450,7 +444,7 @@ static void reset_spinning(sched* s, m* mp) noexcept {
 static void stopm(sched* s, m* mp) noexcept {
   std::int64_t deadline = 0;
   {
-    std::lock_guard<spinlock> l(s->lock);
+    std::lock_guard<futex_mutex> l(s->lock);
     if (s->stopping.load(std::memory_order_acquire)) return;
     mp->park.clear();
     midle_put_locked(s, mp);
@@ -465,7 +459,7 @@ static void stopm(sched* s, m* mp) noexcept {
   s->coarse_now.store(monotonic_ns(), std::memory_order_relaxed);
   bool on_list;
   {
-    std::lock_guard<spinlock> l(s->lock);
+    std::lock_guard<futex_mutex> l(s->lock);
     if (s->timer_sleeper == mp) s->timer_sleeper = nullptr;
     on_list = midle_remove_locked(s, mp);
   }
@@ -496,7 +490,7 @@ static g* find_runnable(sched* s, m* mp, std::uint64_t& rnd) noexcept {
       } else {
         p* pp;
         {
-          std::lock_guard<spinlock> l(s->lock);
+          std::lock_guard<futex_mutex> l(s->lock);
           pp = pidle_get_locked(s);
         }
         if (!pp) {
@@ -511,12 +505,12 @@ static g* find_runnable(sched* s, m* mp, std::uint64_t& rnd) noexcept {
     run_due_timers(s);
 
     if (pp->schedtick.load(std::memory_order_relaxed) % kGlobalCheckEvery == 0 && s->gq.size() > 0) {
-      std::lock_guard<spinlock> l(s->lock);
+      std::lock_guard<futex_mutex> l(s->lock);
       if (g* gp = gq_get_locked(s, pp, 1)) return gp;
     }
     if (g* gp = runq_get(pp)) return gp;
     if (s->gq.size_acquire() > 0) {
-      std::lock_guard<spinlock> l(s->lock);
+      std::lock_guard<futex_mutex> l(s->lock);
       if (g* gp = gq_get_locked(s, pp, runq::kSize / 2)) return gp;
     }
 
@@ -530,7 +524,7 @@ static g* find_runnable(sched* s, m* mp, std::uint64_t& rnd) noexcept {
         s->nmspinning.fetch_add(1, std::memory_order_acq_rel);
       }
       for (int round = 0; round < 4; ++round) {
-        std::uint32_t start = fastrand(rnd) % procs;
+        std::uint32_t start = fastrand_n(rnd, procs);
         for (std::uint32_t i = 0; i < procs; ++i) {
           p* victim = s->allp[(start + i) % procs].get();
           if (victim == pp) continue;
@@ -541,7 +535,7 @@ static g* find_runnable(sched* s, m* mp, std::uint64_t& rnd) noexcept {
 
     // Nothing.  Give up the P, then look once more (see the essay) before sleeping.
     {
-      std::lock_guard<spinlock> l(s->lock);
+      std::lock_guard<futex_mutex> l(s->lock);
       if (s->stopping.load(std::memory_order_acquire)) return nullptr;
       if (s->gq.size() > 0) {
         if (g* gp = gq_get_locked(s, pp, runq::kSize / 2)) return gp;
@@ -563,7 +557,7 @@ static g* find_runnable(sched* s, m* mp, std::uint64_t& rnd) noexcept {
       if (work) {
         p* again;
         {
-          std::lock_guard<spinlock> l(s->lock);
+          std::lock_guard<futex_mutex> l(s->lock);
           again = pidle_get_locked(s);
         }
         if (again) {
@@ -741,7 +735,7 @@ sched::~sched() {
 
 void sched::start() {
   for (auto it = allp.rbegin(); it != allp.rend(); ++it) {
-    std::lock_guard<spinlock> l(lock);
+    std::lock_guard<futex_mutex> l(lock);
     pidle_put_locked(this, it->get());
   }
   coarse_now.store(monotonic_ns(), std::memory_order_relaxed);  // before any goroutine can park
@@ -758,7 +752,7 @@ void sched::start() {
   }
   p* pp = nullptr;
   if (!err.code()) {
-    std::lock_guard<spinlock> l(lock);
+    std::lock_guard<futex_mutex> l(lock);
     pp = pidle_get_locked(this);
   }
   if (!err.code()) try_newm(this, pp, false, &err);
@@ -854,7 +848,7 @@ bool sched::stop(bool abandoning) noexcept {
   for (;;) {
     bool starting;
     {
-      std::lock_guard<spinlock> l(lock);
+      std::lock_guard<futex_mutex> l(lock);
       for (auto& mp : allm) mp->park.wake();
       for (auto& mp : allm) {
         g* running = __atomic_load_n(&mp->curg, __ATOMIC_RELAXED);
@@ -931,7 +925,7 @@ g* reserve_goroutine(sched* s, m* mp) {
     }
     gp = new (mem) g();
     fiber_created(gp);
-    std::lock_guard<spinlock> l(s->allg_lock);
+    std::lock_guard<futex_mutex> l(s->allg_lock);
     gp->all_link = s->allg;
     s->allg = gp;
   }
@@ -1156,7 +1150,7 @@ void gosched_on(m* mp) noexcept {
 // would wait for the 61st schedule, i.e. 61 preemptions — 0.6 s — behind a busy goroutine.
 static void preempt_post(m* mp, g* gp, void*) noexcept {
   set_status(gp, gstatus::running, gstatus::runnable);
-  std::lock_guard<spinlock> l(mp->s->lock);
+  std::lock_guard<futex_mutex> l(mp->s->lock);
   mp->s->gq.push(gp);
 }
 
@@ -1213,7 +1207,7 @@ void ready(g* gp) noexcept {
     // Wired: goes straight back to its own M, with a P found for it.
     p* pp = nullptr;
     {
-      std::lock_guard<spinlock> l(s->lock);
+      std::lock_guard<futex_mutex> l(s->lock);
       pp = pidle_get_locked(s);
       if (!pp) {
         s->gq.push(gp);  // whichever M pops it hands its P over (start_locked_m)

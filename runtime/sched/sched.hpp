@@ -110,7 +110,7 @@ struct sched {
   std::vector<std::unique_ptr<m>> allm;   // guarded by lock
   int mstarting = 0;              // guarded by lock: Ms in allm whose std::thread is not stored yet
 
-  spinlock lock;                  // idle lists, global queue, allm, timer sleeper
+  futex_mutex lock;                  // idle lists, global queue, allm, timer sleeper
   global_queue gq;                // global run queue (runtime/sched/global_queue.hpp)
   p* pidle = nullptr;
   std::atomic<std::uint32_t> npidle{0};
@@ -122,7 +122,7 @@ struct sched {
 
   gfree_global gfree;             // dead Gs' records beyond the Ps' own (gfree.hpp)
 
-  spinlock allg_lock;             // every G ever made and not freed, for scans and dumps
+  futex_mutex allg_lock;             // every G ever made and not freed, for scans and dumps
   g* allg = nullptr;
 
   timer_heap timers;

@@ -64,7 +64,7 @@ bool retake(sched* s, std::int64_t now) noexcept {
       }
       if (now - pp->sm_when < kPreemptAfterNs) continue;
       {
-        std::lock_guard<spinlock> l(s->lock);  // keeps the M (and its curg) from going away
+        std::lock_guard<futex_mutex> l(s->lock);  // keeps the M (and its curg) from going away
         m* mp = __atomic_load_n(&pp->mp, __ATOMIC_ACQUIRE);
         g* gp = mp ? __atomic_load_n(&mp->curg, __ATOMIC_ACQUIRE) : nullptr;
         if (gp && !gp->preempt.load(std::memory_order_relaxed)) {

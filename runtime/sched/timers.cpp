@@ -9,7 +9,7 @@
 namespace weft::detail {
 
 bool timer_heap::add(timer* t) noexcept {
-  std::lock_guard<spinlock> l(lock_);
+  std::lock_guard<futex_mutex> l(lock_);
   t->index = static_cast<std::int32_t>(heap_.size());
   try {
     heap_.push_back(t);
@@ -23,7 +23,7 @@ bool timer_heap::add(timer* t) noexcept {
 }
 
 bool timer_heap::cancel(timer* t) noexcept {
-  std::lock_guard<spinlock> l(lock_);
+  std::lock_guard<futex_mutex> l(lock_);
   if (t->index < 0) return false;
   remove_at(static_cast<std::size_t>(t->index));
   publish();
@@ -32,7 +32,7 @@ bool timer_heap::cancel(timer* t) noexcept {
 
 int timer_heap::run_due(std::int64_t now) noexcept {
   if (next_when() > now) return 0;
-  std::lock_guard<spinlock> l(lock_);
+  std::lock_guard<futex_mutex> l(lock_);
   int n = 0;
   while (!heap_.empty() && heap_[0]->when <= now) {
     timer* t = heap_[0];

@@ -47,7 +47,7 @@ class timer_heap {
     count_.store(heap_.size(), std::memory_order_relaxed);
   }
 
-  spinlock lock_;
+  futex_mutex lock_;
   std::vector<timer*> heap_;
   std::atomic<std::int64_t> next_{kNever};
   std::atomic<std::size_t> count_{0};

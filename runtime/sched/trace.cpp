@@ -23,7 +23,7 @@ namespace weft::detail {
 __attribute__((no_sanitize("thread"))) sched_counts count_sched(sched* s) noexcept {
   sched_counts c;
   {
-    std::lock_guard<spinlock> l(s->allg_lock);
+    std::lock_guard<futex_mutex> l(s->allg_lock);
     for (g* gp = s->allg; gp; gp = gp->all_link) {
       switch (gp->status.load(std::memory_order_relaxed)) {
         case gstatus::running: ++c.running; break;
@@ -40,7 +40,7 @@ __attribute__((no_sanitize("thread"))) sched_counts count_sched(sched* s) noexce
   c.runq_global = s->gq.size();
   for (auto& pp : s->allp) c.runq_local += pp->q.size() + (pp->runnext.load(std::memory_order_relaxed) ? 1 : 0);
   m* const poller = netpoll_blocker(s);  // asleep in epoll_wait: idle too
-  std::lock_guard<spinlock> l(s->lock);
+  std::lock_guard<futex_mutex> l(s->lock);
   for (auto& mp : s->allm) {
     if (mp->on_idle_list || mp.get() == poller) ++c.ms_idle;
     else if (mp->spinning) ++c.ms_spinning;
@@ -96,7 +96,7 @@ __attribute__((no_sanitize("thread"))) void sched_trace(sched* s, std::int64_t s
                       pp->q.size());
     if (n > 0) write_stderr(line, static_cast<unsigned long>(std::min<int>(n, sizeof line - 1)));
   }
-  std::lock_guard<spinlock> l(s->lock);
+  std::lock_guard<futex_mutex> l(s->lock);
   for (auto& mp : s->allm) {
     g* gp = __atomic_load_n(&mp->curg, __ATOMIC_RELAXED);
     n = std::snprintf(line, sizeof line, "  M%u: p=%d curg=%lld spinning=%s idle=%s lockedg=%lld\n", mp->id,

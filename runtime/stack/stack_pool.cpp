@@ -75,7 +75,7 @@
 #include <utility>
 
 #include "runtime/diag/fatal.hpp"
-#include "runtime/stack/guard.hpp"
+#include "runtime/stack/stackvm.hpp"
 #include "runtime/stack/valgrind.hpp"
 #include "weft/errors.hpp"
 

@@ -25,6 +25,7 @@
 #include <functional>
 #include <memory>
 
+#include "runtime/sched/fastrand.hpp"
 #include "runtime/sync/chan_core.hpp"
 #include "weft/errors.hpp"
 #include "weft/runtime.hpp"
@@ -38,17 +39,15 @@ constexpr std::size_t kInlineCases = 8;
 
 thread_local std::uint64_t t_rand_state = 0;
 
-// xorshift64*; seeded per thread.  Only called before the select can block (a goroutine that
-// blocked may resume on another thread, whose thread_local the compiler might not reload).
+// Seeded per thread (runtime/sched/fastrand.hpp).  Only called before the select can block (a
+// goroutine that blocked may resume on another thread, whose thread_local the compiler might
+// not reload).
 std::uint32_t select_rand(std::uint32_t bound) noexcept {
   std::uint64_t s = t_rand_state;
   if (s == 0) s = (static_cast<std::uint64_t>(monotonic_ns()) ^ reinterpret_cast<std::uintptr_t>(&t_rand_state)) | 1;
-  s ^= s >> 12;
-  s ^= s << 25;
-  s ^= s >> 27;
+  const std::uint32_t r = fastrand_n(s, bound);
   t_rand_state = s;
-  std::uint32_t r = static_cast<std::uint32_t>((s * 0x2545F4914F6CDD1Dull) >> 32);
-  return static_cast<std::uint32_t>((std::uint64_t(r) * bound) >> 32);  // Lemire's range map
+  return r;
 }
 
 struct lock_set {

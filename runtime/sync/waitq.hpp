@@ -44,7 +44,7 @@ struct wait_node {
 };
 
 // ---- the lock word ------------------------------------------------------------------------
-// word_lock / word_unlock (runtime/sched/futex.hpp): the scheduler's spinlock, on a word that
+// word_lock / word_unlock (runtime/sched/futex.hpp): the scheduler's futex_mutex, on a word that
 // lives in a user-visible object.
 
 // block()'s unlock callback for a lone lock word.

@@ -18,10 +18,10 @@ bool snapshot(runtime_snapshot* out) {
   out->slots_carved = st.slots_carved;
   out->bytes_reserved = st.bytes_reserved;
   {
-    std::lock_guard<spinlock> l(s->lock);
+    std::lock_guard<futex_mutex> l(s->lock);
     out->m_records = s->allm.size();
   }
-  std::lock_guard<spinlock> l(s->allg_lock);
+  std::lock_guard<futex_mutex> l(s->allg_lock);
   out->g_waiting = 0;
   for (g* gp = s->allg; gp; gp = gp->all_link)
     if (gp->status.load(std::memory_order_acquire) == gstatus::waiting) ++out->g_waiting;

@@ -32,7 +32,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-#include "runtime/stack/guard.hpp"
+#include "runtime/stack/stackvm.hpp"
 #include "runtime/stack/stack_pool.hpp"
 #include "weft/errors.hpp"
 

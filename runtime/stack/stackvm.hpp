@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-// guard.hpp — the system calls behind stack slots: mapping arenas, moving the boundary between
+// stackvm.hpp — the system calls behind stack slots: mapping arenas, moving the boundary between
 // a slot's accessible stack and its inaccessible guard/reserve, giving pages back, and counting
 // the process's memory mappings against vm.max_map_count.
 //

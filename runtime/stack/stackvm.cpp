@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-#include "runtime/stack/guard.hpp"
+#include "runtime/stack/stackvm.hpp"
 
 #include <cerrno>
 #include <cstdio>
