@@ -74,6 +74,9 @@ void grow_by_copy(m* mp, std::size_t need) noexcept;
 // On g0, with gp suspended: moves gp's stack into a fresh slot of new_size bytes, adjusting
 // every pointer into the old stack (copystack).  Fatal if gp is pinned or memory runs out.
 void copy_stack(sched* s, m* mp, g* gp, std::size_t new_size) noexcept;
+// Moves gp (not running) into `fresh`, which the caller allocated: the copy of its used part
+// with every pointer into it adjusted (copystack.cpp).  Frees or quarantines the old stack.
+void move_stack(sched* s, m* mp, g* gp, const stack& fresh) noexcept;
 
 // On g0 (or the scanner), with gp not running: halves its stack — in place, or, with pure
 // copying (stack_reserve = 0) and no pin, by copying it into a smaller slot.
