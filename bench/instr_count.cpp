@@ -11,7 +11,9 @@
 //   yield        (default) a yield round trip between two goroutines: the loop of
 //                weft_bench_sched's BM_WeftYieldPingPong;
 //   spawn-join   weft::spawn of a goroutine that returns its argument, then join: the loop of
-//                BM_WeftSpawnJoin.
+//                BM_WeftSpawnJoin;
+//   chan         an unbuffered-channel round trip between two goroutines (a send each way):
+//                the loop of weft_pingpong_loop and weft-compare's chanpp.
 //
 // Instruction counts are repeatable on a loaded machine where times are not (BENCHMARKS.md).
 #include <atomic>
@@ -40,6 +42,20 @@ long spawn_joins(long n) {
   return sum;
 }
 
+long chan_round_trips(long n) {
+  weft::chan<long> ping, pong;
+  auto echo = weft::spawn([&] {
+    for (long i = 0; i < n; ++i) pong.send(*ping.recv());
+  });
+  long sum = 0;
+  for (long i = 0; i < n; ++i) {
+    ping.send(i);
+    sum += *pong.recv();
+  }
+  echo.join();
+  return sum;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -47,23 +63,25 @@ int main(int argc, char** argv) {
   const long n = argc > 1 ? std::strtol(argv[1], &end, 10) : 100000;
   const char* what = argc > 2 ? argv[2] : "yield";
   const bool spawn_join = std::strcmp(what, "spawn-join") == 0;
-  if (argc > 3 || (argc >= 2 && (*end != '\0' || n <= 0)) || (!spawn_join && std::strcmp(what, "yield") != 0)) {
+  const bool chan = std::strcmp(what, "chan") == 0;
+  if (argc > 3 || (argc >= 2 && (*end != '\0' || n <= 0)) ||
+      (!spawn_join && !chan && std::strcmp(what, "yield") != 0)) {
     std::fprintf(stderr,
                  "usage: weft_instr_count [N [WHAT]]  (N a positive integer, default 100000; WHAT yield "
-                 "(default) or spawn-join)\n");
+                 "(default), spawn-join or chan)\n");
     return 2;
   }
   weft::options o;
   o.procs = 1;
   long check = 0;
   weft::run([&] {
-    if (spawn_join) check = spawn_joins(n);
+    if (spawn_join || chan) check = spawn_join ? spawn_joins(n) : chan_round_trips(n);
     else yields(n);
   }, o);
-  if (spawn_join && check != n * (n - 1) / 2) {
-    std::fprintf(stderr, "weft_instr_count: spawn-join summed %ld, want %ld\n", check, n * (n - 1) / 2);
+  if ((spawn_join || chan) && check != n * (n - 1) / 2) {
+    std::fprintf(stderr, "weft_instr_count: %s summed %ld, want %ld\n", what, check, n * (n - 1) / 2);
     return 1;
   }
-  std::printf("%ld %s\n", n, spawn_join ? "spawn+joins" : "yield round trips");
+  std::printf("%ld %s\n", n, spawn_join ? "spawn+joins" : chan ? "channel round trips" : "yield round trips");
   return 0;
 }
