@@ -3,7 +3,7 @@
 //
 // States, by ownership.  Changes go through set_status/cas_status, which check the transition,
 // except five plain stores, each where nobody else can hold the record: a record's first
-// state and its last (sched.cpp: dead when made, runnable at spawn, dead at exit), and the
+// state and its last (goroutine.cpp: dead when made, runnable at spawn, dead at exit), and the
 // scanner's and the dump's return to waiting (scan.cpp, dump.cpp) after their own CAS took it.
 //
 //   idle      just made: owned by the spawner until it first enters a run queue.

@@ -13,9 +13,13 @@
 // goroutine holds a pin (g::pins) while it waits; a pinned stack may still be shrunk in place,
 // which moves nothing.
 #include <mutex>
+#include <utility>
 
 #include "runtime/sched/deadlock.hpp"
+#include "runtime/sched/queues.hpp"
 #include "runtime/sched/sched.hpp"
+#include "runtime/sched/switch.hpp"
+#include "runtime/sched/threads.hpp"
 #include "weft/runtime.hpp"
 
 namespace weft::detail {
@@ -159,5 +163,59 @@ void completion::wait() noexcept {
   if (!state_.compare_exchange_strong(expected, reinterpret_cast<std::uintptr_t>(&w), std::memory_order_acq_rel)) return;
   w.thread_note.sleep();
 }
+
+
+// ---- park and ready ------------------------------------------------------------------------
+
+struct park_req {
+  park_commit commit;
+  void* arg;
+};
+
+static void park_post(m* mp, g* gp, void* arg) noexcept {
+  auto* r = static_cast<park_req*>(arg);
+  park_commit commit = r->commit;
+  void* carg = r->arg;
+  set_status(gp, gstatus::running, gstatus::waiting);
+  if (commit && !commit(gp, carg)) {
+    // The event already happened: run it again soon.
+    cas_status(gp, gstatus::waiting, gstatus::runnable);
+    if (mp->lockedg == gp) hand_wired(mp, std::exchange(mp->pp, nullptr), gp);
+    else put_runnable_inline(mp->s, mp->pp, gp, true);
+  }
+}
+
+void park(park_commit commit, void* arg, const char* reason) noexcept {
+  m* mp = current_m();
+  g* gp = mp->curg;
+  gp->wait_reason = reason;
+  gp->wait_since = mp->s->coarse_now.load(std::memory_order_relaxed);
+  park_req r{commit, arg};
+  if (mp->lockedg) switch_to(mp, nullptr, park_post, &r);
+  else switch_away(mp, park_post, &r);
+}
+
+void ready(g* gp) noexcept {
+  sched* s = current_sched();
+  cas_status(gp, gstatus::waiting, gstatus::runnable);
+  if (m* owner = gp->locked_m) {
+    // Wired: goes straight back to its own M, with a P found for it.
+    p* pp = nullptr;
+    {
+      std::lock_guard<futex_mutex> l(s->lock);
+      pp = pidle_get_locked(s);
+      if (!pp) {
+        s->gq.push(gp);  // whichever M pops it hands its P over (start_locked_m)
+        return;
+      }
+    }
+    wake_wired(owner, pp, gp);
+    return;
+  }
+  m* mp = current_m();
+  put_runnable_inline(s, mp && mp->s == s ? mp->pp : nullptr, gp, true);
+  wakep(s);
+}
+
 
 }  // namespace weft::detail

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // sched.hpp — the scheduler's internal interface: Ms, Ps, the runtime instance, parking.
 //
-// See sched.cpp for the design essay (the scheduling loop, the spinning protocol, handoff).
+// See schedule.cpp for the design essay (the scheduling loop, the spinning protocol, handoff).
 #pragma once
 
 #include <atomic>
@@ -221,7 +221,6 @@ p* pidle_get_locked(sched* s) noexcept;          // an idle P, or nullptr; sched
 void acquirep(m* mp, p* pp) noexcept;             // mp takes pp and runs with it
 void handoffp(sched* s, p* pp) noexcept;
 void runq_put(sched* s, p* pp, g* gp, bool next) noexcept;
-g* runq_get(p* pp) noexcept;
 // Puts a runnable gp on pp's run queue (in runnext if `next`), or, without a P, on the global
 // queue.
 void put_runnable(sched* s, p* pp, g* gp, bool next) noexcept;

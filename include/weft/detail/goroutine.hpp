@@ -43,7 +43,7 @@ struct after_exit {
 // goroutine's own record (in_place): no heap allocation, and it sits beside the fields the
 // scheduler reads when the goroutine first runs.  A big one (or an over-aligned one) lives on
 // the heap.  (Not on the goroutine's stack, where Go copies a new goroutine's arguments: weft
-// picks the stack a goroutine runs on only at its first run, runtime/sched/sched.cpp.)
+// picks the stack a goroutine runs on only at its first run, runtime/sched/goroutine.cpp.)
 struct WEFT_API closure {
   bool in_place = false;  // set by the runtime: destroyed, not deleted
   virtual ~closure() = default;
