@@ -10,6 +10,7 @@
 #include "runtime/diag/fatal.hpp"
 #include "runtime/sched/signals.hpp"
 #include "runtime/diag/sigpipe.hpp"
+#include "runtime/sched/pin.hpp"
 #include "runtime/sched/poller.hpp"
 #include "runtime/sched/sched.hpp"
 #include "runtime/sched/switch.hpp"
@@ -72,39 +73,14 @@ void heap_free(void* p) noexcept {
 
 namespace {
 
-// Whether any aligned word of [data, data + len) holds an address in [lo, hi).  Every word
-// counts, whatever its type: an integer that happens to look like such an address pins the
-// parent for nothing.  Only the captures are scanned (closure::bytes), not the closure's own
-// header, whose padding holds whatever the record held before.
-inline bool points_into(const void* data, std::size_t len, std::uintptr_t lo, std::uintptr_t hi) noexcept {
-  const auto addr = reinterpret_cast<std::uintptr_t>(data);
-  const std::uintptr_t first = (addr + 7) & ~std::uintptr_t{7}, end = addr + len, span = hi - lo;
-  vg::make_defined(data, len);  // memcheck: the captures' padding is read on purpose
-  bool hit = false;
-  for (std::uintptr_t w = first; w + 8 <= end; w += 8) {
-    std::uintptr_t v;
-    __builtin_memcpy(&v, reinterpret_cast<const void*>(w), sizeof v);
-    hit |= v - lo < span;
-  }
-  return hit;
-}
-
 // Starts gp, reserved by reserve_goroutine, with closure c (in gp->body or on the heap).
 std::uint64_t launch(sched* s, m* mp, g* gp, closure* c) noexcept {
   // Automatic pin (DESIGN §3): a closure holding an address in the spawning goroutine's stack
   // (go([&] { ... }), a pointer to a local) pins that stack until the child has run and its
   // closure — captures included, whose destructors may still write there — is destroyed
   // (goroutine_entry unpins).  Only the current stack counts: older segments of a segmented
-  // stack never move.  The pin is recorded in the child's G, not in a wrapper around the
-  // closure, which would cost a heap allocation per spawn.
-  g* pin = nullptr;
-  if (g* parent = mp ? mp->curg : nullptr) {
-    auto [data, len] = c->bytes();
-    if (points_into(data, len, parent->stk.slot_lo, parent->stk.hi)) {
-      pin = parent;
-      pin->pins.fetch_add(1, std::memory_order_relaxed);
-    }
-  }
+  // stack never move.  The pin is recorded in the child's G (pin.hpp).
+  g* pin = pin_parent_if_captured(mp ? mp->curg : nullptr, c);
   return launch_goroutine(s, mp, gp, c, pin);
 }
 

@@ -27,6 +27,7 @@
 
 #include "runtime/diag/fatal.hpp"
 #include "runtime/sched/grow.hpp"
+#include "runtime/sched/pin.hpp"
 #include "runtime/sched/quarantine.hpp"
 #include "runtime/sched/sched.hpp"
 #include "runtime/sched/switch.hpp"
@@ -177,7 +178,7 @@ void move_stack(sched* s, m* mp, g* gp, const stack& fresh) noexcept {
 }
 
 void copy_stack(sched* s, m* mp, g* gp, std::size_t new_size) noexcept {
-  if (gp->pins.load(std::memory_order_acquire) != 0)
+  if (pinned(gp))
     fatal("goroutine %llu needs a %zu-byte stack but its %zu-byte slot is full and the stack is pinned "
           "(%u pins: a weft::stack_pin, a weft sync object on its stack, or a go([&]...) child still "
           "running), so it cannot be copied.  Raise WEFT_STACK_RESERVE (options::stack_reserve) to at "

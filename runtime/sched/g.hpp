@@ -71,7 +71,7 @@ struct alignas(64) g {
   g* sched_link = nullptr;         // run queue / free list link
   thread_state tls;
   m* locked_m = nullptr;           // lock_thread: the M it is wired to
-  g* pinned_parent = nullptr;      // whose stack fn points into (api.cpp, launch); unpinned at exit
+  g* pinned_parent = nullptr;      // whose stack fn points into (pin.hpp); unpinned at exit
   stack* spare = nullptr;          // split stacks: the last segment left, kept for the next link
   std::atomic<bool> preempt{false};        // sysmon asked it to yield
   std::uint32_t lock_depth = 0;

@@ -14,6 +14,7 @@
 
 #include "runtime/diag/fatal.hpp"
 #include "runtime/sched/grow.hpp"
+#include "runtime/sched/pin.hpp"
 #include "runtime/sched/quarantine.hpp"
 #include "runtime/sched/queues.hpp"
 #include "runtime/sched/switch.hpp"
@@ -246,12 +247,7 @@ void goroutine_entry(boost::context::detail::transfer_t) noexcept {
   }
   destroy_closure(c);
   gp->fn = nullptr;
-  if (g* parent = std::exchange(gp->pinned_parent, nullptr)) {
-    // (A parent that exited first left its children dangling references: a bug the id check
-    // keeps from unpinning whoever reuses its record.)
-    if (__atomic_load_n(&parent->id, __ATOMIC_RELAXED) == gp->pinned_parent_id)
-      parent->pins.fetch_sub(1, std::memory_order_release);
-  }
+  release_parent_pin(gp);
   // Its moved-from stacks go back before its joiner is woken, so that weft::stats counts none
   // of them once join returns (grow_test.cpp's AGoroutineKeepsAtMostSixteenMovedFromRanges...:
   // given back in gdead_post, on 2 Ps they were still counted now and then).  Nothing from

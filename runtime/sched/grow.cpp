@@ -47,6 +47,7 @@
 // A stack that outgrew its reserve keeps its bigger slot while it shrinks: address space, not
 // memory.
 #include "runtime/sched/grow.hpp"
+#include "runtime/sched/pin.hpp"
 
 #include <bit>
 #include <cstring>
@@ -195,7 +196,7 @@ void shrink_stack(sched* s, m* mp, g* gp, std::size_t new_size) noexcept {
   // Copy only in pure copying mode (reserve 0, Go's rule): with a reserve, halving releases
   // pages in place, so that copies stay limited to growth past the slot.
   const stack_config& cfg = s->stacks.config();
-  bool in_place = gp->pins.load(std::memory_order_acquire) != 0 || cfg.reserve != 0 ||
+  bool in_place = pinned(gp) || cfg.reserve != 0 ||
                   s->opts.strategy == stack_strategy::segmented;
   if (!in_place) {
     try {
@@ -273,13 +274,6 @@ void ensure_stack_slow(std::size_t bytes) {
   }
   yield_while_preempted(mp, gp);
   publish_limit(gp);
-}
-
-void pin_current(int delta) noexcept {
-  g* gp = current_g();
-  if (!gp) return;
-  if (delta > 0) gp->pins.fetch_add(1, std::memory_order_relaxed);
-  else gp->pins.fetch_sub(1, std::memory_order_relaxed);
 }
 
 }  // namespace weft::detail

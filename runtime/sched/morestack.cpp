@@ -33,6 +33,7 @@
 #include "runtime/sched/sched.hpp"
 #include "runtime/sched/switch.hpp"
 #include "runtime/sched/grow.hpp"
+#include "runtime/sched/pin.hpp"
 
 namespace weft::detail {
 
@@ -163,7 +164,7 @@ extern "C" std::uintptr_t weft_morestack(weft::arch::morestack_frame* f) noexcep
   require_stack_max(mp, gp, need + (gp->seg ? gp->seg->below : 0));
   if (grow_in_place(s, gp, need)) return 0;
   if (s->opts.strategy == stack_strategy::in_place) fatal_past_reserve_on_g0(mp, need, "at a -fsplit-stack prologue");
-  if (gp->pins.load(std::memory_order_acquire) != 0) {
+  if (pinned(gp)) {
     // Pinned past its slot: the frames stay where they are and the body runs on a segment
     // as big as the copy would have been.
     return link_segment(mp, gp, f, std::max(segment_size(f), need));
@@ -192,7 +193,7 @@ extern "C" void weft_morestack_alloca(std::size_t size, std::uintptr_t sp) noexc
     if (grow_in_place(s, gp, need)) continue;
     if (s->opts.strategy == stack_strategy::in_place)
       fatal_past_reserve_on_g0(mp, need, "for a block of dynamic stack (alloca, a VLA)");
-    if (s->opts.strategy == stack_strategy::segmented || gp->pins.load(std::memory_order_acquire) != 0) {
+    if (s->opts.strategy == stack_strategy::segmented || pinned(gp)) {
       struct req {
         std::size_t size, need;
       } r{size, need};

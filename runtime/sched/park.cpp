@@ -16,6 +16,7 @@
 #include <utility>
 
 #include "runtime/sched/deadlock.hpp"
+#include "runtime/sched/pin.hpp"
 #include "runtime/sched/queues.hpp"
 #include "runtime/sched/sched.hpp"
 #include "runtime/sched/switch.hpp"
@@ -103,10 +104,10 @@ bool block(waiter& w, void (*unlock)(void*) noexcept, void* arg, const char* rea
   tw.t.fire = timed_fire;
   tw.w = &w;
   block_req r{unlock, arg, deadline_ns ? &tw : nullptr, s};
-  gp->pins.fetch_add(1, std::memory_order_relaxed);
+  pin(gp);
   park(block_commit, &r, reason);
   if (deadline_ns) s->timers.cancel(&tw.t);
-  gp->pins.fetch_sub(1, std::memory_order_relaxed);
+  unpin(gp);
   return !tw.fired;
 }
 
@@ -153,9 +154,9 @@ void completion::wait() noexcept {
   waiter w;
   if (w.gp) {
     completion_wait c{&state_, &w};
-    w.gp->pins.fetch_add(1, std::memory_order_relaxed);
+    pin(w.gp);
     park(completion_commit, &c, "join");
-    w.gp->pins.fetch_sub(1, std::memory_order_relaxed);
+    unpin(w.gp);
     return;
   }
   plain_wait pw(&w);  // for the deadlock check
