@@ -93,10 +93,11 @@ struct out_buf {
 };
 
 // Whether pc lies in one of the runtime's switch functions (switch_to, switch_away,
-// switch_to_new...), which a parked goroutine's frames start with in a varying number
-// (inlined or not, by optimisation level and path): they say nothing about the goroutine and
-// would split identical stacks into kinds, so the walk drops them.  Decided by name, once per
-// address, in a small table.
+// switch_to_new...) or in park itself, which a parked goroutine's frames start with in a
+// varying number (inlined or not, by optimisation level and path; the direct park leaves
+// park's frame by a tail call, the park through g0 does not): they say nothing about the
+// goroutine and would split identical stacks into kinds, so the walk drops them.  Decided by
+// name, once per address, in a small table.
 bool in_switch_code(std::uintptr_t pc) noexcept {
   struct entry {
     std::atomic<std::uintptr_t> pc{0};
@@ -107,7 +108,8 @@ bool in_switch_code(std::uintptr_t pc) noexcept {
   if (e.pc.load(std::memory_order_acquire) == pc) return e.is_switch.load(std::memory_order_relaxed) != 0;
   symbol sy;
   const bool yes = symbolize(pc - 1, &sy) && std::strncmp(sy.name, "_ZN4weft6detail", 15) == 0 &&
-                   (std::strstr(sy.name, "switch_") != nullptr || std::strstr(sy.name, "6switch") != nullptr);
+                   (std::strstr(sy.name, "switch_") != nullptr || std::strstr(sy.name, "6switch") != nullptr ||
+                    std::strncmp(sy.name, "_ZN4weft6detail4parkE", 21) == 0 || std::strstr(sy.name, "11park_direct") != nullptr);
   e.is_switch.store(yes ? 1 : 0, std::memory_order_relaxed);
   e.pc.store(pc, std::memory_order_release);
   return yes;

@@ -39,7 +39,10 @@ struct m;
 struct segment;
 using boost::context::detail::fcontext_t;
 
-enum class gstatus : std::uint32_t { idle, runnable, running, waiting, syscall, dead, scanning };
+// `parking`: a goroutine that has committed to wait (its waiter is published, its lock
+// released) but whose context is not saved yet: it is between its park and the switch that
+// saves it (park.cpp, the direct park).  The switch stores `waiting` once it has saved.
+enum class gstatus : std::uint32_t { idle, runnable, running, waiting, syscall, dead, scanning, parking };
 
 const char* status_name(gstatus s) noexcept;
 
@@ -119,13 +122,15 @@ inline void set_status(g* gp, gstatus from, gstatus to) noexcept {
   gp->status.store(to, std::memory_order_release);
 }
 
+// Out of line (goroutine.cpp): cas_status found gp held — being scanned (waiting → scanning →
+// waiting) or still parking (parking → waiting, once its switch has saved it) — and waits
+// that out, or found it in a state the change may not start from (a fatal error).
+void cas_status_slow(g* gp, gstatus from, gstatus to, gstatus cur) noexcept;
+
 inline void cas_status(g* gp, gstatus from, gstatus to) noexcept {
   gstatus cur = from;
-  // A G under scan (waiting → scanning → waiting) is briefly held by the scanner: wait.
-  while (!gp->status.compare_exchange_weak(cur, to, std::memory_order_acq_rel)) {
-    if (cur != gstatus::scanning || from != gstatus::waiting) bad_status(gp, from, to, cur);
-    cur = from;
-  }
+  if (__builtin_expect(!gp->status.compare_exchange_strong(cur, to, std::memory_order_acq_rel), 0))
+    cas_status_slow(gp, from, to, cur);
 }
 
 }  // namespace weft::detail

@@ -12,6 +12,10 @@
 #include <mutex>
 #include <new>
 
+#include <sched.h>
+
+#include "arch/cpu.hpp"
+
 #include "runtime/diag/fatal.hpp"
 #include "runtime/sched/grow.hpp"
 #include "runtime/sched/pin.hpp"
@@ -31,6 +35,7 @@ const char* status_name(gstatus st) noexcept {
     case gstatus::syscall: return "blocking call";
     case gstatus::dead: return "dead";
     case gstatus::scanning: return "being scanned";
+    case gstatus::parking: return "parking";
   }
   return "?";
 }
@@ -38,6 +43,19 @@ const char* status_name(gstatus st) noexcept {
 void bad_status(g* gp, gstatus from, gstatus to, gstatus cur) noexcept {
   fatal("goroutine %llu: bad status change %s -> %s (it is %s)", (unsigned long long)gp->id, status_name(from),
         status_name(to), status_name(cur));
+}
+
+void cas_status_slow(g* gp, gstatus from, gstatus to, gstatus cur) noexcept {
+  // Both holds are short: a scan of one stack, or the few dozen instructions between a park's
+  // commit and its saved context — unless the holder's thread was preempted meanwhile, when
+  // spinning would only burn this CPU: then yield it.
+  for (unsigned spins = 0;; ++spins) {
+    if (from != gstatus::waiting || (cur != gstatus::scanning && cur != gstatus::parking)) bad_status(gp, from, to, cur);
+    if (spins < 1024) arch::cpu_relax();
+    else ::sched_yield();
+    cur = from;
+    if (gp->status.compare_exchange_weak(cur, to, std::memory_order_acq_rel)) return;
+  }
 }
 
 // ---- goroutine counts -------------------------------------------------------------------

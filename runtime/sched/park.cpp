@@ -186,14 +186,48 @@ static void park_post(m* mp, g* gp, void* arg) noexcept {
   }
 }
 
+#if WEFT_DIRECT_SWITCH
+// The direct park: commit on the parking goroutine's own stack, then switch straight to the
+// next G of its P, storing `waiting` once the context is saved (switch_direct_parked).  From the
+// commit on, a waker may find the goroutine `parking`; ready() waits until it is `waiting`
+// (cas_status_slow), a few dozen instructions.  Against the park through switch_to (below),
+// this saves the ontop call, on_switch and the post action on the far side.  A commit that
+// finds the event already happened returns false: the goroutine then keeps running (nobody
+// can wake it: it registered nothing), and `next` goes back where it came from, first in line.
+static void park_direct(m* mp, g* gp, p* pp, g* next, park_commit commit, void* arg) noexcept {
+  set_status(gp, gstatus::running, gstatus::parking);
+  if (commit && !commit(gp, arg)) {
+    set_status(gp, gstatus::parking, gstatus::running);
+    runq_put_inline(mp->s, pp, next, true);
+    return;
+  }
+  claim_g(pp, next);
+  switch_direct_parked(mp, gp, next);
+}
+#endif
+
 void park(park_commit commit, void* arg, const char* reason) noexcept {
   m* mp = current_m();
   g* gp = mp->curg;
   gp->wait_reason = reason;
   gp->wait_since = mp->s->coarse_now.load(std::memory_order_relaxed);
   park_req r{commit, arg};
-  if (mp->lockedg) switch_to(mp, nullptr, park_post, &r);
-  else switch_away(mp, park_post, &r);
+  if (mp->lockedg) {
+    switch_to(mp, nullptr, park_post, &r);
+    return;
+  }
+#if WEFT_DIRECT_SWITCH
+  p* pp = mp->pp;
+  if (may_switch_direct(mp, pp, mp->s)) {
+    if (g* next = runq_get(pp)) {
+      if (__builtin_expect(next->locked_m == nullptr, 1)) return park_direct(mp, gp, pp, next, commit, arg);
+      runq_put(mp->s, pp, next, true);  // wired to another M: g0 hands it over
+      switch_to(mp, nullptr, park_post, &r);
+      return;
+    }
+  }
+#endif
+  switch_away(mp, park_post, &r);
 }
 
 void ready(g* gp) noexcept {

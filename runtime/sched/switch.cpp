@@ -229,7 +229,7 @@ void switch_to(m* mp, g* to, post_action post, void* arg) noexcept {
 }
 
 #if WEFT_DIRECT_SWITCH
-static inline __attribute__((always_inline)) void switch_direct_to_started(m* mp, g* from, g* to) noexcept {
+static inline __attribute__((always_inline)) void switch_direct_to_started(m* mp, g* from, g* to, gstatus after) noexcept {
   WEFT_PREFAULT_HEADROOM(from);
   // The work on_switch would do on the far side, done here before the jump: `from` needs no
   // post action beyond its status, which the assembly stores once the context is saved.
@@ -241,20 +241,26 @@ static inline __attribute__((always_inline)) void switch_direct_to_started(m* mp
   __atomic_store_n(&mp->curg, to, __ATOMIC_RELEASE);  // sysmon reads it
   static_assert(sizeof(std::atomic<gstatus>) == sizeof(std::uint32_t) && std::atomic<gstatus>::is_always_lock_free);
   weft_switch_x86_64(&from->ctx, reinterpret_cast<std::uint32_t*>(&from->status),
-                     static_cast<std::uint32_t>(gstatus::runnable), to->ctx);
+                     static_cast<std::uint32_t>(after), to->ctx);
 }
 
 // A first run: its context is made first.  Apart, and entered by a tail call, so that the
 // common case saves no more registers than it did before first runs existed (a call on its
 // path cost every yield instructions: BENCHMARKS.md, "Architecture (issue 17)").
-__attribute__((noinline)) static void switch_direct_to_new(m* mp, g* from, g* to) noexcept {
+__attribute__((noinline)) static void switch_direct_to_new(m* mp, g* from, g* to, gstatus after) noexcept {
   start_context(mp, to);
-  switch_direct_to_started(mp, from, to);
+  switch_direct_to_started(mp, from, to, after);
 }
 
+// Two entry points, each with its status a constant: a parameter cost every yield a register.
 void switch_direct(m* mp, g* from, g* to) noexcept {
-  if (__builtin_expect(!to->ctx, 0)) return switch_direct_to_new(mp, from, to);
-  switch_direct_to_started(mp, from, to);
+  if (__builtin_expect(!to->ctx, 0)) return switch_direct_to_new(mp, from, to, gstatus::runnable);
+  switch_direct_to_started(mp, from, to, gstatus::runnable);
+}
+
+void switch_direct_parked(m* mp, g* from, g* to) noexcept {
+  if (__builtin_expect(!to->ctx, 0)) return switch_direct_to_new(mp, from, to, gstatus::waiting);
+  switch_direct_to_started(mp, from, to, gstatus::waiting);
 }
 #endif
 

@@ -34,12 +34,15 @@ void switch_to(m* mp, g* to, post_action post, void* arg) noexcept;
 // status) straight to `to` (taken from a queue and set running by the caller), with no post
 // action.  `from`'s status becomes `runnable` only once its context is saved (the assembly
 // stores it last), so an M that takes `from` from a queue meanwhile must wait for that
-// (wait_switched_out, queues.hpp) before resuming it.  Half the work of switch_to: no ontop
-// call, no on_switch, no post-switch action.  Built on x86_64 without AddressSanitizer (whose
-// fiber hooks need a call on the far side of every switch); elsewhere gosched uses switch_to.
+// (wait_switched_out, queues.hpp) before resuming it.  A park uses switch_direct_parked,
+// which stores `waiting`: its goroutine is `parking` until then, and ready() waits that out
+// (cas_status_slow).  Half the work of switch_to: no ontop call, no on_switch, no post-switch
+// action.  Built on x86_64 without AddressSanitizer (whose fiber hooks need a call on the far
+// side of every switch); elsewhere gosched and park use switch_to.
 #if defined(__x86_64__) && defined(__ELF__) && !defined(WEFT_SANITIZE_ADDRESS)
 #define WEFT_DIRECT_SWITCH 1
 void switch_direct(m* mp, g* from, g* to) noexcept;
+void switch_direct_parked(m* mp, g* from, g* to) noexcept;  // stores `waiting` instead
 #else
 #define WEFT_DIRECT_SWITCH 0
 #endif

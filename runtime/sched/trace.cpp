@@ -26,7 +26,8 @@ __attribute__((no_sanitize("thread"))) sched_counts count_sched(sched* s) noexce
     std::lock_guard<futex_mutex> l(s->allg_lock);
     for (g* gp = s->allg; gp; gp = gp->all_link) {
       switch (gp->status.load(std::memory_order_relaxed)) {
-        case gstatus::running: ++c.running; break;
+        case gstatus::running:
+        case gstatus::parking: ++c.running; break;
         case gstatus::idle:
         case gstatus::runnable: ++c.runnable; break;
         case gstatus::waiting:

@@ -33,6 +33,9 @@ fail=0
 
 # Starts the program with the given environment and waits for its "ready" line.
 start() {
+  # Emptied first, here: the background job's own redirection truncates it only once that job
+  # runs, and the loop below could meanwhile find the previous run's "ready".
+  : >"$out"
   env "$@" "$prog" >"$out" 2>&1 &
   pid=$!
   for _ in $(seq 100); do
