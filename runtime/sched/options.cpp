@@ -2,7 +2,9 @@
 // options.cpp — reading and checking a runtime's configuration.
 //
 // Every rejection names the variable (or field), the value given and what is allowed, so a
-// user who mistyped WEFT_STACK_MIN=3000 learns from one message what to write instead.
+// user who mistyped WEFT_STACK_MIN=3000 learns from one message what to write instead.  The
+// rules for stack sizes are the stack pool's (runtime/stack/stack_config.hpp, stack_rules),
+// written once there; this file says them in terms of the options (0 or unset: the default).
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -14,17 +16,16 @@
 #include <sched.h>
 #include <unistd.h>
 
+#include "runtime/stack/stack_config.hpp"
 #include "weft/errors.hpp"
 #include "weft/options.hpp"
 
 namespace weft {
 namespace {
 
-constexpr std::size_t kPage = 4096;
-constexpr unsigned kMaxProcs = 1024;
-constexpr std::size_t kMaxStack = std::size_t{1} << 40;
+namespace stack_rules = detail::stack_rules;
 
-bool is_pow2(std::size_t v) { return v != 0 && (v & (v - 1)) == 0; }
+constexpr unsigned kMaxProcs = 1024;
 
 std::string size_text(std::size_t v) {
   if (v >= (std::size_t{1} << 40) && v % (std::size_t{1} << 40) == 0) return std::to_string(v >> 40) + "T";
@@ -137,9 +138,8 @@ namespace {
 // README's table states it ("; " between parts; tests/build/options_readme.py checks the
 // README against these rows), whether an empty value is read (as off) or ignored, what it
 // accepts (the rejection message's words), and its reader.  from_env walks the rows in order;
-// the readers and validate() share the range rules below (size_ok, the name tables).
-
-bool size_ok(std::size_t v) { return is_pow2(v) && v >= kPage && v <= kMaxStack; }
+// the readers and validate() share the size rules (stack_rules, runtime/stack/stack_config.hpp)
+// and the name tables below.
 
 constexpr std::pair<std::string_view, stack_strategy> kStrategies[] = {
     {"in_place", stack_strategy::in_place}, {"copy", stack_strategy::copy}, {"segmented", stack_strategy::segmented}};
@@ -172,11 +172,11 @@ struct option_spec {
   void (*read)(const option_spec& row, const char* text, options& o);
 };
 
-constexpr const char* kStackAllowed = "a power of two from 4K to 1T, in bytes or with a K, M, G or T suffix";
-
-std::size_t read_stack_size(const option_spec& row, const char* v) {
-  const std::size_t n = parse_size(row.variable, v, row.allowed);
-  if (!size_ok(n)) reject(row.variable, v, row.allowed);
+// A size variable's value, which `ok` (a rule of stack_rules, whose words are row.allowed) accepts.
+std::size_t read_size(const option_spec& row, const char* v, bool (*ok)(std::size_t) noexcept) {
+  const std::string allowed = std::string(row.allowed) + ", in bytes or with a K, M, G or T suffix";
+  const std::size_t n = parse_size(row.variable, v, allowed);
+  if (!ok(n)) reject(row.variable, v, allowed);
   return n;
 }
 
@@ -186,16 +186,13 @@ constexpr option_spec kOptions[] = {
      [](const option_spec& row, const char* v, options& o) {
        o.procs = static_cast<unsigned>(parse_uint(row.variable, v, kMaxProcs, row.allowed));
      }},
-    {"WEFT_STACK_MIN", "stack_min", "8K", false, kStackAllowed,
-     [](const option_spec& row, const char* v, options& o) { o.stack_min = read_stack_size(row, v); }},
-    {"WEFT_STACK_MAX", "stack_max", "1G", false, kStackAllowed,
-     [](const option_spec& row, const char* v, options& o) { o.stack_max = read_stack_size(row, v); }},
-    {"WEFT_STACK_RESERVE", "stack_reserve", "in_place: 8M; segmented: 256K", false,
-     "0 (pure copying) or a power of two from 4K to 1T, in bytes or with a K, M, G or T suffix",
+    {"WEFT_STACK_MIN", "stack_min", "8K", false, stack_rules::kSize,
+     [](const option_spec& row, const char* v, options& o) { o.stack_min = read_size(row, v, stack_rules::size_ok); }},
+    {"WEFT_STACK_MAX", "stack_max", "1G", false, stack_rules::kSize,
+     [](const option_spec& row, const char* v, options& o) { o.stack_max = read_size(row, v, stack_rules::size_ok); }},
+    {"WEFT_STACK_RESERVE", "stack_reserve", "in_place: 8M; segmented: 256K", false, stack_rules::kReserve,
      [](const option_spec& row, const char* v, options& o) {
-       const std::size_t r = parse_size(row.variable, v, row.allowed);
-       if (r != 0 && !size_ok(r)) reject(row.variable, v, row.allowed);
-       o.stack_reserve = r;
+       o.stack_reserve = read_size(row, v, stack_rules::reserve_ok);
      }},
     {"WEFT_STACK", "strategy", "in_place", false,
      "in_place (the default: stacks never move), copy (Go's copying) or segmented",
@@ -233,20 +230,21 @@ void options::validate() const {
   };
   if (procs > kMaxProcs)
     reject("options::procs", std::to_string(procs), "0 (one per CPU) or an integer from 1 to 1024");
-  if (stack_min != 0 && !size_ok(stack_min))
-    field("stack_min", stack_min, "0 (the default) or a power of two from 4K to 1T");
-  if (!size_ok(stack_max))
-    field("stack_max", stack_max, "a power of two from 4K to 1T");
+  if (stack_min != 0 && !stack_rules::size_ok(stack_min))
+    field("stack_min", stack_min, std::string("0 (the default) or ") + stack_rules::kSize);
+  if (!stack_rules::size_ok(stack_max))
+    field("stack_max", stack_max, stack_rules::kSize);
   std::size_t min = stack_min ? stack_min : default_stack_min();
-  if (stack_max < min) {
+  if (!stack_rules::max_ok(stack_max, min)) {
     if (stack_min == 0)
-      reject("options::stack_max", size_text(stack_max), "at least stack_min (" + size_text(min) + ", the default)");
+      reject("options::stack_max", size_text(stack_max),
+             std::string(stack_rules::kMaxAtLeastMin) + " (" + size_text(min) + ", the default)");
     throw config_error("weft: options::stack_min (WEFT_STACK_MIN) = " + size_text(stack_min) +
                        " is larger than options::stack_max (WEFT_STACK_MAX) = " + size_text(stack_max) +
                        "; allowed: stack_min <= stack_max — lower WEFT_STACK_MIN or raise WEFT_STACK_MAX");
   }
-  if (stack_reserve && *stack_reserve != 0 && !size_ok(*stack_reserve))
-    field("stack_reserve", *stack_reserve, "unset (the default), 0 (pure copying) or a power of two from 4K to 1T");
+  if (stack_reserve && !stack_rules::reserve_ok(*stack_reserve))
+    field("stack_reserve", *stack_reserve, std::string("unset (the default), ") + stack_rules::kReserve);
   // A reserve above stack_max could never be used (no stack grows past stack_max), and it
   // would cost its address space per goroutine: 512G slots exhaust a 47-bit address space at
   // 256 goroutines, after which even malloc fails.
@@ -262,8 +260,9 @@ void options::validate() const {
            "guard_mode::automatic, guard_mode::madvise, guard_mode::mprotect or guard_mode::none");
   if (strategy == stack_strategy::in_place && stack_reserve && *stack_reserve == 0)
     reject("options::stack_reserve", "0",
-           "with strategy in_place (WEFT_STACK=in_place) the reserve is the most a stack can grow to: unset (8M) "
-           "or a power of two from 4K to 1T; 0 (pure copying) goes with WEFT_STACK=copy");
+           std::string("with strategy in_place (WEFT_STACK=in_place) the reserve is the most a stack can grow to: "
+                       "unset (8M) or ") +
+               stack_rules::kSize + "; 0 (pure copying) goes with WEFT_STACK=copy");
   if (schedtrace.count() < 0 || schedtrace.count() > 3'600'000)
     reject("options::schedtrace", std::to_string(schedtrace.count()) + "ms", "0 (no trace) to 3600000 ms");
   if (scan_interval.count() < 0)

@@ -62,6 +62,7 @@
 #include <mutex>
 #include <vector>
 
+#include "runtime/stack/stack_config.hpp"
 #include "weft/options.hpp"
 
 namespace weft::detail {
@@ -96,24 +97,7 @@ struct stack {
 };
 static_assert(sizeof(stack) == 32, "g's first cache line holds a stack record");
 
-// What the pool is configured from (resolved from weft::options by the runtime).
-struct stack_config {
-  std::size_t stack_min = 8 * 1024;        // power of two, >= page
-  std::size_t stack_max = std::size_t{1} << 30;
-  std::size_t reserve = 256 * 1024;        // 0 or a power of two
-  guard_mode guard = guard_mode::automatic;  // resolved by the pool: never automatic after ctor
-  std::size_t guard_bytes = 64 * 1024;     // the guard at a slot's bottom, and the band below lo
-  // Room below a slot's capacity that only a fault grows into (the header says why): the
-  // guard's size for copy and segmented, 0 for in_place (whose whole slot grows in place).
-  std::size_t slack = 0;
-  // Resident bytes the global pool may keep per class across a scan; release_idle gives back
-  // the rest, and everything that sat unused since the previous scan.
-  std::size_t pool_keep_bytes = 16 * 1024 * 1024;
-  // WEFT_DEBUG: a flag per slot, set by alloc and cleared by free, makes a stack freed twice a
-  // fatal error.  Off by default: flags of neighbouring slots share cache lines, which the Ps
-  // then pull from each other on every spawn and exit (BENCHMARKS.md, "Architecture (issue 17)").
-  bool check_frees = false;
-};
+// stack_config, what the pool is configured from: stack_config.hpp.
 
 class stack_pool;
 
@@ -160,7 +144,8 @@ class stack_pool {
   // Resolves guard_mode::automatic by probing MADV_GUARD_INSTALL once; under valgrind,
   // automatic and madvise resolve to mprotect (runtime/stack/valgrind.hpp).  Reads
   // /proc/sys/vm/max_map_count for the mapping budget.  Throws config_error for a config it
-  // cannot honour (guard_mode::madvise on a kernel without MADV_GUARD_INSTALL).
+  // cannot honour: one that breaks a rule of stack_config.hpp (check_stack_config), or
+  // guard_mode::madvise on a kernel without MADV_GUARD_INSTALL.
   explicit stack_pool(const stack_config& cfg);
   ~stack_pool();  // unmaps every arena; stacks still in use become invalid
   stack_pool(const stack_pool&) = delete;

@@ -13,7 +13,7 @@
 //   every slot, once, over all of it [slot_lo, hi) — a stack grows down inside its slot and
 //       may run into any of it, and a copy or a segment moves it into another slot, which is
 //       registered too; it stays registered while the slot exists (a slot is only ever a
-//       goroutine stack), and is deregistered when its arena is unmapped (stack_pool.cpp);
+//       goroutine stack), and is deregistered when its arena is unmapped (arena.cpp);
 //   every M's own stack, its g0, while the thread lives (runtime/sched/switch.cpp,
 //       bind_thread); valgrind registers the main thread's stack itself.
 //

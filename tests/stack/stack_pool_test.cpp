@@ -184,6 +184,11 @@ TEST(StackPool, BadConfigNamesTheVariable) {
   c = config(guard_mode::none);
   c.reserve = 100 * K;
   EXPECT_NE(message(c).find("WEFT_STACK_RESERVE"), std::string::npos);
+  c = config(guard_mode::none, 2 * K * K);  // folded: the slot is the reserve, guard included
+  c.stack_min = K * K;
+  const std::string folded = message(c);
+  EXPECT_NE(folded.find("WEFT_STACK_RESERVE"), std::string::npos) << folded;
+  EXPECT_NE(folded.find("two stack_min"), std::string::npos) << folded;
 }
 
 TEST(StackPool, SlotLayoutAndClasses) {
