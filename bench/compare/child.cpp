@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
-// child.cpp — running a workload child with a deadline, and the child's half of the protocol.
+// child.cpp — a workload child's outcome, read from what it said (the running is
+// runtime/kmodel/child.hpp's run_program), and the child's half of the protocol.
 #include "bench/compare/child.hpp"
 
 #include <cerrno>
@@ -7,23 +8,18 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <stdexcept>
-#include <system_error>
 
-#include <fcntl.h>
-#include <poll.h>
 #include <sys/wait.h>
-#include <unistd.h>
 
-#include "bench/compare/measure.hpp"
+#include "runtime/kmodel/child.hpp"
 
 extern char** environ;
 
 namespace weft_compare {
 
 namespace {
-
-[[noreturn]] void throw_errno(const char* what) { throw std::system_error(errno, std::generic_category(), what); }
 
 std::string trim(std::string s) {
   while (!s.empty() && (s.back() == '\n' || s.back() == '\r' || s.back() == ' ')) s.pop_back();
@@ -78,125 +74,29 @@ void parse_stdout(const std::string& out, child_outcome& r) {
   }
 }
 
-void close_fd(int fd) {
-  if (fd >= 0 && ::close(fd) != 0 && errno != EINTR) throw_errno("close");
-}
-
 }  // namespace
 
 child_outcome run_child(const std::vector<std::string>& argv, std::chrono::seconds deadline,
                         const std::vector<std::string>& extra_env) {
+  std::vector<std::string> env;
+  for (char** e = environ; *e; ++e) env.emplace_back(*e);
+  env.insert(env.end(), extra_env.begin(), extra_env.end());
+  const std::string name = argv.empty() ? std::string() : std::filesystem::path(argv[0]).filename().string();
+  const weft::kmodel::detail::child_result c = weft::kmodel::detail::run_program(name.c_str(), argv, env, deadline);
   child_outcome r;
-  int out[2], err[2];
-  if (::pipe2(out, O_CLOEXEC) != 0) throw_errno("pipe2");
-  if (::pipe2(err, O_CLOEXEC) != 0) {
-    int e = errno;
-    close_fd(out[0]);
-    close_fd(out[1]);
-    errno = e;
-    throw_errno("pipe2");
-  }
-  // Everything the child needs is built before fork: after it, only async-signal-safe calls.
-  std::vector<char*> args;
-  for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-  args.push_back(nullptr);
-  std::vector<std::string> env_store;
-  for (char** e = environ; *e; ++e) env_store.emplace_back(*e);
-  for (const std::string& e : extra_env) env_store.push_back(e);
-  std::vector<char*> env;
-  for (std::string& e : env_store) env.push_back(e.data());
-  env.push_back(nullptr);
-
-  const steady::time_point start = steady::now();
-  pid_t pid = ::fork();
-  if (pid < 0) {
-    int e = errno;
-    close_fd(out[0]), close_fd(out[1]), close_fd(err[0]), close_fd(err[1]);
-    errno = e;
-    throw_errno("fork");
-  }
-  if (pid == 0) {
-    int devnull = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
-    if (devnull < 0 || ::dup2(devnull, 0) < 0 || ::dup2(out[1], 1) < 0 || ::dup2(err[1], 2) < 0) ::_exit(126);
-    ::execve(args[0], args.data(), env.data());
-    const char msg[] = "weft-compare: cannot exec the child program\n";
-    ssize_t ignored = ::write(2, msg, sizeof msg - 1);
-    (void)ignored;
-    ::_exit(127);
-  }
-  close_fd(out[1]);
-  close_fd(err[1]);
-
-  std::string text[2];
-  struct pollfd fds[2] = {{out[0], POLLIN, 0}, {err[0], POLLIN, 0}};
-  bool open[2] = {true, true};
-  bool killed = false;
-  const auto limit = start + deadline;
-  while (open[0] || open[1]) {
-    int timeout_ms = -1;
-    if (!killed) {
-      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(limit - steady::now()).count();
-      if (left <= 0) {
-        if (::kill(pid, SIGKILL) != 0 && errno != ESRCH) throw_errno("kill");
-        killed = true;
-      } else {
-        timeout_ms = static_cast<int>(left);
-      }
-    }
-    for (int i = 0; i < 2; ++i) fds[i].fd = open[i] ? (i == 0 ? out[0] : err[0]) : -1;
-    int n = ::poll(fds, 2, timeout_ms);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      throw_errno("poll");
-    }
-    for (int i = 0; i < 2; ++i) {
-      if (!open[i] || fds[i].revents == 0) continue;
-      char buf[8192];
-      ssize_t got = ::read(fds[i].fd, buf, sizeof buf);
-      if (got < 0) {
-        if (errno == EINTR || errno == EAGAIN) continue;
-        throw_errno("read");
-      }
-      if (got == 0) {
-        open[i] = false;
-        continue;
-      }
-      text[i].append(buf, static_cast<std::size_t>(got));
-      if (i == 1 && text[1].size() > (1 << 20)) text[1].erase(0, text[1].size() - (1 << 19));  // keep the tail
-    }
-  }
-  close_fd(out[0]);
-  close_fd(err[0]);
-  // Both pipes are closed; the child may still be running (it closed them itself), so the
-  // deadline still holds while it is reaped.
-  int status = 0;
-  for (;;) {
-    pid_t got = ::waitpid(pid, &status, killed ? 0 : WNOHANG);
-    if (got == pid) break;
-    if (got < 0) {
-      if (errno == EINTR) continue;
-      throw_errno("waitpid");
-    }
-    if (steady::now() >= limit) {
-      if (::kill(pid, SIGKILL) != 0 && errno != ESRCH) throw_errno("kill");
-      killed = true;
-    } else {
-      ::usleep(5000);
-    }
-  }
-  r.seconds = seconds_since(start);
-  parse_stdout(text[0], r);
-  std::string why = reason_from_stderr(text[1]);
-  if (killed) {
+  r.seconds = std::chrono::duration<double>(c.took).count();
+  parse_stdout(c.out, r);
+  std::string why = reason_from_stderr(c.err);
+  if (c.killed) {
     r.failure = "timed out after " + std::to_string(deadline.count()) + " s";
-  } else if (WIFSIGNALED(status)) {
-    int sig = WTERMSIG(status);
+  } else if (WIFSIGNALED(c.status)) {
+    int sig = WTERMSIG(c.status);
     r.failure = std::string("killed by SIG") + (sigabbrev_np(sig) ? sigabbrev_np(sig) : std::to_string(sig).c_str());
     if (sig == SIGKILL) r.failure += " (out of memory?)";
     if (!why.empty()) r.failure += ": " + why;
-  } else if (WIFEXITED(status) && WEXITSTATUS(status) != 0) {
-    r.exit_status = WEXITSTATUS(status);
-    r.failure = why.empty() ? "exited with status " + std::to_string(WEXITSTATUS(status)) : why;
+  } else if (WIFEXITED(c.status) && WEXITSTATUS(c.status) != 0) {
+    r.exit_status = WEXITSTATUS(c.status);
+    r.failure = why.empty() ? "exited with status " + std::to_string(WEXITSTATUS(c.status)) : why;
   } else {
     r.exit_status = 0;
     r.ok = true;

@@ -36,8 +36,9 @@ struct child_outcome {
 };
 
 // Runs argv (argv[0] a path) with stdout and stderr captured, killing it (SIGKILL) at the
-// deadline.  Never throws for the child's failures; throws std::system_error if the harness
-// itself cannot make pipes or fork.
+// deadline (weft_kmodel's runner, runtime/kmodel/child.hpp).  Never throws for the child's
+// failures; throws std::system_error (weft::resource_error) if the harness itself cannot make
+// pipes, fork, read or reap.
 child_outcome run_child(const std::vector<std::string>& argv, std::chrono::seconds deadline,
                         const std::vector<std::string>& extra_env = {});
 

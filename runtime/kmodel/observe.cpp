@@ -4,7 +4,7 @@
 // Each measurement is an experiment the caller should not run on itself: replaying threads
 // through glibc's cache needs a cache nobody else touches, recursing until SIGSEGV ends the
 // process, and creating threads until pthread_create fails leaves nothing to create anything
-// else with.  So each runs in a forked child (sys.hpp child_process) that writes "key=value"
+// else with.  So each runs in a forked child (child.hpp run_for_report) that writes "key=value"
 // lines to a pipe and exits; the parent has a deadline and kills a child that misses it, and
 // the child's exit takes its threads, mappings and limits with it.
 //
@@ -56,6 +56,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "runtime/kmodel/child.hpp"
 #include "runtime/kmodel/sys.hpp"
 #include "weft/kmodel/clone.hpp"
 #include "weft/kmodel/observe.hpp"
@@ -311,7 +312,7 @@ std::vector<pthread_observation> replay_on_pthreads(const std::vector<thread_op>
       if (op.slot + 1 > slots) slots = op.slot + 1;
     }
   }
-  const std::string text = detail::child_process::run("pthread replay", deadline, [&](int fd) {
+  const std::string text = detail::run_for_report("pthread replay", deadline, [&](int fd) {
     std::vector<pthread_t> threads(slots);
     std::vector<std::atomic<int>> gates(slots);
     std::vector<bool> live(slots, false);
@@ -500,7 +501,7 @@ main_stack_observation measure_main_stack(rlimit_value rlimit_stack, std::size_t
                                 " under RLIMIT_STACK " + size_text(rlimit_stack) +
                                 "; measuring that would touch too much memory (limit 256 MiB)");
 
-  const std::string text = detail::child_process::run("main-stack recursion", deadline, [&](int fd) {
+  const std::string text = detail::run_for_report("main-stack recursion", deadline, [&](int fd) {
     rlimit lim{};
     if (::getrlimit(RLIMIT_STACK, &lim) != 0) detail::throw_errno(errno, "getrlimit(RLIMIT_STACK)");
     lim.rlim_cur = rlimit_stack ? static_cast<rlim_t>(*rlimit_stack) : RLIM_INFINITY;
@@ -554,7 +555,7 @@ std::size_t measure_start_threshold(const std::string& path, const std::vector<s
     if (hard.rlim_max != RLIM_INFINITY && limit > hard.rlim_max)
       throw std::invalid_argument("weft: kmodel: " + path + " did not start under any RLIMIT_STACK up to the hard limit " +
                                   size_text(static_cast<std::uint64_t>(hard.rlim_max)));
-    const std::string text = detail::child_process::run("start-threshold", deadline, [&](int fd) {
+    const std::string text = detail::run_for_report("start-threshold", deadline, [&](int fd) {
       if (::personality(ADDR_NO_RANDOMIZE) == -1) detail::throw_errno(errno, "personality(ADDR_NO_RANDOMIZE)");
       rlimit rl = hard;
       rl.rlim_cur = static_cast<rlim_t>(limit);
@@ -588,7 +589,7 @@ capacity_observation measure_thread_capacity(const capacity_options& opts) {
   const process_facts facts = process_facts::probe();
   const guard_style style =
       facts.glibc_uses_guard_install() && facts.kernel_guard_install ? guard_style::madvise : guard_style::mprotect;
-  const std::string text = detail::child_process::run("thread capacity", opts.deadline, [&](int fd) {
+  const std::string text = detail::run_for_report("thread capacity", opts.deadline, [&](int fd) {
     // Belt and braces: the parent kills us at the deadline; this stops us if it cannot.
     ::alarm(static_cast<unsigned>(opts.deadline.count()) + 5);
     if (opts.nproc) {

@@ -1,16 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
-// sys.cpp — checked file reads and forked children for the kernel-model layer.
+// sys.cpp — checked file reads for the kernel-model layer.
 #include "runtime/kmodel/sys.hpp"
 
 #include <cerrno>
-#include <csignal>
-#include <cstring>
 #include <string>
 #include <system_error>
 
 #include <fcntl.h>
-#include <poll.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "weft/errors.hpp"
@@ -87,82 +83,6 @@ bool write_all(int fd, std::string_view text) noexcept {
     text.remove_prefix(static_cast<std::size_t>(n));
   }
   return true;
-}
-
-child_process::child_process(const char* what) : what_(what) {
-  int fds[2];
-  if (::pipe2(fds, O_CLOEXEC) != 0) throw_errno(errno, std::string("pipe for the ") + what + " child");
-  read_fd_ = fds[0];
-  write_fd_ = fds[1];
-  pid_ = ::fork();
-  if (pid_ < 0) {
-    int e = errno;
-    ::close(read_fd_);
-    ::close(write_fd_);
-    throw_errno(e, std::string("fork for the ") + what + " child (out of processes or memory)");
-  }
-  if (pid_ == 0) {
-    ::close(read_fd_);
-  } else {
-    ::close(write_fd_);
-    write_fd_ = -1;
-  }
-}
-
-void child_process::exit_child(int status) noexcept {
-  ::close(write_fd_);
-  ::_exit(status);
-}
-
-std::string child_process::collect(std::chrono::seconds deadline) {
-  using clock = std::chrono::steady_clock;
-  const clock::time_point end = clock::now() + deadline;
-  std::string report;
-  bool timed_out = false;
-  char buf[4096];
-  for (;;) {
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(end - clock::now()).count();
-    if (left <= 0) {
-      timed_out = true;
-      break;
-    }
-    pollfd p{read_fd_, POLLIN, 0};
-    int r = ::poll(&p, 1, static_cast<int>(left));
-    if (r < 0) {
-      if (errno == EINTR) continue;
-      break;
-    }
-    if (r == 0) {
-      timed_out = true;
-      break;
-    }
-    ssize_t n = ::read(read_fd_, buf, sizeof buf);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      break;
-    }
-    if (n == 0) break;
-    report.append(buf, static_cast<std::size_t>(n));
-  }
-  ::close(read_fd_);
-  if (timed_out) ::kill(pid_, SIGKILL);
-  int status = 0;
-  while (::waitpid(pid_, &status, 0) < 0) {
-    if (errno != EINTR) throw_errno(errno, std::string("waitpid for the ") + what_ + " child");
-  }
-  if (timed_out) {
-    throw_errno(ETIMEDOUT, std::string("the ") + what_ + " child missed its deadline of " +
-                               std::to_string(deadline.count()) + " s and was killed; it had reported: " + report);
-  }
-  if (WIFSIGNALED(status)) {
-    throw_errno(ECHILD, std::string("the ") + what_ + " child died from signal " + std::to_string(WTERMSIG(status)) +
-                            " (" + ::strsignal(WTERMSIG(status)) + "); it had reported: " + report);
-  }
-  if (WEXITSTATUS(status) != 0) {
-    throw_errno(ECHILD, std::string("the ") + what_ + " child exited with status " +
-                            std::to_string(WEXITSTATUS(status)) + ": " + report);
-  }
-  return report;
 }
 
 }  // namespace weft::kmodel::detail

@@ -1,16 +1,13 @@
 // SPDX-License-Identifier: Apache-2.0
-// sys.hpp — small system helpers shared by the kmodel files: checked file reads, the one way a
-// failed call becomes a resource_error, and a forked child with a deadline.
+// sys.hpp — small system helpers shared by the kmodel files: checked file reads and the one way
+// a failed call becomes a resource_error.  A child process with a deadline: child.hpp.
 #pragma once
 
-#include <chrono>
-#include <exception>
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
-
-#include <sys/types.h>
 
 namespace weft::kmodel::detail {
 
@@ -34,38 +31,5 @@ bool guard_install_works(std::size_t page) noexcept;
 
 std::size_t round_up(std::size_t v, std::size_t to) noexcept;
 std::size_t round_down(std::size_t v, std::size_t to) noexcept;
-
-// A forked child that reports through a pipe.  run() forks and calls body(fd) in the child,
-// which must write its report to fd and return the exit status (the child then _exits).
-// collect() reads everything until EOF or the deadline (then the child is killed), reaps it and
-// returns the report; throws resource_error if fork/pipe fail, the deadline passes or the child
-// dies from a signal or exits non-zero (its report is then quoted in the message).
-class child_process {
- public:
-  template <class Body>
-  static std::string run(const char* what, std::chrono::seconds deadline, Body&& body) {
-    child_process c(what);
-    if (c.pid_ == 0) {
-      int status = 3;
-      try {
-        status = body(c.write_fd_);
-      } catch (const std::exception& e) {
-        write_all(c.write_fd_, std::string("error: ") + e.what() + "\n");
-      } catch (...) {
-        write_all(c.write_fd_, "error: unknown exception\n");
-      }
-      c.exit_child(status);
-    }
-    return c.collect(deadline);
-  }
-
- private:
-  explicit child_process(const char* what);
-  [[noreturn]] void exit_child(int status) noexcept;
-  std::string collect(std::chrono::seconds deadline);
-  const char* what_;
-  pid_t pid_ = -1;
-  int read_fd_ = -1, write_fd_ = -1;
-};
 
 }  // namespace weft::kmodel::detail

@@ -19,7 +19,8 @@
 #     weft-split-stack.pc.  weft as a Meson subproject, buildtype debug: static with gold,
 #     and shared with LLD, then installed: pkg-config and find_package against it.
 #
-# Two weft libraries are built from SOURCE_DIR per mode (-j2), without sanitizers:
+# Two weft libraries are built from SOURCE_DIR per mode (-j2; WEFT_TEST_JOBS=N for another
+# count), without sanitizers:
 # split-stack prologues and the sanitizers do not mix (label no-sanitizer).  The first
 # failing scenario ends the test; with WEFT_TEST_KEEP_GOING=1 every scenario runs and the
 # failing ones are listed at the end.
@@ -31,7 +32,7 @@ consumer=$here/split_consumer
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 start=$(date +%s)
-jobs=2
+jobs=${WEFT_TEST_JOBS:-2}
 weft_off=(-DWEFT_BUILD_TESTS=OFF -DWEFT_BUILD_EXAMPLES=OFF -DWEFT_BUILD_BENCH=OFF -DWEFT_SANITIZE=)
 adjust=16384          # --split-stack-adjust-size that weft's split-stack flags pass
 gold_default=1048576  # gold's own, when the link is not told
@@ -134,7 +135,7 @@ cmake_program() {
   local name=$1 ld=$2
   shift 2
   cmake -S "$consumer" -B "$work/$name" -G Ninja -DSPLIT_LINKER="$ld" "$@"
-  cmake --build "$work/$name" -j$jobs
+  cmake --build "$work/$name" -j"$jobs"
   check "$work/$name/split_consumer" "$ld" $adjust
 }
 
@@ -145,14 +146,14 @@ meson_program() {
   local name=$1 ld=$2
   shift 2
   mkdir -p "$work/$name-src/subprojects"
-  cp "$consumer/meson.build" "$consumer/main.cpp" "$work/$name-src/"
+  cp "$consumer/meson.build" "$consumer/meson_options.txt" "$consumer/main.cpp" "$work/$name-src/"
   ln -s "$src" "$work/$name-src/subprojects/weft"
   if [ "$ld" = lld ]; then
     CXX_LD=lld meson setup "$work/$name" "$work/$name-src" "$@"
   else
     meson setup "$work/$name" "$work/$name-src" "$@"
   fi
-  meson compile -C "$work/$name" -j $jobs
+  meson compile -C "$work/$name" -j "$jobs"
   check "$work/$name/split_consumer" "$ld" $adjust
 }
 
@@ -172,13 +173,16 @@ install_meson() {
 }
 
 # A Meson program against an installed weft: the .pc files name the configured prefix, so
-# copies name the relocated one (what --define-variable does on the command line).
+# copies name the relocated one (what --define-variable does on the command line).  A shared
+# weft is linked as such (weft_static=false), so the program gets a build rpath to it.
 meson_installed() {
+  local link=()
   mkdir "$work/pc"
   for f in $(find -L "$1" -name 'weft*.pc'); do
     sed "s|^prefix=.*|prefix=$1|" "$f" >"$work/pc/$(basename "$f")"
   done
-  PKG_CONFIG_PATH="$work/pc" meson_program m-installed gold --buildtype=release --wrap-mode=nofallback
+  if [ -n "$(find -L "$1" -name 'libweft.so*')" ]; then link=(-Dweft_static=false); fi
+  PKG_CONFIG_PATH="$work/pc" meson_program m-installed gold --buildtype=release --wrap-mode=nofallback "${link[@]}"
 }
 
 case $kind in

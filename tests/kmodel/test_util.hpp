@@ -4,7 +4,6 @@
 #pragma once
 
 #include <chrono>
-#include <csignal>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -15,13 +14,12 @@
 #include <string>
 #include <vector>
 
-#include <fcntl.h>
-#include <poll.h>
 #include <sys/personality.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "runtime/kmodel/child.hpp"
 #include "weft/kmodel/facts.hpp"
 
 namespace kmtest {
@@ -32,49 +30,24 @@ struct run_result {
 };
 
 // Forks; in the child, stdout goes to a pipe and child() runs; its return value is the exit
-// status.  Kills the child at the deadline (status then reports SIGKILL).
+// status.  Kills the child at the deadline (status then reports SIGKILL).  The running is
+// weft_kmodel's (runtime/kmodel/child.hpp); throws weft::resource_error if it cannot fork.
 inline run_result in_child(const std::function<int()>& child, int deadline_s = 20) {
-  int fds[2];
-  if (::pipe2(fds, O_CLOEXEC) != 0) throw std::runtime_error("pipe failed");
-  pid_t pid = ::fork();
-  if (pid < 0) throw std::runtime_error("fork failed");
-  if (pid == 0) {
-    ::dup2(fds[1], 1);
-    ::close(fds[0]);
+  auto body = [](void* ctx, int fd) -> int {
+    if (::dup2(fd, 1) < 0) return 125;
     int status = 3;
     try {
-      status = child();
+      status = (*static_cast<const std::function<int()>*>(ctx))();
     } catch (...) {
     }
     std::fflush(stdout);
-    ::_exit(status);
-  }
-  ::close(fds[1]);
+    return status;
+  };
+  const weft::kmodel::detail::child_result c = weft::kmodel::detail::run_in_fork(
+      "test", std::chrono::seconds(deadline_s), body, const_cast<std::function<int()>*>(&child));
   run_result r;
-  const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(deadline_s);
-  char buf[4096];
-  for (;;) {
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(end - std::chrono::steady_clock::now()).count();
-    if (left <= 0) {
-      ::kill(pid, SIGKILL);
-      break;
-    }
-    pollfd p{fds[0], POLLIN, 0};
-    int n = ::poll(&p, 1, static_cast<int>(left));
-    if (n < 0) continue;
-    if (n == 0) {
-      ::kill(pid, SIGKILL);
-      break;
-    }
-    ssize_t got = ::read(fds[0], buf, sizeof buf);
-    if (got <= 0) break;
-    r.out.append(buf, static_cast<std::size_t>(got));
-  }
-  ::close(fds[0]);
-  int status = 0;
-  while (::waitpid(pid, &status, 0) < 0) {
-  }
-  r.status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  r.out = c.out;
+  r.status = WIFEXITED(c.status) ? WEXITSTATUS(c.status) : 128 + WTERMSIG(c.status);
   return r;
 }
 
