@@ -313,7 +313,7 @@ stack_info this_stack() {
   si.used = gp->stk.hi - arch::stack_pointer();
   si.grows = gp->grows;
   si.shrinks = gp->shrinks;
-  si.pinned = gp->pins.load(std::memory_order_relaxed) != 0;
+  si.pinned = pinned(gp);
   return si;
 }
 

@@ -185,7 +185,7 @@ void copy_stack(sched* s, m* mp, g* gp, std::size_t new_size) noexcept {
           "least %zu so it grows in place, build the code with split-stack checks (WEFT_SPLIT_STACK / "
           "weft::split_stack: a pinned stack then grows by a new segment), or end the pin before "
           "recursing deeper",
-          (unsigned long long)gp->id, new_size, s->stacks.capacity(gp->stk), gp->pins.load(), new_size);
+          (unsigned long long)gp->id, new_size, s->stacks.capacity(gp->stk), pin_count(gp), new_size);
   stack fresh;
   try {
     fresh = s->stacks.alloc(new_size, cache_of(mp));

@@ -42,6 +42,7 @@
 #include "arch/cpu.hpp"
 #include "runtime/diag/fatal.hpp"
 #include "runtime/diag/symbolize.hpp"
+#include "runtime/sched/pin.hpp"
 #include "runtime/sched/sched.hpp"
 #include "weft/stats.hpp"
 
@@ -155,7 +156,9 @@ void print_duration(char* buf, std::size_t n, std::int64_t ns) noexcept {
 // Holds gp still for reading its frames (waiting → scanning), if it is parked.
 bool hold(g* gp) noexcept {
   gstatus w = gstatus::waiting;
-  return gp->status.compare_exchange_strong(w, gstatus::scanning, std::memory_order_acq_rel);
+  if (!gp->status.compare_exchange_strong(w, gstatus::scanning, std::memory_order_acq_rel)) return false;
+  tsan_acquire_status(gp);
+  return true;
 }
 void release(g* gp) noexcept { gp->status.store(gstatus::waiting, std::memory_order_release); }
 
@@ -189,7 +192,7 @@ WEFT_DUMP_READER void print_one(out_buf& o, sched* s, g* gp, gstatus st, bool de
            (unsigned long long)gp->id, status_name(st), st == gstatus::waiting ? ", " : "",
            st == gstatus::waiting ? gp->wait_reason : "", waited, gp->stk.size(), slot,
            (unsigned long)gp->stk.lo, (unsigned long)gp->stk.hi);
-  const std::uint32_t pins = gp->pins.load(std::memory_order_relaxed);
+  const std::uint32_t pins = pin_count(gp);
   if (pins) o.printf(", %u pin%s", pins, pins == 1 ? "" : "s");
   std::uintptr_t pcs[kMaxFrames];
   int n = 0;

@@ -27,6 +27,9 @@
 #include <cstdint>
 
 #include <boost/context/detail/fcontext.hpp>
+#if defined(WEFT_SANITIZE_THREAD)
+#include <sanitizer/tsan_interface.h>
+#endif
 
 #include "runtime/diag/fatal.hpp"
 #include "runtime/stack/stack_pool.hpp"
@@ -66,7 +69,7 @@ struct alignas(64) g {
   stack stk;                       // its stack (stk.lo moves as it grows in place); until its
                                    // first run, the stack reserved for it (start_context)
   std::atomic<gstatus> status{gstatus::idle};
-  std::atomic<std::uint32_t> pins{0};      // stack_pin count, and automatic pins
+  std::atomic<std::uint32_t> pins{0};      // pins it holds itself (pin.hpp): only it changes them
   closure* fn = nullptr;           // its body: in `body`, or on the heap if too big for it
   std::uint32_t grows = 0, shrinks = 0;
   // Line 1.
@@ -77,7 +80,7 @@ struct alignas(64) g {
   g* pinned_parent = nullptr;      // whose stack fn points into (pin.hpp); unpinned at exit
   stack* spare = nullptr;          // split stacks: the last segment left, kept for the next link
   std::atomic<bool> preempt{false};        // sysmon asked it to yield
-  std::uint32_t lock_depth = 0;
+  std::atomic<std::uint32_t> child_pins{0};  // pins its go([&]...) children hold on it (pin.hpp)
   // Lines 2-3: a closure of up to kInlineClosureMax bytes is built here (weft/runtime.hpp), so
   // a spawn needs no heap allocation and the body sits beside the record the scheduler
   // fetches.  Never on the goroutine's stack: the stack a goroutine first runs on is chosen
@@ -92,6 +95,7 @@ struct alignas(64) g {
   stack* asan_moved_from = nullptr; // AddressSanitizer: stacks it was copied out of (sched/grow.cpp)
   void* tsan_fiber = nullptr;      // ThreadSanitizer fiber
   std::uint32_t quarantined = 0;   // its moved-from stacks still quarantined (sched/quarantine.cpp)
+  std::uint32_t lock_depth = 0;    // lock_thread nesting (non-zero only while locked_m is set)
   std::uintptr_t created_pc = 0;   // for dumps: the call site of the go/spawn that made it
   std::int64_t wait_since = 0;     // for dumps: when it last parked (sched::coarse_now, ns)
 };
@@ -122,6 +126,16 @@ inline void set_status(g* gp, gstatus from, gstatus to) noexcept {
   gp->status.store(to, std::memory_order_release);
 }
 
+// The direct switch's assembly stores the status of the goroutine it leaves (switch.hpp), out
+// of ThreadSanitizer's sight: the switch annotates a release on the status word before it,
+// and whoever acts on a status it read — a claim, a ready, a scan — annotates the acquire.
+// Nothing without ThreadSanitizer.
+inline void tsan_acquire_status([[maybe_unused]] g* gp) noexcept {
+#if defined(WEFT_SANITIZE_THREAD)
+  __tsan_acquire(&gp->status);
+#endif
+}
+
 // Out of line (goroutine.cpp): cas_status found gp held — being scanned (waiting → scanning →
 // waiting) or still parking (parking → waiting, once its switch has saved it) — and waits
 // that out, or found it in a state the change may not start from (a fatal error).
@@ -131,6 +145,7 @@ inline void cas_status(g* gp, gstatus from, gstatus to) noexcept {
   gstatus cur = from;
   if (__builtin_expect(!gp->status.compare_exchange_strong(cur, to, std::memory_order_acq_rel), 0))
     cas_status_slow(gp, from, to, cur);
+  tsan_acquire_status(gp);
 }
 
 }  // namespace weft::detail

@@ -167,11 +167,12 @@ void abandon_goroutine(sched* s, m* mp, g* gp) noexcept {
 std::uint64_t launch_goroutine(sched* s, m* mp, g* gp, closure* c, g* pin) noexcept {
   p* pp = mp ? mp->pp : nullptr;
   // The record is clean (gdead_post): what differs per goroutine is written, in lines 0-1
-  // (and pinned_parent_id, further on, only for a pinned parent).  pins and preempt are reset
-  // here, not at exit: a child that outlives its parent may still unpin it, and sysmon may
+  // (and pinned_parent_id, further on, only for a pinned parent).  pins, child_pins and preempt
+  // are reset here, not at exit: a child that outlives its parent may still unpin it, and sysmon may
   // still ask a goroutine that just exited to yield.
   gp->ctx = nullptr;  // not started: start_context makes it
   gp->pins.store(0, std::memory_order_relaxed);
+  gp->child_pins.store(0, std::memory_order_relaxed);
   gp->fn = c;
   gp->pinned_parent = pin;
   if (pin) gp->pinned_parent_id = pin->id;
@@ -221,7 +222,6 @@ static void gdead_post(m* mp, g* gp, void*) noexcept {
   __atomic_store_n(&gp->id, 0, __ATOMIC_RELAXED);
   gp->grows = gp->shrinks = 0;
   gp->tls = thread_state{};
-  gp->lock_depth = 0;  // (locked_m: goexit)
 #if defined(WEFT_SANITIZE_ADDRESS)
   gp->asan_fake_stack = nullptr;
 #endif
@@ -235,6 +235,7 @@ static void gdead_post(m* mp, g* gp, void*) noexcept {
     // A G that ends wired keeps nothing: its M goes back to ordinary work.
     mp->lockedg = nullptr;
     gp->locked_m = nullptr;
+    gp->lock_depth = 0;
   }
   // A spare split-stack segment, old stacks under ASan (stack/grow.hpp); most Gs have neither.
 #if defined(WEFT_SANITIZE_ADDRESS)

@@ -16,7 +16,7 @@ void release_parent_pin_slow(g* child) noexcept {
   // A parent that exited first left its children dangling references — a bug in the user's
   // program; the id check keeps it from unpinning whoever reuses the parent's record.
   if (__atomic_load_n(&parent->id, __ATOMIC_RELAXED) == child->pinned_parent_id)
-    parent->pins.fetch_sub(1, std::memory_order_release);
+    parent->child_pins.fetch_sub(1, std::memory_order_release);
 }
 
 void pin_current(int delta) noexcept {

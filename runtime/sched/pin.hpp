@@ -12,10 +12,14 @@
 //   - the user's weft::stack_pin (weft/stack.hpp);
 //   - a spawn whose closure holds an address in the spawner's stack (go([&]...)), held in the
 //     child's record until its closure is destroyed (DESIGN §3).
-// The owner adds and removes its own pins with relaxed operations — nothing else changes its
-// stack meanwhile; a child releasing its parent's pin does so with release, and the code that
-// decides to move a stack reads the count with acquire, so a pin released by a child is seen
-// together with everything the child did before.
+// Two counts.  g::pins holds the pins a goroutine takes itself (its waits, its sync objects,
+// its stack_pins): only it changes them, with a plain load and store — a park pins and unpins
+// at every wait, and a locked add twice per wait was a measurable part of a channel round
+// trip.  g::child_pins holds its children's pins, which the children release from other
+// threads: atomic adds, with release, and the code that decides to move a stack reads both
+// counts with acquire, so a pin released by a child is seen together with everything the child
+// did before.  Whoever reads another goroutine's own count does so while it is parked (a scan
+// or a dump holds its status), after the park that published it.
 //
 // Rejected: a pin per object in a side table (a lookup on every growth decision, and memory
 // per pin); wrapping a pinning closure in another (a heap allocation per spawn).
@@ -30,10 +34,15 @@
 
 namespace weft::detail {
 
-inline void pin(g* gp) noexcept { gp->pins.fetch_add(1, std::memory_order_relaxed); }
-inline void unpin(g* gp) noexcept { gp->pins.fetch_sub(1, std::memory_order_relaxed); }
-// Whether gp's stack may not move now (the count is read with acquire: see above).
-inline bool pinned(const g* gp) noexcept { return gp->pins.load(std::memory_order_acquire) != 0; }
+// A pin the running goroutine gp takes on its own stack, and its release.
+inline void pin(g* gp) noexcept { gp->pins.store(gp->pins.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed); }
+inline void unpin(g* gp) noexcept { gp->pins.store(gp->pins.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed); }
+// Every pin on gp's stack, its own and its children's.
+inline std::uint32_t pin_count(const g* gp) noexcept {
+  return gp->pins.load(std::memory_order_acquire) + gp->child_pins.load(std::memory_order_acquire);
+}
+// Whether gp's stack may not move now.
+inline bool pinned(const g* gp) noexcept { return pin_count(gp) != 0; }
 
 // Whether any aligned word of [data, data + len) holds an address in [lo, hi).  Every word
 // counts, whatever its type: an integer that happens to look like such an address pins the
@@ -60,7 +69,7 @@ inline g* pin_parent_if_captured(g* parent, closure* c) noexcept {
   if (!parent) return nullptr;
   auto [data, len] = c->bytes();
   if (!points_into(data, len, parent->stk.slot_lo, parent->stk.hi)) return nullptr;
-  pin(parent);
+  parent->child_pins.fetch_add(1, std::memory_order_relaxed);
   return parent;
 }
 

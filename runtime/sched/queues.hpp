@@ -83,6 +83,7 @@ inline void wait_switched_out(g* gp) noexcept {
     if (++spins < 1024) arch::cpu_relax();
     else ::sched_yield();
   }
+  tsan_acquire_status(gp);
 }
 
 // Takes gp, just taken from a run queue, to run on pp: once a yield's save is done, runnable →

@@ -39,6 +39,7 @@ void shrink_one(sched* s, g* gp) noexcept {
   // A load first: the CAS would take every record's line exclusive, running ones' too.
   if (gp->status.load(std::memory_order_relaxed) != expected) return;
   if (!gp->status.compare_exchange_strong(expected, gstatus::scanning, std::memory_order_acq_rel)) return;
+  tsan_acquire_status(gp);
   release_spare_segment(s, nullptr, gp);  // a parked goroutine runs on no spare segment
   adopt_unchecked_growth(s, gp, reinterpret_cast<std::uintptr_t>(gp->ctx));
   std::size_t size = gp->stk.size();

@@ -236,6 +236,7 @@ static inline __attribute__((always_inline)) void switch_direct_to_started(m* mp
   exchange_tls(mp, from->tls, to->tls);
   publish_limit(to);
 #if defined(WEFT_SANITIZE_THREAD)
+  __tsan_release(&from->status);  // the assembly's store of it is unseen (g.hpp, tsan_acquire_status)
   __tsan_switch_to_fiber(to->tsan_fiber, 0);  // on from's stack, before curg names `to`
 #endif
   __atomic_store_n(&mp->curg, to, __ATOMIC_RELEASE);  // sysmon reads it
