@@ -98,15 +98,22 @@ bool block(waiter& w, void (*unlock)(void*) noexcept, void* arg, const char* rea
     return true;
   }
   g* gp = w.gp;
+  if (deadline_ns == 0) {  // the common case: no timer to make, arm or cancel
+    block_req r{unlock, arg, nullptr, nullptr};
+    pin(gp);
+    park(block_commit, &r, reason);
+    unpin(gp);
+    return true;
+  }
   sched* s = current_sched();
   timed_wait tw;
   tw.t.when = deadline_ns;
   tw.t.fire = timed_fire;
   tw.w = &w;
-  block_req r{unlock, arg, deadline_ns ? &tw : nullptr, s};
+  block_req r{unlock, arg, &tw, s};
   pin(gp);
   park(block_commit, &r, reason);
-  if (deadline_ns) s->timers.cancel(&tw.t);
+  s->timers.cancel(&tw.t);
   unpin(gp);
   return !tw.fired;
 }

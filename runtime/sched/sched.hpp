@@ -216,7 +216,15 @@ std::uint64_t live_goroutines(sched* s) noexcept;   // exact when nothing is bei
 std::uint64_t made_goroutines(sched* s) noexcept;
 
 // ---- scheduler internals shared by the files of runtime/sched ---------------------------
-void wakep(sched* s) noexcept;
+// Wakes an M to look for work if there is an idle P and nobody is looking (Go's wakep), and
+// sysmon if it sleeps.  Every ready and spawn calls it, and mostly there is nothing to do:
+// the three loads here, the rest out of line (threads.cpp).
+void wakep_slow(sched* s) noexcept;
+inline void wakep(sched* s) noexcept {
+  if (__builtin_expect(s->sysmon_sleeping.load(std::memory_order_relaxed), 0) ||
+      (s->npidle.load(std::memory_order_acquire) != 0 && s->nmspinning.load(std::memory_order_relaxed) == 0))
+    wakep_slow(s);
+}
 p* pidle_get_locked(sched* s) noexcept;          // an idle P, or nullptr; sched.lock held
 void acquirep(m* mp, p* pp) noexcept;             // mp takes pp and runs with it
 void handoffp(sched* s, p* pp) noexcept;

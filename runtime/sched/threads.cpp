@@ -253,8 +253,8 @@ void m_main(m* mp) noexcept {
 
 }  // namespace
 
-// Wakes an M to look for work if there is an idle P and nobody is looking.  Go's wakep.
-void wakep(sched* s) noexcept {
+// wakep's work (sched.hpp), once its loads found some.
+void wakep_slow(sched* s) noexcept {
   if (s->sysmon_sleeping.load(std::memory_order_relaxed)) sysmon_wake(s);
   if (s->npidle.load(std::memory_order_acquire) == 0) return;
   // A load first: while an M spins, every ready() would otherwise take the line exclusive.
