@@ -110,21 +110,27 @@ bool in_switch_code(std::uintptr_t pc) noexcept {
   symbol sy;
   const bool yes = symbolize(pc - 1, &sy) && std::strncmp(sy.name, "_ZN4weft6detail", 15) == 0 &&
                    (std::strstr(sy.name, "switch_") != nullptr || std::strstr(sy.name, "6switch") != nullptr ||
-                    std::strncmp(sy.name, "_ZN4weft6detail4parkE", 21) == 0 || std::strstr(sy.name, "11park_direct") != nullptr);
+                    std::strncmp(sy.name, "_ZN4weft6detail4parkE", 21) == 0 ||
+                    std::strncmp(sy.name, "_ZN4weft6detailL4parkE", 22) == 0);
   e.is_switch.store(yes ? 1 : 0, std::memory_order_relaxed);
   e.pc.store(pc, std::memory_order_release);
   return yes;
 }
 
 // The frames of a goroutine parked with context ctx on [lo, hi): return addresses, innermost
-// first.  The context's own return address is left out: it points into whichever switch
-// function saved it (switch_to, switch_away...), which says nothing about the goroutine and
-// would split otherwise identical stacks into kinds; the walk starts at its caller (park...).
+// first, from the context's own return address on.  Leading frames in switch code (switch_to,
+// switch_away, park... which a parked goroutine's stack starts with in a number that depends on
+// the path and on inlining and tail calls) are left out: they say nothing about the goroutine
+// and would split otherwise identical stacks into kinds.
 // (Reads another goroutine's stack words: out of AddressSanitizer's sight, as a debugger's.)
 __attribute__((no_sanitize("address"))) int walk_frames(std::uintptr_t ctx, std::uintptr_t lo, std::uintptr_t hi,
                                                         std::uintptr_t* pcs) noexcept {
   if (ctx < lo || ctx + arch::kContextReturnAddress + 8 > hi) return 0;
   int n = 0;
+  // The context's return address: in whichever function called the switch — a switch
+  // function, or, when that one left by a tail call, its caller (block, after a direct park).
+  const std::uintptr_t first = *reinterpret_cast<const std::uintptr_t*>(ctx + arch::kContextReturnAddress);
+  if (first >= 4096 && !in_switch_code(first)) pcs[n++] = first;
   std::uintptr_t fp = *reinterpret_cast<const std::uintptr_t*>(ctx + arch::kContextFramePointer);
   std::uintptr_t prev = ctx;
   while (n < kMaxFrames && fp > prev && fp >= lo && fp + 16 <= hi && (fp & 7) == 0) {

@@ -25,11 +25,6 @@
 
 namespace weft::detail {
 
-waiter::waiter() {
-  m* mp = current_m();
-  gp = mp ? mp->curg : nullptr;
-}
-
 void waiter::wake() noexcept {
   if (gp) {
     ready(gp);
@@ -83,6 +78,95 @@ bool block_commit(g*, void* a) noexcept {
 
 }  // namespace
 
+// ---- park ---------------------------------------------------------------------------------
+
+struct park_req {
+  park_commit commit;
+  void* arg;
+};
+
+static void park_post(m* mp, g* gp, void* arg) noexcept {
+  auto* r = static_cast<park_req*>(arg);
+  park_commit commit = r->commit;
+  void* carg = r->arg;
+  set_status(gp, gstatus::running, gstatus::waiting);
+  if (commit && !commit(gp, carg)) {
+    // The event already happened: run it again soon.
+    cas_status(gp, gstatus::waiting, gstatus::runnable);
+    if (mp->lockedg == gp) hand_wired(mp, std::exchange(mp->pp, nullptr), gp);
+    else put_runnable_inline(mp->s, mp->pp, gp, true);
+  }
+}
+
+// park's body, for a commit known where it is called: `commit()` returns whether the
+// goroutine is to sleep (false: the event already happened).  Inlined into park and into
+// block's common case, where the commit is one unlock, called without an indirection.
+//
+// The direct park: commit on the parking goroutine's own stack, then switch straight to the
+// next G of its P, storing `waiting` once the context is saved (switch_direct_parked).  From
+// the commit on, a waker may find the goroutine `parking`; ready() waits until it is
+// `waiting` (cas_status_slow), a few dozen instructions.  Against the park through switch_to,
+// this saves the ontop call, on_switch and the post action on the far side.  A commit that
+// finds the event already happened leaves the goroutine running (nobody can wake it: it
+// registered nothing), and `next` goes back where it came from, first in line.  Through g0
+// (a wired M, nothing else to run, the periodic look at the global queue) the commit runs in
+// park_post, once the goroutine is saved.
+// Where every park leaves its goroutine: the direct switch to `next`, or through g0
+// (switch_to when `via_g0`, else switch_away), from one call site in each caller of park_with
+// — the dump groups parked goroutines by their return addresses, and two ways out would split
+// one kind in two.  Not left by a tail call, so that a debugger's backtrace shows a park frame
+// on every path (tests/gdb).
+__attribute__((noinline)) static void park(m* mp, g* gp, g* next, park_req* r, bool via_g0) noexcept {
+#if WEFT_DIRECT_SWITCH
+  if (next) {
+    switch_direct_parked(mp, gp, next);
+    asm volatile("" ::: "memory");
+    return;
+  }
+#else
+  (void)gp;
+  (void)next;
+#endif
+  if (via_g0) switch_to(mp, nullptr, park_post, r);
+  else switch_away(mp, park_post, r);
+  asm volatile("" ::: "memory");
+}
+
+template <class Commit>
+static inline __attribute__((always_inline)) void park_with(m* mp, g* gp, Commit& commit, const char* reason) noexcept {
+  gp->wait_reason = reason;
+  gp->wait_since = mp->s->coarse_now.load(std::memory_order_relaxed);
+  park_req r{[](g*, void* c) noexcept { return (*static_cast<Commit*>(c))(); }, &commit};
+  bool via_g0 = mp->lockedg != nullptr;
+  g* next = nullptr;
+#if WEFT_DIRECT_SWITCH
+  p* pp = mp->pp;
+  if (!via_g0 && may_switch_direct(mp, pp, mp->s) && (next = runq_get(pp)) != nullptr) {
+    if (__builtin_expect(next->locked_m != nullptr, 0)) {
+      runq_put(mp->s, pp, next, true);  // wired to another M: g0 hands it over
+      next = nullptr;
+      via_g0 = true;
+    } else {
+      set_status(gp, gstatus::running, gstatus::parking);
+      if (!commit()) {
+        set_status(gp, gstatus::parking, gstatus::running);
+        runq_put_inline(mp->s, pp, next, true);
+        return;
+      }
+      claim_g(pp, next);
+    }
+  }
+#endif
+  park(mp, gp, next, &r, via_g0);
+}
+
+void park(park_commit commit, void* arg, const char* reason) noexcept {
+  m* mp = current_m();
+  g* gp = mp->curg;
+  auto c = [commit, arg, gp]() noexcept { return !commit || commit(gp, arg); };
+  park_with(mp, gp, c, reason);
+}
+
 bool block(waiter& w, void (*unlock)(void*) noexcept, void* arg, const char* reason, std::int64_t deadline_ns) noexcept {
   if (!w.gp) {
     if (deadline_ns == 0) {
@@ -99,9 +183,12 @@ bool block(waiter& w, void (*unlock)(void*) noexcept, void* arg, const char* rea
   }
   g* gp = w.gp;
   if (deadline_ns == 0) {  // the common case: no timer to make, arm or cancel
-    block_req r{unlock, arg, nullptr, nullptr};
+    auto commit = [unlock, arg]() noexcept {
+      if (unlock) unlock(arg);  // (reads nothing of this frame afterwards: see block_commit)
+      return true;
+    };
     pin(gp);
-    park(block_commit, &r, reason);
+    park_with(current_m(), gp, commit, reason);
     unpin(gp);
     return true;
   }
@@ -143,26 +230,17 @@ void completion::signal() noexcept {
   }
 }
 
-namespace {
-struct completion_wait {
-  std::atomic<std::uintptr_t>* state;
-  waiter* w;
-};
-bool completion_commit(g*, void* a) noexcept {
-  auto* c = static_cast<completion_wait*>(a);
-  std::uintptr_t expected = 0;
-  // Fails only if the task finished meanwhile: then resume at once.
-  return c->state->compare_exchange_strong(expected, reinterpret_cast<std::uintptr_t>(c->w), std::memory_order_acq_rel);
-}
-}  // namespace
-
 void completion::wait() noexcept {
   if (done()) return;
   waiter w;
   if (w.gp) {
-    completion_wait c{&state_, &w};
+    // Sleeps unless the task finished meanwhile (the CAS fails: resume at once).
+    auto commit = [state = &state_, wp = &w]() noexcept {
+      std::uintptr_t expected = 0;
+      return state->compare_exchange_strong(expected, reinterpret_cast<std::uintptr_t>(wp), std::memory_order_acq_rel);
+    };
     pin(w.gp);
-    park(completion_commit, &c, "join");
+    park_with(current_m(), w.gp, commit, "join");
     unpin(w.gp);
     return;
   }
@@ -173,69 +251,7 @@ void completion::wait() noexcept {
 }
 
 
-// ---- park and ready ------------------------------------------------------------------------
-
-struct park_req {
-  park_commit commit;
-  void* arg;
-};
-
-static void park_post(m* mp, g* gp, void* arg) noexcept {
-  auto* r = static_cast<park_req*>(arg);
-  park_commit commit = r->commit;
-  void* carg = r->arg;
-  set_status(gp, gstatus::running, gstatus::waiting);
-  if (commit && !commit(gp, carg)) {
-    // The event already happened: run it again soon.
-    cas_status(gp, gstatus::waiting, gstatus::runnable);
-    if (mp->lockedg == gp) hand_wired(mp, std::exchange(mp->pp, nullptr), gp);
-    else put_runnable_inline(mp->s, mp->pp, gp, true);
-  }
-}
-
-#if WEFT_DIRECT_SWITCH
-// The direct park: commit on the parking goroutine's own stack, then switch straight to the
-// next G of its P, storing `waiting` once the context is saved (switch_direct_parked).  From the
-// commit on, a waker may find the goroutine `parking`; ready() waits until it is `waiting`
-// (cas_status_slow), a few dozen instructions.  Against the park through switch_to (below),
-// this saves the ontop call, on_switch and the post action on the far side.  A commit that
-// finds the event already happened returns false: the goroutine then keeps running (nobody
-// can wake it: it registered nothing), and `next` goes back where it came from, first in line.
-static void park_direct(m* mp, g* gp, p* pp, g* next, park_commit commit, void* arg) noexcept {
-  set_status(gp, gstatus::running, gstatus::parking);
-  if (commit && !commit(gp, arg)) {
-    set_status(gp, gstatus::parking, gstatus::running);
-    runq_put_inline(mp->s, pp, next, true);
-    return;
-  }
-  claim_g(pp, next);
-  switch_direct_parked(mp, gp, next);
-}
-#endif
-
-void park(park_commit commit, void* arg, const char* reason) noexcept {
-  m* mp = current_m();
-  g* gp = mp->curg;
-  gp->wait_reason = reason;
-  gp->wait_since = mp->s->coarse_now.load(std::memory_order_relaxed);
-  park_req r{commit, arg};
-  if (mp->lockedg) {
-    switch_to(mp, nullptr, park_post, &r);
-    return;
-  }
-#if WEFT_DIRECT_SWITCH
-  p* pp = mp->pp;
-  if (may_switch_direct(mp, pp, mp->s)) {
-    if (g* next = runq_get(pp)) {
-      if (__builtin_expect(next->locked_m == nullptr, 1)) return park_direct(mp, gp, pp, next, commit, arg);
-      runq_put(mp->s, pp, next, true);  // wired to another M: g0 hands it over
-      switch_to(mp, nullptr, park_post, &r);
-      return;
-    }
-  }
-#endif
-  switch_away(mp, park_post, &r);
-}
+// ---- ready --------------------------------------------------------------------------------
 
 void ready(g* gp) noexcept {
   sched* s = current_sched();

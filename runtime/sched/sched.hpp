@@ -194,7 +194,10 @@ struct waiter {
   waiter* next = nullptr;                  // in a wait queue
   waiter* prev = nullptr;
 
-  waiter();                                // binds to the current goroutine or thread
+  waiter() noexcept {                      // binds to the current goroutine or thread
+    m* mp = current_m();
+    gp = mp ? mp->curg : nullptr;
+  }
   bool try_claim() noexcept {
     std::uint32_t z = 0;
     return claimed.compare_exchange_strong(z, 1, std::memory_order_acq_rel);

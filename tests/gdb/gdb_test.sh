@@ -97,9 +97,9 @@ check() {
   expect_line deep    "^  +$id_deep +waiting +chan receive +.*park_at_bottom \\(gdb_program.cpp:"
   expect_line main    "^  +$id_main +waiting +sleep +.*main_goroutine \\(gdb_program.cpp:"
   expect_line running "^\\* +$id_running +running +- +.*\\[on thread [0-9]+ \\(LWP [0-9]+\\)\\]"
-  expect_bt recv  'weft::detail::park\(' 'chan_recv' 'park_on_recv' 'goroutine_entry'
-  expect_bt mutex 'weft::detail::park\(' 'mutex_lock_slow' 'park_on_mutex' 'goroutine_entry'
-  expect_bt sleep 'weft::detail::park\(' 'sleep_until' 'park_in_sleep' 'goroutine_entry'
+  expect_bt recv  'weft::detail::park[ (]' 'chan_recv' 'park_on_recv' 'goroutine_entry'
+  expect_bt mutex 'weft::detail::park[ (]' 'mutex_lock_slow' 'park_on_mutex' 'goroutine_entry'
+  expect_bt sleep 'weft::detail::park[ (]' 'sleep_until' 'park_in_sleep' 'goroutine_entry'
   local d='[^a-z_]descend '
   expect_bt deep 'chan_recv' 'park_at_bottom' "$d" "$d" "$d" "$d" "$d" "$d" 'main_goroutine' 'goroutine_entry'
   expect_bt running 'usleep' 'spin_in_usleep' 'goroutine_entry'
