@@ -98,19 +98,6 @@ static void park_post(m* mp, g* gp, void* arg) noexcept {
   }
 }
 
-// park's body, for a commit known where it is called: `commit()` returns whether the
-// goroutine is to sleep (false: the event already happened).  Inlined into park and into
-// block's common case, where the commit is one unlock, called without an indirection.
-//
-// The direct park: commit on the parking goroutine's own stack, then switch straight to the
-// next G of its P, storing `waiting` once the context is saved (switch_direct_parked).  From
-// the commit on, a waker may find the goroutine `parking`; ready() waits until it is
-// `waiting` (cas_status_slow), a few dozen instructions.  Against the park through switch_to,
-// this saves the ontop call, on_switch and the post action on the far side.  A commit that
-// finds the event already happened leaves the goroutine running (nobody can wake it: it
-// registered nothing), and `next` goes back where it came from, first in line.  Through g0
-// (a wired M, nothing else to run, the periodic look at the global queue) the commit runs in
-// park_post, once the goroutine is saved.
 // Where every park leaves its goroutine: the direct switch to `next`, or through g0
 // (switch_to when `via_g0`, else switch_away), from one call site in each caller of park_with
 // — the dump groups parked goroutines by their return addresses, and two ways out would split
@@ -132,6 +119,19 @@ __attribute__((noinline)) static void park(m* mp, g* gp, g* next, park_req* r, b
   asm volatile("" ::: "memory");
 }
 
+// park's body, for a commit known where it is called: `commit()` returns whether the
+// goroutine is to sleep (false: the event already happened).  Inlined into park and into
+// block's common case, where the commit is one unlock, called without an indirection.
+//
+// The direct park: commit on the parking goroutine's own stack, then switch straight to the
+// next G of its P, storing `waiting` once the context is saved (switch_direct_parked).  From
+// the commit on, a waker may find the goroutine `parking`; ready() waits until it is
+// `waiting` (cas_status_slow), a few dozen instructions.  Against the park through switch_to,
+// this saves the ontop call, on_switch and the post action on the far side.  A commit that
+// finds the event already happened leaves the goroutine running (nobody can wake it: it
+// registered nothing), and `next` goes back where it came from, first in line.  Through g0
+// (a wired M, nothing else to run, the periodic look at the global queue) the commit runs in
+// park_post, once the goroutine is saved.
 template <class Commit>
 static inline __attribute__((always_inline)) void park_with(m* mp, g* gp, Commit& commit, const char* reason) noexcept {
   gp->wait_reason = reason;
