@@ -2,14 +2,19 @@
 // g.hpp — a goroutine (Go's g), and who owns it in each state.
 //
 // States, by ownership.  Changes go through set_status/cas_status, which check the transition,
-// except five plain stores, each where nobody else can hold the record: a record's first
-// state and its last (goroutine.cpp: dead when made, runnable at spawn, dead at exit), and the
-// scanner's and the dump's return to waiting (scan.cpp, dump.cpp) after their own CAS took it.
+// except the direct switches' assembly (switch.hpp: runnable after a yield, waiting after a
+// park, each once the context is saved) and five plain stores, each where nobody else can
+// hold the record: a record's first state and its last (goroutine.cpp: dead when made,
+// runnable at spawn, dead at exit), and the scanner's and the dump's return to waiting
+// (scan.cpp, dump.cpp) after their own CAS took it.
 //
 //   idle      just made: owned by the spawner until it first enters a run queue.
 //   runnable  in a run queue (a P's ring, a P's runnext, or the global queue): owned by the
 //             queue; whoever takes it out owns it.
 //   running   on an M: owned by that M.  Its stack is live; nobody else reads or moves it.
+//   parking   committed to wait (its waker can find it) but still saving its context, on
+//             its own M: the direct park (park.cpp).  The switch's assembly stores `waiting`
+//             once the context is saved; ready() waits for that, as for a scan.
 //   waiting   parked: owned by what will wake it (a wait queue, a timer, a completion).
 //             Its stack is still; the scanner may take it (waiting → scanning) to shrink it,
 //             and ready() waits for the scan to finish before making it runnable.
