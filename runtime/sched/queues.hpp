@@ -25,13 +25,6 @@ void put_global(sched* s, g* gp) noexcept;
 // Puts a runnable G on pp: in runnext (kicking the previous one to the ring) or at the tail.
 inline __attribute__((always_inline)) void runq_put_inline(sched* s, p* pp, g* gp, bool next) noexcept {
   if (next) {
-    // Only pp's owner (the caller) fills runnext; thieves only empty it, by a CAS from the G
-    // they saw (steal_from).  So a runnext seen empty stays empty until this store: no locked
-    // instruction for the common case, a hand-off to a P whose runnext is free.
-    if (pp->runnext.load(std::memory_order_relaxed) == nullptr) {
-      pp->runnext.store(gp, std::memory_order_release);
-      return;
-    }
     g* old = pp->runnext.exchange(gp, std::memory_order_acq_rel);
     if (!old) return;
     gp = old;
