@@ -19,8 +19,10 @@ WEFT_API void exit_blocking() noexcept;
 
 // Runs f() — a call that may block its thread (a read(2) on a pipe, a database client) —
 // with this M's P handed off if f takes long (sysmon retakes it after about 20 µs), so other
-// goroutines keep running meanwhile.  Go's entersyscall/exitsyscall.  On a plain thread it
-// just calls f.
+// goroutines keep running meanwhile.  Go's entersyscall/exitsyscall.  f may wake goroutines
+// (a channel send with room, a wait_group's done, a mutex unlock) and start new ones; it must
+// not wait on weft itself (a receive, a lock, a sleep, a yield): that is a fatal error, as a
+// goroutine in a blocking call cannot park.  On a plain thread it just calls f.
 template <class F>
 decltype(auto) blocking(F&& f) {
   struct exit_on_return {

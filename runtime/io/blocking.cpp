@@ -2,11 +2,15 @@
 // blocking.cpp — Go's entersyscall / exitsyscall.
 //
 // Entering: the P stays with the M but is marked `syscall`; nothing is handed off yet, so a
-// short call costs two atomic stores.  sysmon, on its next pass (≤ 20 µs while any P is in a
+// short call costs two atomic stores.  The M no longer counts it as its own meanwhile (m::pp
+// is null, m::oldp keeps it, as Go's m.oldp): sysmon may give it to another M at any moment,
+// so whatever f does that would use a P's queues or caches — readying a goroutine (a
+// wait_group's done, a channel send), spawning one, growing its stack — uses the global ones.  sysmon, on its next pass (≤ 20 µs while any P is in a
 // call), takes a P still in the same call (status CAS syscall → idle) and hands it off.
 // Leaving: if the CAS back to `running` succeeds, nothing happened.  Otherwise the P is gone:
 // take an idle P if there is one, else queue the goroutine globally and let this M go idle.
 #include <mutex>
+#include <utility>
 
 #include "runtime/sched/sched.hpp"
 #include "runtime/sched/switch.hpp"
@@ -16,11 +20,18 @@ namespace weft::detail {
 
 void enter_blocking() noexcept {
   m* mp = current_m();
-  if (!mp || !mp->curg || !mp->pp) return;
+  if (!mp || !mp->curg) return;
   g* gp = mp->curg;
   p* pp = mp->pp;
+  if (!pp) {
+    // Inside blocking() already: a bad status change (running -> blocking call), fatal.
+    if (mp->oldp) set_status(gp, gstatus::running, gstatus::syscall);
+    return;
+  }
   set_status(gp, gstatus::running, gstatus::syscall);
   bump(pp->syscalltick);
+  mp->oldp = pp;
+  mp->pp = nullptr;
   pp->status.store(pstatus::syscall, std::memory_order_release);
   sysmon_wake(mp->s);
 }
@@ -31,14 +42,14 @@ void exit_blocking() noexcept {
   g* gp = mp->curg;
   if (gp->status.load(std::memory_order_relaxed) != gstatus::syscall) return;
   sched* s = mp->s;
-  p* pp = mp->pp;
+  p* pp = std::exchange(mp->oldp, nullptr);
   pstatus expected = pstatus::syscall;
   if (pp && pp->status.compare_exchange_strong(expected, pstatus::running, std::memory_order_acq_rel)) {
+    mp->pp = pp;
     set_status(gp, gstatus::syscall, gstatus::running);
     return;
   }
   // sysmon took the P.
-  mp->pp = nullptr;
   p* np;
   {
     std::lock_guard<futex_mutex> l(s->lock);

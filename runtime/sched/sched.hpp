@@ -36,6 +36,7 @@ struct m {
   fcontext_t g0ctx = nullptr;
   g* curg = nullptr;              // the goroutine running on it, if any
   p* pp = nullptr;                // its P, if it holds one
+  p* oldp = nullptr;              // in a blocking call: the P it held, which sysmon may take
   // Handed over by other threads: nextp before nextg (a reader that sees nextg sees nextp).
   std::atomic<p*> nextp{nullptr}; // a P handed to it while it slept
   std::atomic<g*> nextg{nullptr}; // with a wired goroutine to run (lock_thread)

@@ -3,6 +3,7 @@
 // the poller; plain threads block in poll(2) instead.
 #include <atomic>
 #include <chrono>
+#include <cstdlib>
 #include <string>
 #include <system_error>
 #include <thread>
@@ -256,3 +257,64 @@ INSTANTIATE_TEST_SUITE_P(Procs, Io, ::testing::Values(1u, 2u),
                          [](const ::testing::TestParamInfo<unsigned>& i) { return "procs" + std::to_string(i.param); });
 
 }  // namespace
+
+// A blocking call may do what other goroutine code does short of parking: here it wakes
+// goroutines parked on a channel and spawns one.  The call lasts long enough (2 ms) for sysmon
+// to hand its P to another M, which runs `busy` there meanwhile; so what the call readies or
+// spawns must not go into that P's queues from this M (blocking.cpp: the M gives up its claim
+// on the P for the call, as Go's entersyscall does).  Under ThreadSanitizer two Ms writing one
+// P's queues are reported; anywhere, a wake-up or a goroutine lost that way hangs the test.
+TEST(IoOneP, ABlockingCallMayWakeAndSpawnGoroutines) {
+  weft::options o;
+  o.procs = 1;
+  weft::run(
+      [] {
+        constexpr int kRounds = 30, kWaiters = 8;
+        std::atomic<int> woken{0}, spawned{0};
+        std::atomic<bool> stop{false};
+        auto busy = weft::spawn([&] {
+          while (!stop.load()) weft::yield();
+        });
+        for (int r = 0; r < kRounds; ++r) {
+          weft::chan<int> c(kWaiters);  // room for every send: the call never parks
+          weft::wait_group wg;
+          wg.add(kWaiters);
+          for (int i = 0; i < kWaiters; ++i)
+            weft::go([&] {
+              if (c.recv()) woken.fetch_add(1);
+              wg.done();
+            });
+          weft::yield();  // most of them park on the receive
+          weft::blocking([&] {
+            std::this_thread::sleep_for(2ms);
+            for (int i = 0; i < kWaiters; ++i) c.send(i);
+            weft::go([&] { spawned.fetch_add(1); });
+          });
+          wg.wait();
+        }
+        while (spawned.load() < kRounds) weft::yield();
+        stop = true;
+        busy.join();
+        EXPECT_EQ(woken.load(), kRounds * kWaiters);
+      },
+      o);
+}
+
+// What a blocking call must not do: wait on weft itself.  A goroutine in a blocking call
+// cannot park; the runtime stops with a fatal error naming the goroutine and the change.
+TEST(IoOnePDeathTest, WaitingOnWeftInsideABlockingCallIsFatal) {
+  auto yield_inside = [] {
+    weft::options o;
+    o.procs = 1;
+    weft::run([] { weft::blocking([] { weft::yield(); }); }, o);
+    std::exit(0);
+  };
+  auto sleep_inside = [] {
+    weft::options o;
+    o.procs = 1;
+    weft::run([] { weft::blocking([] { weft::sleep_for(1ms); }); }, o);
+    std::exit(0);
+  };
+  EXPECT_EXIT(yield_inside(), ::testing::ExitedWithCode(2), "weft: fatal error: goroutine [0-9]+: bad status change running -> runnable \\(it is blocking call\\)");
+  EXPECT_EXIT(sleep_inside(), ::testing::ExitedWithCode(2), "weft: fatal error: goroutine [0-9]+: bad status change running -> waiting \\(it is blocking call\\)");
+}
