@@ -276,9 +276,13 @@ void goroutine_entry(boost::context::detail::transfer_t) noexcept {
     quarantine_release(now->s, now, gp);  // (the closure may have parked: maybe another M)
   // Last, a spawn's completion: its joiner may count on the captures being gone and on its
   // stack being free to move (grow_test.cpp's AJoinerWakesOnlyAfterTheClosureIsGone).
-  if (then.fn) then.fn(then.arg);
   // The closure may have parked: this goroutine may now be on another M.
   mp = current_m();
+  if (then.fn) {
+    mp->exit_wake = true;  // (signalling a completion never parks: still mp after it)
+    then.fn(then.arg);
+    mp->exit_wake = false;
+  }
   goexit(mp, gp);
 }
 

@@ -275,7 +275,10 @@ void ready(g* gp) noexcept {
     return;
   }
   m* mp = current_m();
-  put_runnable_inline(s, mp && mp->s == s ? mp->pp : nullptr, gp, true);
+  p* pp = mp && mp->s == s ? mp->pp : nullptr;
+  // A goroutine that ends hands on no time slice: its joiner goes behind the work already
+  // queued on this P (its siblings, typically, which it joins next) unless there is none.
+  put_runnable_inline(s, pp, gp, !(pp && mp->exit_wake) || pp->q.empty());
   wakep(s);
 }
 

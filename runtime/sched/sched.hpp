@@ -43,6 +43,7 @@ struct m {
   g* lockedg = nullptr;           // the goroutine wired to this M, if any
   g* resume_g = nullptr;          // a goroutine g0 must resume at once (after growing its stack)
   bool spinning = false;          // looking for work without finding it yet
+  bool exit_wake = false;         // its goroutine is waking its joiner as it ends (ready())
   bool on_idle_list = false;      // on sched::midle (guarded by sched::lock)
   m* idle_link = nullptr;
   note park;                      // sleeps here when idle

@@ -5,6 +5,10 @@
 // at most `procs` goroutines run at once, and an M needs a P to run one.  Each P has a ring of
 // runnable Gs plus a `runnext` slot (a G just readied by the running one runs next: a channel
 // hand-off costs one switch); a global queue takes overflow and Gs readied by plain threads.
+// Not runnext: a joiner woken by a goroutine that is ending while others wait on its P — the
+// ender has no time slice to hand on, and a joiner of a batch would only park again on the
+// next sibling (Go's WaitGroup wakes once per batch; a join wakes once per task): it goes to
+// the ring's tail, behind the siblings, and joins them done.
 //
 // The loop.  An M runs `schedule` on its own thread stack (g0): find a runnable G, switch to
 // it, and come back when it switches to g0.  Goroutines also switch *directly* to the next G

@@ -1,12 +1,14 @@
 // SPDX-License-Identifier: Apache-2.0
 // A task destroyed without join(): the goroutine runs on, detached, and an exception that
 // escaped it is reported, never lost silently.  sleep_until with clocks other than
-// steady_clock (as std::this_thread::sleep_until takes any clock).
+// steady_clock (as std::this_thread::sleep_until takes any clock).  Where the joiner of a
+// batch resumes.
 #include <atomic>
 #include <chrono>
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -66,6 +68,28 @@ void sleeps_until(TimePoint (*now)(), std::chrono::milliseconds d) {
   const auto t0 = std::chrono::steady_clock::now();
   weft::sleep_until(now() + d);
   EXPECT_GE(std::chrono::steady_clock::now() - t0, d);
+}
+
+TEST(Task, AJoinerWokenByAnEndingTaskWaitsBehindTheQueuedSiblings) {
+  // One P: main spawns a batch (none runs yet), then joins the first.  The task that wakes it
+  // ends, so it has no time slice to hand on: main goes behind the siblings already queued
+  // (which it would only park on again, one by one) instead of into runnext.  Before, main
+  // resumed after two tasks had run, and parked once per task of the batch.
+  constexpr int kBatch = 100;  // within one P's ring (256): no global queue involved
+  weft::options o;
+  o.procs = 1;
+  int ran_when_resumed = -1, ran = 0;  // one P: no data race
+  weft::run(
+      [&] {
+        std::vector<weft::task<void>> ts;
+        for (int i = 0; i < kBatch; ++i) ts.push_back(weft::spawn([&ran] { ++ran; }));
+        ts.front().join();
+        ran_when_resumed = ran;
+        for (std::size_t i = 1; i < ts.size(); ++i) ts[i].join();
+      },
+      o);
+  EXPECT_EQ(ran_when_resumed, kBatch);
+  EXPECT_EQ(ran, kBatch);
 }
 
 TEST(SleepUntil, AnyClock) {
