@@ -13,6 +13,7 @@ import (
 	"runtime"
 	"strconv"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -24,6 +25,10 @@ func main() {
 	n := 1000000
 	if len(os.Args) > 2 {
 		n, _ = strconv.Atoi(os.Args[2])
+	}
+	var r0, r1 syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &r0); err != nil {
+		panic(err)
 	}
 	t0 := time.Now()
 	var made time.Duration
@@ -41,6 +46,9 @@ func main() {
 		}
 		started.Wait()
 		made = time.Since(t0)
+		if err := syscall.Getrusage(syscall.RUSAGE_SELF, &r1); err != nil {
+			panic(err)
+		}
 		close(gate)
 		done.Wait()
 	} else {
@@ -51,8 +59,14 @@ func main() {
 		}
 		wg.Wait()
 		made = time.Since(t0)
+		if err := syscall.Getrusage(syscall.RUSAGE_SELF, &r1); err != nil {
+			panic(err)
+		}
 	}
 	total := time.Since(t0)
 	fmt.Printf("go %s %d procs=%d: %.0f ns per goroutine (%.3f s); with the release %.3f s\n", os.Args[1], n,
 		runtime.GOMAXPROCS(0), float64(made.Nanoseconds())/float64(n), made.Seconds(), total.Seconds())
+	secs := func(t syscall.Timeval) float64 { return float64(t.Sec) + float64(t.Usec)/1e6 }
+	fmt.Printf("  timed part: user %.3f s, system %.3f s, %.2f minor faults per goroutine\n",
+		secs(r1.Utime)-secs(r0.Utime), secs(r1.Stime)-secs(r0.Stime), float64(r1.Minflt-r0.Minflt)/float64(n))
 }
