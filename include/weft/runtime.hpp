@@ -98,7 +98,7 @@ template <class F, class... A>
 [[gnu::always_inline]] inline auto spawn(F&& f, A&&... args)
     -> task<std::invoke_result_t<std::decay_t<F>, std::decay_t<A>...>> {
   using R = std::invoke_result_t<std::decay_t<F>, std::decay_t<A>...>;
-  void* mem = detail::heap_alloc(sizeof(detail::task_state<R>));
+  void* mem = detail::task_state<R>::allocate();
   auto* st = new (mem) detail::task_state<R>();
   // The joiner is woken only after the body is destroyed (after_exit): when join returns, what
   // f and args held has been released, and the spawner's stack is no longer pinned by them.
@@ -117,8 +117,7 @@ template <class F, class... A>
   try {
     detail::start_body(std::move(body));
   } catch (...) {
-    st->~task_state();
-    detail::heap_free(st);
+    detail::task_state<R>::destroy(st);
     throw;
   }
   return task<R>(st);

@@ -94,7 +94,10 @@ sched::~sched() {
     heap_free(gp);
     gp = next;
   }
-  for (auto& pp : allp) stacks.drain(pp->scache);
+  for (auto& pp : allp) {
+    stacks.drain(pp->scache);
+    drain_task_blocks(pp->tblocks);
+  }
 }
 
 void sched::start() {

@@ -60,6 +60,15 @@ struct m {
   std::thread thread;
 };
 
+// Freed task-state blocks (weft/detail/goroutine.hpp, kTaskBlockBytes), linked through
+// their first word; only the M holding the P touches them.
+struct task_blocks {
+  static constexpr unsigned kCap = 1024;  // 128 KiB: a batch of a thousand joins fits
+  void* head = nullptr;
+  unsigned n = 0;
+};
+void drain_task_blocks(task_blocks& tb) noexcept;
+
 // A processor: the right to run goroutines.  `procs` of them.
 struct p {
   std::uint32_t id = 0;
@@ -73,6 +82,7 @@ struct p {
   alignas(64) std::atomic<bool> waking{false};
   stack_cache scache;
   gfree_local gfree;              // dead Gs' records for reuse (gfree.hpp)
+  task_blocks tblocks;            // freed task states' blocks for reuse (api.cpp)
   // Goroutines made and ended by the M holding this P (one writer: see live_goroutines), and
   // the goroutine ids it hands out next, taken from sched::next_goid kGoidBatch at a time.
   std::atomic<std::uint64_t> made{0}, ended{0};

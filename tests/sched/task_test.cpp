@@ -92,6 +92,34 @@ TEST(Task, AJoinerWokenByAnEndingTaskWaitsBehindTheQueuedSiblings) {
   EXPECT_EQ(ran, kBatch);
 }
 
+TEST(Task, ResultsSurviveTaskStatesReusedAcrossBatchesAndPs) {
+  // Task states come from a per-P list of freed blocks (capped at 1024): batches bigger than
+  // the cap, joined on whichever P main is on, some dropped unjoined (the goroutine frees its
+  // block, on its own P), results with heap memory of their own.
+  weft::options o;
+  o.procs = 2;
+  weft::run(
+      [] {
+        for (int round = 0; round < 4; ++round) {
+          std::vector<weft::task<std::string>> ts;
+          for (int i = 0; i < 3000; ++i) {
+            auto t = weft::spawn([round, i] { return std::string(40, char('a' + (i + round) % 26)) + std::to_string(i); });
+            if (i % 7 == 3) continue;  // dropped: detached
+            ts.push_back(std::move(t));
+          }
+          int i = 0;
+          for (auto& t : ts) {
+            while (i % 7 == 3) ++i;
+            std::string want(40, char('a' + (i + round) % 26));
+            want.append(std::to_string(i));
+            ASSERT_EQ(t.join(), want);
+            ++i;
+          }
+        }
+      },
+      o);
+}
+
 TEST(SleepUntil, AnyClock) {
   using ms_steady = std::chrono::time_point<std::chrono::steady_clock, std::chrono::milliseconds>;
   auto steady_ms = +[] { return std::chrono::time_point_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now()) + 1ms; };

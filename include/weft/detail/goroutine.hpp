@@ -31,6 +31,17 @@ namespace detail {
 WEFT_API void* heap_alloc(std::size_t bytes);
 WEFT_API void heap_free(void* p) noexcept;
 
+// Blocks of kTaskBlockBytes for task states (spawn's shared result), from a per-P cache of
+// blocks joins gave back, else the heap; freed into the cache of whichever P frees them, up
+// to a cap, else to the heap.  A batch of spawns keeps hundreds alive at once, more than
+// malloc's per-thread cache holds (runtime/sched/api.cpp).
+inline constexpr std::size_t kTaskBlockBytes = 128;
+WEFT_API void* task_block_alloc();
+WEFT_API void task_block_free(void* p) noexcept;
+
+template <class T>
+inline constexpr bool fits_task_block = sizeof(T) <= kTaskBlockBytes && alignof(T) <= alignof(std::max_align_t);
+
 // What run() hands back for the runtime to call once the closure is destroyed and the pins it
 // held on the spawner's stack are released: spawn's completion (so a joiner wakes only after
 // the goroutine's captures are gone, as std::thread::join does), or nothing.
@@ -151,9 +162,18 @@ struct task_state {
   void release() noexcept {
     if (refs.fetch_sub(1, std::memory_order_acq_rel) == 1) {
       if (dropped && error) report_dropped_exception(error);
-      this->~task_state();
-      heap_free(this);
+      destroy(this);
     }
+  }
+  // Allocated as spawn does it: a task block when it fits one, else the heap.
+  static void* allocate() {
+    if constexpr (fits_task_block<task_state>) return task_block_alloc();
+    else return heap_alloc(sizeof(task_state));
+  }
+  static void destroy(task_state* st) noexcept {
+    st->~task_state();
+    if constexpr (fits_task_block<task_state>) task_block_free(st);
+    else heap_free(st);
   }
   // The goroutine's last act (an after_exit): wake the joiner, drop the goroutine's reference.
   static void finish(void* self) noexcept {
