@@ -120,8 +120,8 @@ TEST(SchedOneP, YieldingGoroutinesMakeRoundRobinProgress) {
 
 // A goroutine's stack is reserved when it is spawned but chosen when it first runs: it takes
 // the stack its P freed last, which is likely still in the CPU's caches (start_context).  The
-// pattern of a tree of goroutines: Y is spawned first and X second, so X (in runnext) runs
-// first; X hands a value to main, which is waiting and so runs next, and X exits — its stack
+// pattern of a tree of goroutines: X is spawned first and Y second, so X (in runnext) runs
+// first and Y waits in the ring (launch_goroutine); X hands a value to main, which is waiting and so runs next, and X exits — its stack
 // is freed as main resumes.  When main waits again, Y starts, and must start on X's stack,
 // not on the one reserved for it at its spawn (which cannot be X's: X's was in use then).
 TEST(SchedOneP, AGoroutineFirstRunsOnTheStackItsPFreedLast) {
@@ -131,14 +131,14 @@ TEST(SchedOneP, AGoroutineFirstRunsOnTheStackItsPFreedLast) {
       [&] {
         weft::chan<int> from_x, from_y;
         weft::go([&] {
-          order.push_back(2);
-          y_top = weft::this_stack().hi;
-          from_y.send(2);
-        });
-        weft::go([&] {
           order.push_back(1);
           x_top = weft::this_stack().hi;
           from_x.send(1);
+        });
+        weft::go([&] {
+          order.push_back(2);
+          y_top = weft::this_stack().hi;
+          from_y.send(2);
         });
         (void)from_x.recv();
         (void)from_y.recv();
