@@ -53,14 +53,16 @@ futex_mutex plain_wait_lock;
 
 plain_wait::plain_wait(const waiter* wt) noexcept : s(current_sched()), w(wt) {
   if (!s) return;
-  {
-    std::lock_guard<futex_mutex> l(plain_wait_lock);
-    next = s->plain_waits;
-    if (next) next->prev = this;
-    s->plain_waits = this;
-    ++s->plain_gen;
-  }
-  sysmon_wake(s);  // a sleeping sysmon looks again: this may be the last thread to block
+  std::lock_guard<futex_mutex> l(plain_wait_lock);
+  next = s->plain_waits;
+  if (next) next->prev = this;
+  s->plain_waits = this;
+  ++s->plain_gen;
+  // A sleeping sysmon looks again: this may be the last thread to block.  Under the lock: once
+  // it is released the runtime may end (~sched takes it in forget_plain_waits, then frees s),
+  // and this thread may not run again until then (ThreadSanitizer saw the race in
+  // Exits.APlainThreadBlockedAcrossTheRuntimesEndWakesCleanly).  sysmon_wake takes no lock.
+  sysmon_wake(s);
 }
 
 plain_wait::~plain_wait() {
