@@ -171,31 +171,26 @@ void park(park_commit commit, void* arg, const char* reason) noexcept {
   park_with(mp, gp, c, reason);
 }
 
-bool block(waiter& w, void (*unlock)(void*) noexcept, void* arg, const char* reason, std::int64_t deadline_ns) noexcept {
-  if (!w.gp) {
-    if (deadline_ns == 0) {
-      plain_wait pw(&w);  // for the deadlock check
-      if (unlock) unlock(arg);
-      w.thread_note.sleep();
-      return true;
-    }
+// block's paths other than a goroutine's wait without a deadline, out of line: kept apart,
+// the common path saves fewer registers (a channel round trip: 29 instructions fewer).
+__attribute__((noinline)) static bool block_thread(waiter& w, void (*unlock)(void*) noexcept, void* arg,
+                                                   std::int64_t deadline_ns) noexcept {
+  if (deadline_ns == 0) {
+    plain_wait pw(&w);  // for the deadlock check
     if (unlock) unlock(arg);
-    if (w.thread_note.sleep(deadline_ns)) return true;
-    if (w.try_claim()) return false;
-    w.thread_note.sleep();  // claimed by a waker racing the deadline: its wake is coming
+    w.thread_note.sleep();
     return true;
   }
+  if (unlock) unlock(arg);
+  if (w.thread_note.sleep(deadline_ns)) return true;
+  if (w.try_claim()) return false;
+  w.thread_note.sleep();  // claimed by a waker racing the deadline: its wake is coming
+  return true;
+}
+
+__attribute__((noinline)) static bool block_until(waiter& w, void (*unlock)(void*) noexcept, void* arg,
+                                                  const char* reason, std::int64_t deadline_ns) noexcept {
   g* gp = w.gp;
-  if (deadline_ns == 0) {  // the common case: no timer to make, arm or cancel
-    auto commit = [unlock, arg]() noexcept {
-      if (unlock) unlock(arg);  // (reads nothing of this frame afterwards: see block_commit)
-      return true;
-    };
-    pin(gp);
-    park_with(current_m(), gp, commit, reason);
-    unpin(gp);
-    return true;
-  }
   sched* s = current_sched();
   timed_wait tw;
   tw.t.when = deadline_ns;
@@ -207,6 +202,21 @@ bool block(waiter& w, void (*unlock)(void*) noexcept, void* arg, const char* rea
   s->timers.cancel(&tw.t);
   unpin(gp);
   return !tw.fired;
+}
+
+bool block(waiter& w, void (*unlock)(void*) noexcept, void* arg, const char* reason, std::int64_t deadline_ns) noexcept {
+  if (__builtin_expect(!w.gp, 0)) return block_thread(w, unlock, arg, deadline_ns);
+  if (__builtin_expect(deadline_ns != 0, 0)) return block_until(w, unlock, arg, reason, deadline_ns);
+  // The common case: a goroutine, no timer to make, arm or cancel.
+  g* gp = w.gp;
+  auto commit = [unlock, arg]() noexcept {
+    if (unlock) unlock(arg);  // (reads nothing of this frame afterwards: see block_commit)
+    return true;
+  };
+  pin(gp);
+  park_with(current_m(), gp, commit, reason);
+  unpin(gp);
+  return true;
 }
 
 void wake_timer_sleeper(sched* s, std::int64_t when) noexcept {
@@ -257,23 +267,25 @@ void completion::wait() noexcept {
 
 // ---- ready --------------------------------------------------------------------------------
 
+// Wired: gp goes straight back to its own M, with a P found for it.  Out of line, so that the
+// common path saves fewer registers (a channel round trip: 16 instructions fewer).
+__attribute__((noinline)) static void ready_wired(sched* s, g* gp, m* owner) noexcept {
+  p* pp = nullptr;
+  {
+    std::lock_guard<futex_mutex> l(s->lock);
+    pp = pidle_get_locked(s);
+    if (!pp) {
+      s->gq.push(gp);  // whichever M pops it hands its P over (start_locked_m)
+      return;
+    }
+  }
+  wake_wired(owner, pp, gp);
+}
+
 void ready(g* gp) noexcept {
   sched* s = current_sched();
   cas_status(gp, gstatus::waiting, gstatus::runnable);
-  if (m* owner = gp->locked_m) {
-    // Wired: goes straight back to its own M, with a P found for it.
-    p* pp = nullptr;
-    {
-      std::lock_guard<futex_mutex> l(s->lock);
-      pp = pidle_get_locked(s);
-      if (!pp) {
-        s->gq.push(gp);  // whichever M pops it hands its P over (start_locked_m)
-        return;
-      }
-    }
-    wake_wired(owner, pp, gp);
-    return;
-  }
+  if (m* owner = gp->locked_m; __builtin_expect(owner != nullptr, 0)) return ready_wired(s, gp, owner);
   m* mp = current_m();
   p* pp = mp && mp->s == s ? mp->pp : nullptr;
   // A goroutine that ends hands on no time slice: its joiner goes behind the work already
