@@ -279,15 +279,13 @@ void goroutine_entry(boost::context::detail::transfer_t) noexcept {
   // record that exits otherwise leave alone: only copy with quarantine on reads it.)
   if (m* now = current_m(); __builtin_expect(*now->s->opts.quarantine, 0) && gp->quarantined != 0)
     quarantine_release(now->s, now, gp);  // (the closure may have parked: maybe another M)
-  // The closure may have parked: this goroutine may now be on another M.
-  mp = current_m();
   // Last, a spawn's completion: its joiner may count on the captures being gone and on its
   // stack being free to move (grow_test.cpp's AJoinerWakesOnlyAfterTheClosureIsGone).
-  if (then.fn) {
-    mp->exit_wake = true;  // (signalling a completion never parks: still mp after it)
-    then.fn(then.arg);
-    mp->exit_wake = false;
-  }
+  if (then.fn) then.fn(then.arg);
+  // The closure may have parked, and then.fn (the user's translation unit: it may have
+  // split-stack prologues, where sysmon's preemption request is seen) may have yielded: this
+  // goroutine may now be on another M.
+  mp = current_m();
   goexit(mp, gp);
 }
 

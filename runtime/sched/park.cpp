@@ -236,11 +236,14 @@ void wake_timer_sleeper(sched* s, std::int64_t when) noexcept {
 
 // ---- completion (task join) -------------------------------------------------------------
 
+// Called only as a spawned goroutine ends (task_state::finish): a goroutine joiner is readied
+// by_ending.
 void completion::signal() noexcept {
   std::uintptr_t old = state_.exchange(kDone, std::memory_order_acq_rel);
   if (old != 0 && old != kDone) {
     auto* w = reinterpret_cast<waiter*>(old);
-    w->wake();
+    if (w->gp) ready(w->gp, true);
+    else w->wake();
   }
 }
 
@@ -282,7 +285,7 @@ __attribute__((noinline)) static void ready_wired(sched* s, g* gp, m* owner) noe
   wake_wired(owner, pp, gp);
 }
 
-void ready(g* gp) noexcept {
+void ready(g* gp, bool by_ending) noexcept {
   sched* s = current_sched();
   cas_status(gp, gstatus::waiting, gstatus::runnable);
   if (m* owner = gp->locked_m; __builtin_expect(owner != nullptr, 0)) return ready_wired(s, gp, owner);
@@ -290,7 +293,7 @@ void ready(g* gp) noexcept {
   p* pp = mp && mp->s == s ? mp->pp : nullptr;
   // A goroutine that ends hands on no time slice: its joiner goes behind the work already
   // queued on this P (its siblings, typically, which it joins next) unless there is none.
-  put_runnable_inline(s, pp, gp, !(pp && mp->exit_wake) || pp->q.empty());
+  put_runnable_inline(s, pp, gp, !(pp && by_ending) || pp->q.empty());
   wakep(s);
 }
 

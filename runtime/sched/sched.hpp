@@ -43,7 +43,6 @@ struct m {
   g* lockedg = nullptr;           // the goroutine wired to this M, if any
   g* resume_g = nullptr;          // a goroutine g0 must resume at once (after growing its stack)
   bool spinning = false;          // looking for work without finding it yet
-  bool exit_wake = false;         // its goroutine is waking its joiner as it ends (ready())
   bool on_idle_list = false;      // on sched::midle (guarded by sched::lock)
   m* idle_link = nullptr;
   note park;                      // sleeps here when idle
@@ -188,7 +187,9 @@ using park_commit = bool (*)(g* gp, void* arg) noexcept;
 // Parks the running goroutine.  Must be called on a goroutine.
 void park(park_commit commit, void* arg, const char* reason) noexcept;
 // Makes a parked goroutine runnable (waiting → runnable) and wakes an M if one is needed.
-void ready(g* gp) noexcept;
+// `by_ending`: the waker is a goroutine that is ending (a task's completion): gp goes behind
+// the work queued on the waker's P rather than into runnext (schedule.cpp's essay).
+void ready(g* gp, bool by_ending = false) noexcept;
 // Yields the running goroutine to others (goroutine only).
 void gosched() noexcept;
 void gosched_on(m* mp) noexcept;  // mp: current_m(), already looked up
