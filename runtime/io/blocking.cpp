@@ -5,8 +5,9 @@
 // short call costs two atomic stores.  The M no longer counts it as its own meanwhile (m::pp
 // is null, m::oldp keeps it, as Go's m.oldp): sysmon may give it to another M at any moment,
 // so whatever f does that would use a P's queues or caches — readying a goroutine (a
-// wait_group's done, a channel send), spawning one, growing its stack — uses the global ones.  sysmon, on its next pass (≤ 20 µs while any P is in a
-// call), takes a P still in the same call (status CAS syscall → idle) and hands it off.
+// wait_group's done, a channel send), spawning one, growing its stack — uses the global ones.
+// sysmon, on its next pass (≤ 20 µs while any P is in a call), takes a P still in the same
+// call (status CAS syscall → idle) and hands it off.
 // Leaving: if the CAS back to `running` succeeds, nothing happened.  Otherwise the P is gone:
 // take an idle P if there is one, else queue the goroutine globally and let this M go idle.
 #include <mutex>
